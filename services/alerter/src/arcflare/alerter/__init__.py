@@ -1,0 +1,1 @@
+"""ArcFlare service package."""

@@ -1,0 +1,225 @@
+"""The Bus port: what ArcFlare needs from a message broker, in Service Bus terms.
+
+Two adapters implement it: the embedded SQLite broker (`arcflare.bus.sqlite`)
+and Azure Service Bus (`arcflare.bus.azure`). The conformance suite
+(`arcflare.bus.conformance`) runs the same tests against each.
+
+Addresses: a queue is named by itself ("provisioner"); a subscription by its
+topic and subscription name (topic="events", subscription="ledger"). Sending
+goes to a queue or a topic; receiving from a queue or a subscription.
+"""
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+
+from arcflare.contracts.topology import Rule
+
+PropertyValue = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    body: bytes
+    message_id: str
+    subject: str | None = None
+    correlation_id: str | None = None
+    session_id: str | None = None
+    content_type: str | None = "application/json"
+    application_properties: dict[str, PropertyValue] = field(default_factory=dict)
+    time_to_live: timedelta | None = None
+    scheduled_enqueue_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    body: bytes
+    message_id: str
+    subject: str | None
+    correlation_id: str | None
+    session_id: str | None
+    content_type: str | None
+    application_properties: dict[str, PropertyValue]
+    sequence_number: int
+    delivery_count: int
+    enqueued_time: datetime
+    #: the entity it was received from: "queue" or "topic/subscriptions/name"
+    entity_path: str
+    lock_token: str | None = None
+    locked_until: datetime | None = None
+    expires_at: datetime | None = None
+    dead_letter_reason: str | None = None
+    dead_letter_error_description: str | None = None
+    dead_letter_source: str | None = None
+
+
+class SubQueue(str, Enum):
+    ACTIVE = "active"
+    DEAD_LETTER = "deadletter"
+
+
+@dataclass(frozen=True)
+class EntityStats:
+    entity_path: str
+    kind: str  # "queue" | "subscription" | "topic"
+    active: int
+    scheduled: int
+    dead_lettered: int
+    locked: int = 0
+
+
+class BusError(Exception):
+    """Base of every error the port raises."""
+
+
+class MessageTooLarge(BusError, ValueError):
+    pass
+
+
+class InvalidMessage(BusError, ValueError):
+    """A message the broker refuses at send time (over-long id, missing session id...)."""
+
+
+class EntityNotFound(BusError, LookupError):
+    pass
+
+
+class MessageLockLost(BusError):
+    """Settling or renewing a message whose lock expired or was already settled."""
+
+
+class SessionLockLost(BusError):
+    pass
+
+
+class BusUnavailable(BusError):
+    """A transient failure: retry later."""
+
+
+def entity_path(entity: str, subscription: str | None = None) -> str:
+    return f"{entity}/subscriptions/{subscription}" if subscription else entity
+
+
+class Session(abc.ABC):
+    """An exclusive lock on one session of a session-enabled entity."""
+
+    session_id: str
+
+    @abc.abstractmethod
+    def receive(self, max_messages: int = 1, max_wait: float = 0.0) -> list[ReceivedMessage]: ...
+
+    @abc.abstractmethod
+    def get_state(self) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def set_state(self, state: bytes | None) -> None: ...
+
+    @abc.abstractmethod
+    def renew_lock(self) -> datetime: ...
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the session lock (messages not settled stay locked until they expire)."""
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus(abc.ABC):
+    """A Service Bus–shaped broker. Every method is safe to call from several threads."""
+
+    # --- sending -----------------------------------------------------------
+    @abc.abstractmethod
+    def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
+        """Send to a queue or topic, atomically. Duplicates (by message_id) are dropped."""
+
+    @abc.abstractmethod
+    def schedule(self, entity: str, message: OutgoingMessage, enqueue_at: datetime) -> int:
+        """Schedule a message; returns its sequence number for cancellation."""
+
+    @abc.abstractmethod
+    def cancel_scheduled(self, entity: str, sequence_number: int) -> None: ...
+
+    # --- receiving (peek-lock) --------------------------------------------
+    @abc.abstractmethod
+    def receive(
+        self,
+        entity: str,
+        subscription: str | None = None,
+        *,
+        max_messages: int = 1,
+        max_wait: float = 0.0,
+        sub_queue: SubQueue = SubQueue.ACTIVE,
+    ) -> list[ReceivedMessage]:
+        """Lock and return up to max_messages, waiting up to max_wait seconds for the first."""
+
+    @abc.abstractmethod
+    def accept_session(
+        self,
+        entity: str,
+        subscription: str | None = None,
+        *,
+        session_id: str | None = None,
+        max_wait: float = 0.0,
+    ) -> Session | None:
+        """Lock the given session, or the next one with messages; None if none within max_wait."""
+
+    @abc.abstractmethod
+    def complete(self, message: ReceivedMessage) -> None: ...
+
+    @abc.abstractmethod
+    def abandon(self, message: ReceivedMessage) -> None: ...
+
+    @abc.abstractmethod
+    def dead_letter(
+        self, message: ReceivedMessage, reason: str, description: str | None = None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    def renew_lock(self, message: ReceivedMessage) -> datetime: ...
+
+    # --- inspection ---------------------------------------------------------
+    @abc.abstractmethod
+    def peek(
+        self,
+        entity: str,
+        subscription: str | None = None,
+        *,
+        max_messages: int = 32,
+        sub_queue: SubQueue = SubQueue.ACTIVE,
+        from_sequence_number: int | None = None,
+    ) -> list[ReceivedMessage]:
+        """Look without locking, in sequence order, from a sequence number onwards.
+
+        Followers (`arcflare events --follow`, `Client.wait`) read by peeking, so
+        any number of them disturbs no consumer.
+        """
+
+    @abc.abstractmethod
+    def resubmit_dead_letter(
+        self, entity: str, message_id: str, subscription: str | None = None
+    ) -> None:
+        """Move a dead-lettered message back to the entity (a topic's copy returns to its
+        own subscription only)."""
+
+    @abc.abstractmethod
+    def stats(self) -> list[EntityStats]: ...
+
+    @abc.abstractmethod
+    def ensure_subscription(self, topic: str, subscription: str, rule: Rule | None) -> None:
+        """Create a subscription (per-site ones are made when a site appears); idempotent."""
+
+    def close(self) -> None:  # noqa: B027 (optional for adapters holding nothing)
+        pass
+
+    def __enter__(self) -> Bus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

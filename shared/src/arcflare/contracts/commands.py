@@ -1,0 +1,175 @@
+"""Commands: orders, each to one queue (DESIGN §3). Add fields freely; rename nothing."""
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from arcflare.contracts.base import Command
+from arcflare.contracts.fields import (
+    ComputeSpec,
+    Email,
+    FederationName,
+    HostName,
+    JobId,
+    OrgName,
+    Part,
+    Port,
+    Role,
+    SiteName,
+)
+
+
+class ServerSpec(Part):
+    host: HostName = "localhost"
+    #: None: a free port is chosen when the federation is created (local mode)
+    port: Port | None = None
+    compute: ComputeSpec = ComputeSpec()
+
+
+class SiteSpec(Part):
+    name: SiteName
+    org: OrgName
+    compute: ComputeSpec = ComputeSpec()
+
+
+class AdminSpec(Part):
+    email: Email
+    org: OrgName
+    role: Role
+
+
+class _ProvisionerCommand(Command):
+    channel: ClassVar[str] = "provisioner"
+
+
+class CreateFederation(_ProvisionerCommand):
+    name: FederationName
+    server: ServerSpec = ServerSpec()
+    sites: list[SiteSpec] = Field(min_length=1, max_length=1000)
+    admins: list[AdminSpec] = Field(min_length=1, max_length=100)
+    cert_validity_days: int = Field(default=360, ge=1, le=3650)
+    auto_deploy: bool = False
+    #: seconds before the server drops a silent client (NVFlare's default is 600)
+    heart_beat_timeout_s: int = Field(default=60, ge=10, le=3600)
+
+    @property
+    def federation(self) -> str:
+        return self.name
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> CreateFederation:
+        names = [s.name for s in self.sites]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sites: names must be unique; repeated: {', '.join(dupes)}")
+        emails = [a.email for a in self.admins]
+        dupes = sorted({e for e in emails if emails.count(e) > 1})
+        if dupes:
+            raise ValueError(f"admins: emails must be unique; repeated: {', '.join(dupes)}")
+        if not any(a.role == "project_admin" for a in self.admins):
+            raise ValueError("admins: at least one admin must have role project_admin")
+        return self
+
+
+class AddSite(_ProvisionerCommand):
+    federation: FederationName
+    site: SiteName
+    org: OrgName
+    compute: ComputeSpec = ComputeSpec()
+    #: deploy the new site once its kit exists
+    deploy: bool = False
+
+
+class RemoveSite(_ProvisionerCommand):
+    federation: FederationName
+    site: SiteName
+
+
+class _DeployerCommand(Command):
+    channel: ClassVar[str] = "deployer"
+
+
+class DeployServer(_DeployerCommand):
+    federation: FederationName
+
+
+class DeploySite(_DeployerCommand):
+    federation: FederationName
+    site: SiteName
+
+
+class StopSite(_DeployerCommand):
+    federation: FederationName
+    site: SiteName
+
+
+class RestartSite(_DeployerCommand):
+    federation: FederationName
+    site: SiteName
+
+
+class TeardownFederation(_DeployerCommand):
+    federation: FederationName
+
+
+class FolderPackage(Part):
+    kind: Literal["folder"] = "folder"
+    #: an NVFlare job folder (meta.json + app*/config/...) readable by the job-controller
+    path: str = Field(min_length=1, max_length=4096)
+
+
+class ArchivePackage(Part):
+    kind: Literal["archive"] = "archive"
+    #: a .zip or .tar(.gz) of a job folder, under the data dir's uploads/
+    path: str = Field(min_length=1, max_length=4096)
+
+
+class RecipePackage(Part):
+    kind: Literal["recipe"] = "recipe"
+    recipe: str = Field(min_length=1, max_length=64)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+JobPackage = Annotated[FolderPackage | ArchivePackage | RecipePackage, Field(discriminator="kind")]
+
+
+class _JobCommand(Command):
+    channel: ClassVar[str] = "job-controller"
+
+
+class SubmitJob(_JobCommand):
+    federation: FederationName
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    package: JobPackage
+    min_clients: int = Field(default=1, ge=1, le=1000)
+    #: restrict the job to these sites (default: every site)
+    sites: list[SiteName] | None = None
+    #: seconds to wait for min_clients, and for the job as a whole
+    timeout_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+
+
+class AbortJob(_JobCommand):
+    federation: FederationName
+    job_id: JobId
+
+
+class RefreshFederationStatus(_JobCommand):
+    federation: FederationName
+
+
+class _SiteCommand(Command):
+    channel: ClassVar[str] = "site-commands"
+
+
+class TailSiteLogs(_SiteCommand):
+    federation: FederationName
+    site: SiteName
+    lines: int = Field(default=100, ge=1, le=200)
+    #: NVFlare log file names (allow-listed by the agent); default log.txt
+    file: str = Field(default="log.txt", max_length=64)
+
+
+class RestartSiteClient(_SiteCommand):
+    federation: FederationName
+    site: SiteName

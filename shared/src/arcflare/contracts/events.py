@@ -1,0 +1,228 @@
+"""Events: facts, past tense, on the `events` topic; telemetry on `telemetry` (DESIGN §3).
+
+No event ever carries key material: kits travel as references, certificates as
+SHA-256 fingerprints.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from arcflare.contracts.base import Event, Telemetry
+from arcflare.contracts.fields import ComputeSpec, FederationName, JobId, Part, SiteName
+
+HealthStatus = Literal[
+    "starting", "connected", "disconnected", "crashed", "stopped", "misconfigured", "unknown"
+]
+Fingerprint = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")]
+
+
+class FederationProvisioned(Event):
+    federation: FederationName
+    server_endpoint: str  # host:port
+    admin_kit_ref: str
+    sites: list[SiteName]
+    ca_fingerprint: Fingerprint
+    auto_deploy: bool = False
+    #: true when a repeated CreateFederation found the federation already provisioned
+    existing: bool = False
+
+
+class SiteProvisioned(Event):
+    federation: FederationName
+    site: SiteName
+    org: str
+    kit_ref: str
+    cert_fingerprint: Fingerprint
+    not_after: datetime
+    compute: ComputeSpec = ComputeSpec()
+    #: the deployer should start it (auto_deploy federation, or AddSite --deploy)
+    deploy: bool = False
+    existing: bool = False
+
+
+class SiteRemoved(Event):
+    federation: FederationName
+    site: SiteName
+
+
+class CertificateExpiring(Event):
+    federation: FederationName
+    participant: str
+    kind: Literal["server", "client", "admin", "ca"]
+    fingerprint: Fingerprint
+    not_after: datetime
+    days_left: int
+
+
+class ServerDeployed(Event):
+    federation: FederationName
+    endpoint: str
+    backend: Literal["local", "azureml"]
+    handle: str  # pid or Azure ML job name
+
+
+class SiteDeployed(Event):
+    federation: FederationName
+    site: SiteName
+    backend: Literal["local", "azureml"]
+    handle: str
+
+
+class DeploymentFailed(Event):
+    federation: FederationName
+    target: str  # "server" or a site name
+    reason: str
+
+
+class SiteStopped(Event):
+    federation: FederationName
+    site: SiteName
+    reason: Literal["requested", "crashed", "removed"]
+
+
+class FederationTornDown(Event):
+    federation: FederationName
+    stopped: list[str]
+
+
+class JobSubmitted(Event):
+    federation: FederationName
+    job_id: JobId
+    name: str
+    sites: list[str] = Field(default_factory=list)
+    rounds: int | None = None
+
+
+class JobStatusChanged(Event):
+    federation: FederationName
+    job_id: JobId
+    status: str  # NVFlare's own state, verbatim
+    previous: str | None = None
+
+
+class JobCompleted(Event):
+    federation: FederationName
+    job_id: JobId
+    name: str
+    status: str  # final NVFlare status, e.g. FINISHED:COMPLETED
+    duration_s: float
+    result_ref: str | None = None
+    reason: str | None = None
+
+
+class JobFailed(Event):
+    """A job that never ran: not enough clients in time, or NVFlare refused it."""
+
+    federation: FederationName
+    name: str
+    reason: str
+    job_id: JobId | None = None
+
+
+class ClientView(Part):
+    name: str
+    last_connect_time: datetime | None = None
+
+
+class FederationStatusObserved(Event):
+    federation: FederationName
+    server_status: str
+    clients: list[ClientView]
+    running_jobs: list[str] = Field(default_factory=list)
+
+
+class SiteHealthChanged(Event):
+    federation: FederationName
+    site: SiteName
+    status: HealthStatus
+    previous: HealthStatus | None = None
+    diagnosis: str = ""
+
+
+class SiteClientRestarted(Event):
+    federation: FederationName
+    site: SiteName
+    handle: str
+
+
+class ModelRegistered(Event):
+    federation: FederationName
+    job_id: JobId
+    name: str
+    version: str
+    run_id: str
+
+
+class AlertRaised(Event):
+    rule: str
+    severity: Literal["info", "warning", "critical"]
+    summary: str
+    federation: str | None = None
+    site: str | None = None
+    source_type: str
+    source_message_id: str
+
+
+class FieldError(Part):
+    field: str
+    problem: str
+
+
+class CommandRejected(Event):
+    federation: str | None = None
+    command_type: str
+    command_id: str
+    reason: str  # "invalid", "unauthorized", "unknown_type", "conflict", "not_found", ...
+    detail: str = ""
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class SiteHeartbeat(Telemetry):
+    federation: FederationName
+    site: SiteName
+    status: HealthStatus
+    diagnosis: str = ""
+    pid: int | None = None
+    pod: str | None = None
+    uptime_s: float | None = None
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    current_job: str | None = None
+
+
+class SiteLogTail(Telemetry):
+    federation: FederationName
+    site: SiteName
+    file: str
+    lines: list[str] = Field(max_length=200)
+    truncated: bool = False
+    redacted_count: int = 0
+    #: the TailSiteLogs command id, or None for a periodic tail
+    request_id: str | None = None
+
+
+class MetricPoint(Part):
+    key: str = Field(min_length=1, max_length=250)
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    step: int = Field(default=0, ge=0)
+    timestamp_ms: int
+
+
+class MetricsReported(Telemetry):
+    federation: FederationName
+    job_id: JobId
+    site: str
+    points: list[MetricPoint] = Field(min_length=1, max_length=5000)
+    #: the bridge's batch id; with site and job it makes replays idempotent
+    batch_id: str | None = None
+
+
+class FlareEventObserved(Telemetry):
+    federation: FederationName
+    job_id: JobId | None = None
+    event: str  # e.g. job_started, job_ended, client_disconnected, client_reconnected
+    site: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
