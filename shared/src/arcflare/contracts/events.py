@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from arcflare.contracts.base import Event, Telemetry
+from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.fields import ComputeSpec, FederationName, JobId, Part, SiteName
 
 HealthStatus = Literal[
@@ -22,8 +23,14 @@ Fingerprint = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")]
 class FederationProvisioned(Event):
     federation: FederationName
     server_endpoint: str  # host:port
+    server_kit_ref: str
     admin_kit_ref: str
+    #: the admin whose kit admin_kit_ref is (the FLARE API logs in as this user)
+    admin_name: str
     sites: list[SiteName]
+    server_compute: ComputeSpec = ComputeSpec()
+    #: who may do what in this federation (arcflare.contracts.authz)
+    admins: list[AdminSpec] = Field(default_factory=list)
     ca_fingerprint: Fingerprint
     auto_deploy: bool = False
     #: true when a repeated CreateFederation found the federation already provisioned

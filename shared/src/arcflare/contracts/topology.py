@@ -126,7 +126,10 @@ TOPOLOGY = Topology(
                 ),
                 Subscription(
                     "job-controller",
-                    by_type("SiteRemoved", "ServerDeployed", "SiteDeployed", "SiteStopped"),
+                    by_type(
+                        "FederationProvisioned", "SiteProvisioned", "SiteRemoved",
+                        "ServerDeployed", "SiteDeployed", "SiteStopped",
+                    ),
                     EVENTS,
                 ),
                 Subscription(
