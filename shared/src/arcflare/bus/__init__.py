@@ -1,0 +1,24 @@
+"""The bus: a port with two adapters (embedded SQLite broker, Azure Service Bus)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from arcflare.bus.port import Bus
+
+if TYPE_CHECKING:
+    from arcflare.runtime.settings import Settings
+
+
+def connect(settings: Settings) -> Bus:
+    """The bus the settings name: the embedded broker in <data_dir>/bus.db by default."""
+    if settings.bus == "azure":
+        from arcflare.bus.azure import AzureServiceBus
+
+        return AzureServiceBus.from_settings(settings)
+    from arcflare.bus.sqlite import SqliteBus
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteBus(settings.data_dir / "bus.db")
+
+
+__all__ = ["Bus", "connect"]

@@ -1,2 +1,41 @@
+"""The `arcflare` command. Each area registers its commands here; nothing is discovered."""
+from __future__ import annotations
+
+import importlib
+
 import typer
-app = typer.Typer()
+
+from arcflare.cli import bus, events, schema
+
+app = typer.Typer(
+    name="arcflare",
+    help="ArcFlare: run NVIDIA FLARE federations from commands and events.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(bus.app, name="bus")
+app.add_typer(schema.app, name="schema")
+events.register(app)
+
+# areas that register(app) themselves; each is a module of arcflare.cli
+AREAS = ["federation", "deploy", "job", "status", "local", "demo"]
+for area in AREAS:
+    try:
+        module = importlib.import_module(f"arcflare.cli.{area}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"arcflare.cli.{area}":
+            raise
+        continue
+    module.register(app)
+
+try:
+    from arcflare.cli.bus_azure import register as _register_bus_init
+except ModuleNotFoundError:
+    pass
+else:
+    _register_bus_init(bus.app)
+
+
+if __name__ == "__main__":
+    app()

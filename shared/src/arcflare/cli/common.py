@@ -1,0 +1,97 @@
+"""What every CLI command shares: settings from --data-dir, the client, output, --wait.
+
+Exit codes: 0 success, 1 failure or rejection (reason printed), 2 usage.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from arcflare.client import Client
+from arcflare.contracts.base import Command
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.outcomes import is_failure
+from arcflare.runtime.settings import Settings
+
+console = Console(stderr=True)
+out = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="ARCFLARE_DATA_DIR",
+                 help="ArcFlare data directory (default ./.arcflare)."),
+]
+AsPrincipal = Annotated[
+    str | None, typer.Option("--as", help="Issue the command as this admin (email).")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Wait = Annotated[bool, typer.Option("--wait", help="Wait for the command's outcome event.")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Seconds to wait with --wait.")]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def client_for(data_dir: Path | None, as_: str | None = None) -> Client:
+    return Client(settings_for(data_dir), issued_by=as_)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def envelope_json(envelope: Envelope) -> dict[str, Any]:
+    return {
+        "message_id": envelope.message_id, "type": envelope.type,
+        "correlation_id": envelope.correlation_id, "causation_id": envelope.causation_id,
+        "federation": envelope.federation, "site": envelope.site,
+        "occurred_at": envelope.occurred_at.isoformat(), "payload": envelope.payload,
+    }
+
+
+def describe_failure(outcome: Envelope) -> str:
+    p = outcome.payload
+    parts = [p.get("reason", ""), p.get("detail", "")]
+    parts += [f"{e['field']}: {e['problem']}" for e in p.get("errors", [])]
+    return f"{outcome.type}: " + "; ".join(x for x in parts if x)
+
+
+def send_command(
+    command: Command, *, data_dir: Path | None, as_: str | None, wait: bool, json_out: bool,
+    timeout: float = 300.0, what: str = "",
+) -> Envelope | None:
+    """Send; with --wait block for the outcome and exit 1 on a failure or rejection."""
+    with client_for(data_dir, as_) as client:
+        command_id = client.send(command)
+        if not wait:
+            if json_out:
+                print_json({"command_id": command_id, "type": command.type_name()})
+            else:
+                console.print(f"sent {command.type_name()} [dim]{command_id}[/dim]")
+            return None
+        with console.status(f"waiting for {what or command.type_name()} …"):
+            try:
+                outcome = client.wait(command_id, timeout=timeout)
+            except TimeoutError as exc:
+                fail(f"{exc} — is the service running? (arcflare local ps)")
+    if json_out:
+        print_json({"command_id": command_id, "outcome": envelope_json(outcome)})
+    if is_failure(outcome.type):
+        if not json_out:
+            fail(describe_failure(outcome))
+        raise typer.Exit(1)
+    if not json_out:
+        console.print(f"[green]✓[/green] {outcome.type}", highlight=False)
+    return outcome

@@ -1,0 +1,129 @@
+"""Client: what the CLI, notebooks and tests use to talk to a federation's services."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+
+from arcflare.bus import connect
+from arcflare.bus.codec import DecodeError, from_received, to_outgoing
+from arcflare.bus.port import Bus
+from arcflare.contracts.base import Command
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.outcomes import is_failure, outcome_types
+from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION, TOPOLOGY
+from arcflare.runtime.settings import Settings
+
+_SESSION_QUEUES = {q.name for q in TOPOLOGY.queues if q.options.requires_session}
+
+
+class CommandFailed(Exception):
+    """The command's outcome was CommandRejected or a *Failed event."""
+
+    def __init__(self, outcome: Envelope) -> None:
+        payload = outcome.payload
+        reason = payload.get("reason", "")
+        detail = payload.get("detail") or ""
+        errors = "; ".join(f"{e['field']}: {e['problem']}" for e in payload.get("errors", []))
+        text = ", ".join(x for x in (reason, detail, errors) if x)
+        super().__init__(f"{outcome.type}: {text}" if text else outcome.type)
+        self.outcome = outcome
+
+
+class Client:
+    def __init__(self, settings: Settings | None = None, *, bus: Bus | None = None,
+                 issued_by: str | None = None) -> None:
+        self.settings = settings or Settings()
+        self.bus = bus or connect(self.settings)
+        self.issued_by = issued_by or self.settings.issued_by
+        # where followers start: only what happens after this client was made
+        self._cursors = {topic: self._head(topic) for topic in ("events", "telemetry")}
+        self._commands: dict[str, str] = {}
+
+    def close(self) -> None:
+        self.bus.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- commands ---------------------------------------------------------------
+    def send(self, command: Command, *, ttl: timedelta | None = None) -> str:
+        """Send a command to its queue (session = federation); returns its id."""
+        envelope = Envelope.wrap(command, issued_by=self.issued_by)
+        message = to_outgoing(envelope, session=command.channel in _SESSION_QUEUES,
+                              time_to_live=ttl)
+        self.bus.send(command.channel, [message])
+        self._commands[envelope.message_id] = envelope.type
+        return envelope.message_id
+
+    def wait(self, command_id: str, timeout: float = 120.0, *,
+             command_type: str | None = None, raise_on_failure: bool = False) -> Envelope:
+        """The event that answers the command: its success event, a *Failed event or
+        CommandRejected. Raises TimeoutError when none arrives in time."""
+        kind = command_type or self._commands.get(command_id)
+        wanted = set(outcome_types(kind)) if kind else None
+        for envelope in self.follow(timeout=timeout, topics=("events", "telemetry")):
+            if envelope.causation_id != command_id:
+                continue
+            if wanted is None or envelope.type in wanted:
+                if raise_on_failure and is_failure(envelope.type):
+                    raise CommandFailed(envelope)
+                return envelope
+        raise TimeoutError(f"no outcome for command {command_id} within {timeout:.0f} s")
+
+    # --- events -----------------------------------------------------------------
+    def follow(
+        self,
+        types: Iterable[str] | None = None,
+        federation: str | None = None,
+        *,
+        timeout: float | None = None,
+        topics: Iterable[str] = ("events",),
+        from_start: bool = False,
+        until_idle: bool = False,
+        poll: float = 0.1,
+    ) -> Iterator[Envelope]:
+        """Events as they are published (peeked from the `cli` subscription, so following
+        disturbs no consumer). Ends after `timeout` seconds (never if None), or with
+        until_idle once everything present has been read."""
+        wanted = set(types) if types else None
+        topics = tuple(topics)
+        cursors = {t: (None if from_start else self._cursors.get(t)) for t in topics}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            got = 0
+            for topic in topics:
+                batch = self.bus.peek(topic, FOLLOW_SUBSCRIPTION, max_messages=256,
+                                      from_sequence_number=cursors[topic])
+                for received in batch:
+                    cursors[topic] = received.sequence_number + 1
+                    got += 1
+                    try:
+                        envelope = from_received(received)
+                    except DecodeError:
+                        continue
+                    if wanted and envelope.type not in wanted:
+                        continue
+                    if federation and envelope.federation != federation:
+                        continue
+                    yield envelope
+            if not got:
+                if until_idle:
+                    return
+                time.sleep(poll)
+
+    def _head(self, topic: str) -> int | None:
+        """The sequence number after the newest message now in the follow subscription."""
+        last = None
+        cursor = None
+        while True:
+            batch = self.bus.peek(topic, FOLLOW_SUBSCRIPTION, max_messages=256,
+                                  from_sequence_number=cursor)
+            if not batch:
+                break
+            last = batch[-1].sequence_number
+            cursor = last + 1
+        return None if last is None else last + 1

@@ -1,0 +1,28 @@
+"""Which events answer which command (DESIGN §3: every command ends in an event that
+names it as causation_id). `arcflare ... --wait` and Client.wait rely on this."""
+from __future__ import annotations
+
+SUCCESS: dict[str, tuple[str, ...]] = {
+    "CreateFederation": ("FederationProvisioned",),
+    "AddSite": ("SiteProvisioned",),
+    "RemoveSite": ("SiteRemoved",),
+    "DeployServer": ("ServerDeployed",),
+    "DeploySite": ("SiteDeployed",),
+    "StopSite": ("SiteStopped",),
+    "RestartSite": ("SiteDeployed",),
+    "TeardownFederation": ("FederationTornDown",),
+    "SubmitJob": ("JobSubmitted",),
+    "AbortJob": ("JobCompleted",),
+    "RefreshFederationStatus": ("FederationStatusObserved",),
+    "TailSiteLogs": ("SiteLogTail",),
+    "RestartSiteClient": ("SiteClientRestarted",),
+}
+FAILURE: tuple[str, ...] = ("CommandRejected", "DeploymentFailed", "JobFailed")
+
+
+def outcome_types(command_type: str) -> tuple[str, ...]:
+    return SUCCESS.get(command_type, ()) + FAILURE
+
+
+def is_failure(event_type: str) -> bool:
+    return event_type in FAILURE

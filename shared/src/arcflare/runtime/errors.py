@@ -1,0 +1,18 @@
+"""How a handler says a message can never succeed (as opposed to 'try again')."""
+from __future__ import annotations
+
+
+class Rejected(Exception):
+    """A permanent refusal: dead-letter now and answer with CommandRejected.
+
+    reason is short and machine-readable ("invalid", "conflict", "not_found",
+    "unauthorized"); detail is one sentence for a person; errors name fields.
+    """
+
+    def __init__(
+        self, reason: str, detail: str = "", errors: list[dict[str, str]] | None = None
+    ) -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.errors = errors or []

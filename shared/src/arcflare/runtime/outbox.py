@@ -1,0 +1,95 @@
+"""Relays committed outbox rows to the bus, in commit order, message_id = row id.
+
+A crash between send and marking the row sent re-sends it on restart; the
+bus's duplicate detection on message_id drops the copy.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from arcflare.bus.codec import to_outgoing
+from arcflare.bus.port import Bus
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.topology import TOPOLOGY
+from arcflare.runtime.logging import get_logger
+from arcflare.runtime.state import StateStore
+
+log = get_logger("arcflare.runtime.outbox")
+
+_SESSION_ENTITIES = {q.name for q in TOPOLOGY.queues if q.options.requires_session}
+KEEP_SENT = timedelta(days=1)
+
+
+class OutboxRelay:
+    def __init__(self, state: StateStore, bus: Bus, batch: int = 200) -> None:
+        self.state = state
+        self.bus = bus
+        self.batch = batch
+        self._lock = threading.Lock()  # one relay pass at a time keeps the order
+        self._last_prune = datetime.min.replace(tzinfo=UTC)
+
+    def relay(self) -> int:
+        """Send every unsent row; returns how many were sent."""
+        sent = 0
+        with self._lock:
+            while True:
+                n = self._relay_batch()
+                sent += n
+                if n < self.batch:
+                    break
+            self._prune()
+        return sent
+
+    def pending(self) -> int:
+        with self.state.connect() as db:
+            return db.execute("SELECT COUNT(*) FROM _outbox WHERE sent_at IS NULL").fetchone()[0]
+
+    def _relay_batch(self) -> int:
+        with self.state.connect() as db:
+            rows = db.execute(
+                "SELECT seq, id, entity, envelope, deliver_at FROM _outbox "
+                "WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+                (self.batch,),
+            ).fetchall()
+            if not rows:
+                return 0
+            now = datetime.now(UTC)
+            # consecutive rows to the same entity go out as one batch, preserving order
+            group: list = []
+            for row in rows:
+                if group and group[-1]["entity"] != row["entity"]:
+                    self._send(db, group, now)
+                    group = []
+                group.append(row)
+            self._send(db, group, now)
+            return len(rows)
+
+    def _send(self, db, rows: list, now: datetime) -> None:
+        entity = rows[0]["entity"]
+        immediate, scheduled = [], []
+        for row in rows:
+            env = Envelope.model_validate_json(row["envelope"])
+            msg = to_outgoing(env, session=entity in _SESSION_ENTITIES)
+            at = datetime.fromisoformat(row["deliver_at"]) if row["deliver_at"] else None
+            (scheduled if at and at > now else immediate).append((row, msg, at))
+        if immediate:
+            self.bus.send(entity, [m for _, m, _ in immediate])
+        for _, msg, at in scheduled:
+            self.bus.schedule(entity, msg, at)
+        stamp = now.isoformat()
+        db.executemany(
+            "UPDATE _outbox SET sent_at=? WHERE seq=?", [(stamp, r["seq"]) for r in rows]
+        )
+        log.debug("outbox relayed", entity=entity, count=len(rows))
+
+    def _prune(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_prune < timedelta(minutes=10):
+            return
+        self._last_prune = now
+        with self.state.connect() as db:
+            db.execute(
+                "DELETE FROM _outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
+                ((now - KEEP_SENT).isoformat(),),
+            )

@@ -1,0 +1,47 @@
+"""Settings every ArcFlare process shares: pydantic-settings, env prefix ARCFLARE_.
+
+Defaults work on a laptop with nothing set: the embedded bus and all state in
+./.arcflare. Each service subclasses Settings for its own knobs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ARCFLARE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".arcflare"), description="all local state lives here")
+    bus: Literal["sqlite", "azure"] = "sqlite"
+    servicebus_connection_string: SecretStr | None = None
+    #: fully qualified, e.g. myns.servicebus.windows.net (DefaultAzureCredential)
+    servicebus_namespace: str | None = None
+    servicebus_retry_total: int = 3
+    servicebus_retry_backoff_s: float = 0.8
+    servicebus_retry_backoff_max_s: float = 30.0
+    health_host: str = "127.0.0.1"
+    #: None: no health server; 0: a free port (written to <data_dir>/run/<service>.port)
+    health_port: int | None = None
+    log_level: str = "INFO"
+    log_format: Literal["auto", "console", "json"] = "auto"
+    #: the principal that commands sent from this process are issued by
+    issued_by: str = "admin@arcflare.local"
+    #: consumer threads per entity (session entities: sessions handled in parallel)
+    concurrency: int = Field(default=2, ge=1, le=64)
+    #: transient failures: abandon after min(base * 2**(n-1), max) seconds
+    retry_backoff_base_s: float = 0.5
+    retry_backoff_max_s: float = 30.0
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    def run_dir(self) -> Path:
+        path = self.data_dir / "run"
+        path.mkdir(parents=True, exist_ok=True)
+        return path

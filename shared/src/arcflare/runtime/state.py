@@ -1,0 +1,189 @@
+"""A service's own SQLite state: its tables, the inbox and the outbox (DESIGN §5).
+
+One UnitOfWork per handled message. The handler's state writes, the inbox row
+(this message id, for this consumer) and the events it publishes (outbox rows)
+commit in one transaction, so a redelivered message has no second effect and
+no event is published for a change that did not happen.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from arcflare.contracts.base import Command, Message
+from arcflare.contracts.envelope import Envelope, new_id
+
+RUNTIME_SCHEMA = """
+CREATE TABLE IF NOT EXISTS _inbox (
+    consumer TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,            -- handled | rejected
+    reason TEXT, description TEXT,
+    handled_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, message_id)
+);
+CREATE TABLE IF NOT EXISTS _outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,          -- the message id it is sent with
+    entity TEXT NOT NULL,
+    envelope TEXT NOT NULL,
+    deliver_at TEXT,                  -- scheduled delivery (UTC ISO), or NULL
+    created_at TEXT NOT NULL,
+    sent_at TEXT
+);
+CREATE INDEX IF NOT EXISTS _outbox_unsent ON _outbox (sent_at, seq);
+CREATE TABLE IF NOT EXISTS _migrations (n INTEGER PRIMARY KEY);
+"""
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    outcome: str
+    reason: str | None
+    description: str | None
+
+
+class StateStore:
+    """The service's SQLite file. Connections are per unit of work (cheap, thread-safe)."""
+
+    def __init__(self, path: Path, migrations: Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.outbox_written = threading.Event()
+        with self.connect() as db:
+            db.executescript(RUNTIME_SCHEMA)
+            done = {n for (n,) in db.execute("SELECT n FROM _migrations")}
+            for n, sql in enumerate(migrations):
+                if n not in done:
+                    db.executescript(f"BEGIN IMMEDIATE; {sql}; INSERT INTO _migrations VALUES ({n}); COMMIT;")
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.row_factory = sqlite3.Row
+            yield db
+        finally:
+            db.close()
+
+    def seen(self, consumer: str, message_id: str) -> InboxEntry | None:
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT outcome, reason, description FROM _inbox WHERE consumer=? AND message_id=?",
+                (consumer, message_id),
+            ).fetchone()
+        return InboxEntry(*row) if row else None
+
+    @contextmanager
+    def unit_of_work(
+        self, incoming: Envelope | None = None, *, issued_by: str | None = None
+    ) -> Iterator[UnitOfWork]:
+        """For background work: commits on success, rolls back on error."""
+        with self.connect() as db:
+            uow = UnitOfWork(db, incoming, issued_by=issued_by, store=self)
+            try:
+                yield uow
+                if uow.dirty:
+                    uow.commit()
+            except BaseException:
+                uow.rollback()
+                raise
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        incoming: Envelope | None,
+        *,
+        store: StateStore,
+        issued_by: str | None = None,
+    ) -> None:
+        self.db = db
+        self.envelope = incoming
+        self._store = store
+        self._issued_by = issued_by
+        self._in_transaction = False
+        self._pending: list[tuple[str, Envelope, datetime | None]] = []
+
+    def write(self) -> sqlite3.Connection:
+        """The connection inside this unit's transaction (begun on first call)."""
+        if not self._in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+        return self.db
+
+    def publish(self, event: Message, *, at: datetime | None = None) -> str:
+        """Publish an event (or telemetry) when this unit commits; `at` schedules it."""
+        return self._add(event.channel, event, at)
+
+    def send(self, command: Command, *, at: datetime | None = None) -> str:
+        return self._add(command.channel, command, at)
+
+    @property
+    def dirty(self) -> bool:
+        return self._in_transaction or bool(self._pending)
+
+    @property
+    def pending(self) -> list[Envelope]:
+        return [env for _, env, _ in self._pending]
+
+    def _add(self, entity: str, message: Message, at: datetime | None) -> str:
+        incoming = self.envelope
+        envelope = Envelope.wrap(
+            message,
+            message_id=new_id(),
+            correlation_id=incoming.correlation_id if incoming else None,
+            causation_id=incoming.message_id if incoming else None,
+            issued_by=(incoming.issued_by if incoming else None) or self._issued_by,
+        )
+        self._pending.append((entity, envelope, at))
+        return envelope.message_id
+
+    def commit(
+        self,
+        inbox: tuple[str, str] | None = None,
+        outcome: str = "handled",
+        reason: str | None = None,
+        description: str | None = None,
+    ) -> bool:
+        """Commit state, inbox row and outbox rows together. False if the inbox row already
+        existed (another consumer thread handled the same message): nothing is written."""
+        self.write()
+        now = datetime.now(UTC).isoformat()
+        if inbox is not None:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO _inbox VALUES (?, ?, ?, ?, ?, ?)",
+                (*inbox, outcome, reason, description, now),
+            )
+            if cur.rowcount == 0:
+                self.rollback()
+                return False
+        self.db.executemany(
+            "INSERT INTO _outbox (id, entity, envelope, deliver_at, created_at) VALUES (?,?,?,?,?)",
+            [
+                (env.message_id, entity, env.model_dump_json(by_alias=True),
+                 at.astimezone(UTC).isoformat() if at else None, now)
+                for entity, env, at in self._pending
+            ],
+        )
+        self.db.execute("COMMIT")
+        self._in_transaction = False
+        if self._pending:
+            self._store.outbox_written.set()
+        self._pending = []
+        return True
+
+    def rollback(self) -> None:
+        if self._in_transaction:
+            self.db.execute("ROLLBACK")
+            self._in_transaction = False
+        self._pending = []
