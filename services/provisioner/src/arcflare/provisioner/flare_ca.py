@@ -1,0 +1,106 @@
+"""One federation's NVFlare provisioning workspace: its CA state and scratch builds.
+
+Provisioning runs NVFlare's own Provisioner and builders over a project dict.
+NVFlare keeps the CA (and every certificate it signed) in `<workspace>/state/cert.json`
+and reuses it on every later run, so the CA is minted once, on the first run, and
+never again while that file exists. The folder is 0700 and cert.json 0600.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from nvflare.lighter.constants import CtxKey
+from nvflare.lighter.prov_utils import prepare_builders
+from nvflare.lighter.provision import prepare_project
+from nvflare.lighter.provisioner import Provisioner
+
+from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
+from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
+from arcflare.runtime import get_logger
+
+log = get_logger("arcflare.provisioner.flare")
+
+CERT_FILE = {"server": "server.crt", "client": "client.crt", "admin": "client.crt"}
+
+
+class ProvisioningFailed(RuntimeError):
+    """NVFlare's provisioner reported errors (it removes its partial output itself)."""
+
+
+@dataclass(frozen=True)
+class BuiltKit:
+    participant: str
+    kind: str  # server | client | admin
+    folder: Path
+    certificate: CertificateFacts
+
+
+class _FlareLog:
+    """NVFlare's provisioning messages, into our log at debug (they name files, not keys)."""
+
+    def debug(self, msg: str) -> None:
+        log.debug("nvflare", detail=msg)
+
+    info = debug
+
+    def warning(self, msg: str) -> None:
+        log.warning("nvflare", detail=msg)
+
+    def error(self, msg: str) -> None:
+        log.error("nvflare", detail=msg)
+
+
+class FederationCA:
+    def __init__(self, root: Path, federation: str) -> None:
+        self.root = Path(root)
+        self.federation = federation
+        # NVFlare's layout: <root_dir>/<project name>/{state,wip,prod_NN}
+        self.workspace = self.root / federation
+        self.state_file = self.workspace / "state" / "cert.json"
+
+    def exists(self) -> bool:
+        return self.state_file.is_file()
+
+    def root_certificate(self) -> CertificateFacts:
+        state = json.loads(self.state_file.read_text())
+        return facts(x509.load_pem_x509_certificate(state[CtxKey.ROOT_CERT].encode("ascii")))
+
+    def provision(self, project: dict) -> tuple[Path, list[BuiltKit]]:
+        """Build every participant of `project`; returns the scratch folder and the kits in it."""
+        make_private_dir(self.workspace)
+        given = copy.deepcopy(project)  # NVFlare consumes the dict it is given
+        context = Provisioner(str(self.root), prepare_builders(given)).provision(
+            prepare_project(given), logger=_FlareLog()
+        )
+        self._lock_state()
+        output = context.get_result_location()
+        if context.get(CtxKey.BUILD_ERROR) or not output:
+            errors = "; ".join(context.get_errors()) or "no output folder"
+            raise ProvisioningFailed(f"NVFlare provisioning of {self.federation} failed: {errors}")
+        built = Path(output)
+        kits = [
+            BuiltKit(
+                participant=p["name"],
+                kind=p["type"],
+                folder=built / p["name"],
+                certificate=read_facts(built / p["name"] / "startup" / CERT_FILE[p["type"]]),
+            )
+            for p in project["participants"]
+        ]
+        return built, kits
+
+    def discard(self, built: Path) -> None:
+        shutil.rmtree(built, ignore_errors=True)
+
+    def _lock_state(self) -> None:
+        state_dir = self.state_file.parent
+        if state_dir.is_dir():
+            make_private_dir(state_dir)
+        if self.state_file.is_file():
+            os.chmod(self.state_file, PRIVATE_FILE_MODE)

@@ -1,0 +1,39 @@
+"""local/resources.json for a freshly built kit (DESIGN §10).
+
+NVFlare ships `resources.json.default` with its job store and snapshots under
+/tmp/nvflare. Both FilesystemStorage and the job store want absolute paths, so the
+server's point at folders inside the participant's runtime workspace (where the
+deployer runs its copy of the kit), through NVFlare's own `update_storage_locations`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from nvflare.lighter.utils import update_storage_locations
+
+#: our server-side components (the bridge) are built from this package prefix
+ARCFLARE_CLASS_PREFIX = "arcflare."
+DEFAULT_RESOURCES = "resources.json.default"
+RESOURCES = "resources.json"
+
+
+def write_server_resources(kit: Path, runtime_dir: Path, heart_beat_timeout_s: int) -> None:
+    local = kit / "local"
+    update_storage_locations(local_dir=str(local), workspace=str(runtime_dir))
+    resources = json.loads((local / RESOURCES).read_text())
+    for server in resources.get("servers", []):
+        server["heart_beat_timeout"] = heart_beat_timeout_s
+    allow_list = resources.setdefault("class_allow_list", [])
+    if ARCFLARE_CLASS_PREFIX not in allow_list:
+        allow_list.append(ARCFLARE_CLASS_PREFIX)
+    (local / RESOURCES).write_text(json.dumps(resources, indent=4))
+
+
+def write_client_resources(kit: Path) -> None:
+    """Clients keep NVFlare's defaults: they have no job store, and job folders live in
+    their workspace already. The copy makes the site's effective settings explicit."""
+    local = kit / "local"
+    if (local / DEFAULT_RESOURCES).is_file():
+        shutil.copyfile(local / DEFAULT_RESOURCES, local / RESOURCES)

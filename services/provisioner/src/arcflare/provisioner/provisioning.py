@@ -1,0 +1,82 @@
+"""Provision a federation, or one more site, and put the kits in the kit store.
+
+NVFlare builds into a scratch `prod_NN` folder inside the CA workspace; each kit
+is finished (local/resources.json) and moved into the kit store, then the scratch
+folder is dropped. Kits are stored under the names the deployer runs them by:
+`server` for the server, the site name for a site, the email for an admin.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from arcflare.contracts.commands import CreateFederation
+from arcflare.flare.kits import KitStore
+from arcflare.provisioner.certificates import CertificateFacts
+from arcflare.provisioner.flare_ca import BuiltKit, FederationCA
+from arcflare.provisioner.kit_resources import write_client_resources, write_server_resources
+from arcflare.provisioner.project import ServerEndpoint, federation_project, one_site_project
+
+SERVER = "server"
+
+#: where the deployer runs a participant's copy of its kit: (federation, kit name) -> folder
+RuntimeDirs = Callable[[str, str], Path]
+
+
+@dataclass(frozen=True)
+class StoredKit:
+    name: str  # "server", a site name or an admin email
+    kind: str  # server | client | admin
+    kit_ref: str
+    certificate: CertificateFacts
+
+
+def kit_name(kit: BuiltKit) -> str:
+    return SERVER if kit.kind == "server" else kit.participant
+
+
+def _store(
+    ca: FederationCA, kit: BuiltKit, kit_store: KitStore, runtime_dirs: RuntimeDirs,
+    heart_beat_timeout_s: int,
+) -> StoredKit:
+    name = kit_name(kit)
+    if kit.kind == "server":
+        write_server_resources(kit.folder, runtime_dirs(ca.federation, name), heart_beat_timeout_s)
+    elif kit.kind == "client":
+        write_client_resources(kit.folder)
+    ref = kit_store.put(ca.federation, name, kit.folder)
+    return StoredKit(name, kit.kind, ref, kit.certificate)
+
+
+def provision_federation(
+    spec: CreateFederation, endpoint: ServerEndpoint, ca: FederationCA, kit_store: KitStore,
+    runtime_dirs: RuntimeDirs,
+) -> list[StoredKit]:
+    """Every kit of the federation (server, sites, admins), reusing the CA if it exists."""
+    built, kits = ca.provision(federation_project(spec, endpoint))
+    try:
+        return [
+            _store(ca, kit, kit_store, runtime_dirs, spec.heart_beat_timeout_s) for kit in kits
+        ]
+    finally:
+        ca.discard(built)
+
+
+def provision_site(
+    ca: FederationCA, endpoint: ServerEndpoint, server_org: str, root_valid_days: int,
+    site: str, org: str, kit_store: KitStore,
+) -> StoredKit:
+    """One new client kit signed by the existing CA; no other kit is touched."""
+    if not ca.exists():
+        raise FileNotFoundError(f"no CA state for federation {ca.federation}")
+    built, kits = ca.provision(
+        one_site_project(ca.federation, endpoint, server_org, site, org, root_valid_days)
+    )
+    try:
+        (client,) = [k for k in kits if k.kind == "client"]
+        write_client_resources(client.folder)
+        return StoredKit(site, "client", kit_store.put(ca.federation, site, client.folder),
+                         client.certificate)
+    finally:
+        ca.discard(built)  # the server kit rebuilt here is a scratch copy: the stored one stays

@@ -1,0 +1,139 @@
+"""Where NVFlare startup kits live, addressed by kit references (DESIGN §6, §8).
+
+A kit ref is `file:<absolute path>` for a kit in a folder on this machine, or
+`azureml:<asset name>:<version>` for a kit uploaded as an Azure ML data asset.
+The provisioner writes kits; the deployer and job-controller read them by ref.
+Kits hold private keys: folders are 0700 and keys 0600, always.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+FILE_SCHEME = "file:"
+AZUREML_SCHEME = "azureml:"
+KEY_SUFFIXES = (".key",)
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+class KitNotFound(LookupError):
+    """No kit behind this ref (or this federation/participant)."""
+
+
+class KitStore(ABC):
+    """The kit store port: put a freshly built kit, find it again by ref."""
+
+    @abstractmethod
+    def put(self, federation: str, participant: str, built: Path) -> str:
+        """Take ownership of the kit folder `built` (it may be moved) and return its kit ref.
+
+        An existing kit for the same participant is replaced as a whole.
+        """
+
+    @abstractmethod
+    def ref(self, federation: str, participant: str) -> str | None:
+        """The kit ref of a stored kit, or None when there is none."""
+
+    @abstractmethod
+    def remove(self, federation: str, participant: str) -> None:
+        """Delete a participant's kit (its keys with it); no error when absent."""
+
+    @abstractmethod
+    def participants(self, federation: str) -> list[str]:
+        """Every participant with a stored kit in this federation."""
+
+    def resolve(self, kit_ref: str) -> Path:
+        """The local folder behind a kit ref (only `file:` refs are local)."""
+        return resolve(kit_ref)
+
+
+def resolve(kit_ref: str) -> Path:
+    """The folder behind a `file:` kit ref; any other scheme is not on this machine."""
+    if not kit_ref.startswith(FILE_SCHEME):
+        raise ValueError(
+            f"kit_ref {kit_ref!r} is not a local kit: only 'file:<absolute path>' refs resolve here"
+        )
+    path = Path(kit_ref[len(FILE_SCHEME):])
+    if not path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"kit_ref {kit_ref!r} must name an absolute path without '..'")
+    if not (path / "startup").is_dir():
+        raise KitNotFound(f"no startup kit at {path}")
+    return path
+
+
+def file_ref(path: Path) -> str:
+    return f"{FILE_SCHEME}{path.resolve()}"
+
+
+def make_private_dir(path: Path) -> Path:
+    """mkdir -p with 0700 on every folder created (and on the leaf, whatever existed)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+        os.chmod(folder, PRIVATE_DIR_MODE)
+    os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def lock_down(root: Path) -> None:
+    """Folders 0700, private keys 0600, everything else at most 0700/0600 for the owner only."""
+    os.chmod(root, PRIVATE_DIR_MODE)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), PRIVATE_DIR_MODE)
+        for name in files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path):
+                continue
+            mode = os.stat(path).st_mode
+            # keep the owner's execute bit (start.sh), drop group and other
+            owner = PRIVATE_FILE_MODE | (stat.S_IXUSR if mode & stat.S_IXUSR else 0)
+            os.chmod(path, PRIVATE_FILE_MODE if name.endswith(KEY_SUFFIXES) else owner)
+
+
+class FolderKitStore(KitStore):
+    """Kits under `<root>/<federation>/<participant>/` (root is `<data_dir>/kits`)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = make_private_dir(Path(root).resolve())
+
+    def _folder(self, federation: str, participant: str) -> Path:
+        for part in (federation, participant):
+            if not part or "/" in part or part in (".", ".."):
+                raise ValueError(f"kit store names must be plain names, got {part!r}")
+        return self.root / federation / participant
+
+    def put(self, federation: str, participant: str, built: Path) -> str:
+        target = self._folder(federation, participant)
+        make_private_dir(target.parent)
+        lock_down(built)
+        if target.exists():
+            shutil.rmtree(target)
+        try:
+            os.replace(built, target)  # same file system: a rename, O(1) per kit
+        except OSError:
+            shutil.copytree(built, target, symlinks=True)
+            shutil.rmtree(built)
+        lock_down(target)
+        return file_ref(target)
+
+    def ref(self, federation: str, participant: str) -> str | None:
+        target = self._folder(federation, participant)
+        return file_ref(target) if (target / "startup").is_dir() else None
+
+    def remove(self, federation: str, participant: str) -> None:
+        shutil.rmtree(self._folder(federation, participant), ignore_errors=True)
+
+    def participants(self, federation: str) -> list[str]:
+        folder = self.root / federation
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if (p / "startup").is_dir())
