@@ -1,0 +1,139 @@
+"""The read model and the audit trail, fed directly (no bus): semantics and replay idempotence."""
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+from arcflare.contracts import events as e
+from arcflare.contracts.envelope import Envelope
+from arcflare.ledger import queries
+from arcflare.ledger.projections import Retention, record
+from arcflare.ledger.schema import SCHEMA
+
+FED = "hospitals"
+
+
+def ledger_db(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(SCHEMA)
+    return db
+
+
+def feed(db: sqlite3.Connection, envelopes: list[Envelope], retention=Retention()) -> None:
+    for envelope in envelopes:
+        with db:
+            record(db, envelope, retention)
+
+
+def test_replaying_everything_twice_shuffled_gives_the_same_read_model(
+    tmp_path: Path, events: list[Envelope]
+) -> None:
+    in_order, replayed = ledger_db(tmp_path / "a.db"), ledger_db(tmp_path / "b.db")
+    retention = Retention(log_tails_per_site=3)
+    twice = events + events
+    random.Random(7).shuffle(twice)
+
+    feed(in_order, sorted(events, key=lambda env: env.occurred_at), retention)
+    feed(replayed, twice, retention)
+
+    assert queries.snapshot(replayed) == queries.snapshot(in_order)
+    assert queries.federation(replayed, FED) == queries.federation(in_order, FED)
+
+
+def test_many_shuffles_agree(tmp_path: Path, events: list[Envelope]) -> None:
+    reference = ledger_db(tmp_path / "ref.db")
+    feed(reference, events, Retention(log_tails_per_site=2))
+    expected = queries.snapshot(reference)
+
+    for seed in range(5):
+        order = list(events)
+        random.Random(seed).shuffle(order)
+        db = ledger_db(tmp_path / f"{seed}.db")
+        feed(db, order, Retention(log_tails_per_site=2))
+        assert queries.snapshot(db) == expected, f"shuffle {seed} differs"
+
+
+def test_audit_lists_command_outcomes_only(tmp_path: Path, events: list[Envelope]) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, events)
+
+    trail = queries.audit(db, FED)
+
+    by_command = {(row["command_id"], row["outcome_type"]): row for row in trail}
+    assert ("cmd-create", "FederationProvisioned") in by_command
+    assert by_command[("cmd-deploy-south", "DeploymentFailed")]["outcome"] == "failed"
+    assert by_command[("cmd-deploy-south", "DeploymentFailed")]["reason"] == "no python3"
+    rejected = by_command[("cmd-stop", "CommandRejected")]
+    assert rejected["outcome"] == "rejected"
+    assert rejected["command_type"] == "StopSite"
+    assert rejected["issued_by"] == "viewer@south.org"
+    assert by_command[("cmd-submit", "JobSubmitted")]["issued_by"] == "scientist@north.org"
+    # the auto-deploy was caused by an event, the periodic status poll by nothing
+    assert not [r for r in trail if r["outcome_type"] == "SiteDeployed"]
+    assert len([r for r in trail if r["outcome_type"] == "FederationStatusObserved"]) == 1
+
+
+def test_sites_join_the_agent_and_the_server_views(tmp_path: Path, events: list[Envelope]) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, events)
+
+    sites = {s["site"]: s for s in queries.federation(db, FED)["sites"]}
+
+    north, south = sites["north-1"], sites["south-1"]
+    assert north["health"] == "connected"
+    assert north["server_view"] == "registered"
+    assert north["last_connect_time"] == "2026-11-29T08:00:30.000000Z"
+    assert north["last_heartbeat"] == "2026-11-29T08:00:45.000000Z"
+    assert north["lifecycle"] == "started"
+    assert south["lifecycle"] == "deploy_failed"
+    assert south["server_view"] == "not registered"
+    assert south["cert_days_left"] == 20
+
+
+def test_an_agent_up_but_unregistered_site_gets_a_diagnosis(
+    tmp_path: Path, events: list[Envelope], enveloped
+) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    beat = e.SiteHeartbeat(federation=FED, site="south-1", status="connected", pid=7)
+    feed(db, [*events, enveloped(beat, None, 100)])
+
+    south = {s["site"]: s for s in queries.federation(db, FED)["sites"]}["south-1"]
+
+    assert south["server_view"] == "not registered"
+    assert south["diagnosis"] == queries.NEVER_REGISTERED
+
+
+def test_jobs_keep_their_final_state_history_and_metrics(
+    tmp_path: Path, events: list[Envelope]
+) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, events)
+
+    job = queries.job(db, FED, "job-1")
+
+    assert job["status"] == "FINISHED:COMPLETED"
+    assert [h["status"] for h in job["history"]] == [
+        "SUBMITTED", "RUNNING", "FINISHED:COMPLETED", "RUNNING"]
+    assert job["final_metrics"] == [{"site": "north-1", "key": "accuracy", "value": 0.9, "step": 3}]
+    assert job["model_name"] == "fedavg-model"
+    unsubmitted = [j for j in queries.jobs(db, FED) if j["job_id"].startswith("unsubmitted-")]
+    assert unsubmitted[0]["status"] == "FAILED_TO_SUBMIT"
+
+
+def test_log_tails_are_capped_per_site_keeping_the_newest(
+    tmp_path: Path, events: list[Envelope]
+) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, events, Retention(log_tails_per_site=2))
+
+    tails = queries.log_tails(db, FED, "north-1")
+
+    assert [t["lines"] for t in tails] == [["line 3"], ["line 4"]]
+
+
+def test_alerts_are_listed(tmp_path: Path, events: list[Envelope]) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, events)
+
+    assert [a["rule"] for a in queries.alerts(db)] == ["deployment-failed"]
