@@ -11,7 +11,9 @@ from arcflare.contracts.topology import TOPOLOGY
 
 
 def message_schemas() -> dict[str, dict[str, Any]]:
-    return {name: cls.model_json_schema(ref_template="#/components/schemas/{model}")
+    """Standalone JSON Schemas (draft 2020-12), one per message type."""
+    return {name: {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                   "$id": f"urn:arcflare:{SCHEMA}:{name}", **cls.model_json_schema()}
             for name, cls in sorted(message_types().items())}
 
 

@@ -1,0 +1,36 @@
+# ArcFlare — two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/uv
+endif
+VENV := .venv
+PYTEST_ARGS ?=
+
+.PHONY: install test bench demo lint clean help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(UV):
+	$(PYTHON) -m pip install --quiet uv
+
+install: $(UV) ## create .venv with every workspace member (installs uv with pip if missing)
+	$(UV) sync --frozen --all-packages --python $(PYTHON)
+	@test -x $(VENV)/bin/arcflare
+
+test: install ## run the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: install ## run the benchmarks; writes bench-results.json
+	$(VENV)/bin/python -m tests.benchmarks.harness $(BENCH)
+
+demo: install ## a whole federation on this machine: provision, deploy, train, MLflow
+	$(VENV)/bin/arcflare demo $(DEMO_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check shared services tests
+
+clean: ## remove local state (.arcflare) and caches
+	rm -rf .arcflare .pytest_cache bench-results.json
