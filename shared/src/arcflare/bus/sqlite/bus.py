@@ -1,0 +1,136 @@
+"""SqliteBus: the embedded, Service Bus–compatible broker (one SQLite file,
+many processes, one connection per thread)."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from arcflare.bus.port import (
+    Bus, BusError, EntityStats, OutgoingMessage, ReceivedMessage, Session, SubQueue,
+)
+from arcflare.bus.sqlite import admin, receive, schema, send, sessions
+from arcflare.bus.sqlite.catalogue import Catalogue
+from arcflare.bus.sqlite.housekeeping import Housekeeper
+from arcflare.bus.sqlite.rows import at
+from arcflare.bus.sqlite.schema import ACTIVE, DEAD_LETTERED
+from arcflare.bus.sqlite.waiting import wait_for
+from arcflare.contracts.topology import TOPOLOGY, Rule, Topology
+
+
+class SqliteBus(Bus):
+    def __init__(self, path: Path, topology: Topology = TOPOLOGY) -> None:
+        self.path = self._db_path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._topology = topology
+        self._local = threading.local()
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
+        self._guard = threading.Lock()
+        self._closed = False
+        self._catalogue = Catalogue()
+        self._housekeeper = Housekeeper(self._catalogue)
+        schema.create(self._conn(), topology)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with self._guard:
+                if self._closed:
+                    raise BusError(f"the bus at {self.path} is closed")
+                conn = self._local.conn = schema.connect(self._db_path)
+                self._connections = [(t, c) for t, c in self._connections
+                                     if t.is_alive() or c.close()]
+                self._connections.append((threading.current_thread(), conn))
+        return conn
+
+    # --- sending -----------------------------------------------------------
+    def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
+        if messages:
+            conn = self._conn()
+            send.send(conn, self._catalogue, entity, messages)
+            self._housekeeper.maybe_run(conn)
+
+    def schedule(self, entity: str, message: OutgoingMessage, enqueue_at: datetime) -> int:
+        return send.send(self._conn(), self._catalogue, entity, [message], enqueue_at)[0]
+
+    def cancel_scheduled(self, entity: str, sequence_number: int) -> None:
+        send.cancel_scheduled(self._conn(), self._catalogue, entity, sequence_number)
+
+    # --- receiving -----------------------------------------------------------
+    def receive(self, entity: str, subscription: str | None = None, *, max_messages: int = 1,
+                max_wait: float = 0.0, sub_queue: SubQueue = SubQueue.ACTIVE,
+                ) -> list[ReceivedMessage]:
+        if max_messages < 1:
+            raise ValueError(f"max_messages is {max_messages}; it must be at least 1")
+        conn = self._conn()
+        target = self._catalogue.receivable(conn, entity, subscription)
+        state = DEAD_LETTERED if SubQueue(sub_queue) == SubQueue.DEAD_LETTER else ACTIVE
+        if state == ACTIVE and target.requires_session:
+            raise BusError(f"{target.path} requires sessions; receive through accept_session")
+        return wait_for(
+            conn,
+            lambda: receive.claim(conn, target, max_messages, state=state),
+            lambda: receive.ready(conn, target.path, state),
+            max_wait,
+            idle=lambda: self._housekeeper.maybe_run(conn),
+        )
+
+    def accept_session(self, entity: str, subscription: str | None = None, *,
+                       session_id: str | None = None, max_wait: float = 0.0) -> Session | None:
+        target = self._catalogue.receivable(self._conn(), entity, subscription)
+        if not target.requires_session:
+            raise BusError(f"{target.path} does not use sessions; receive from it directly")
+        return sessions.accept(self._conn, target, session_id, max_wait)
+
+    def complete(self, message: ReceivedMessage) -> None:
+        receive.complete(self._conn(), message)
+
+    def abandon(self, message: ReceivedMessage) -> None:
+        conn = self._conn()
+        receive.abandon(conn, self._catalogue.entity(conn, message.entity_path), message)
+
+    def dead_letter(self, message: ReceivedMessage, reason: str,
+                    description: str | None = None) -> None:
+        receive.dead_letter(self._conn(), message, reason, description)
+
+    def renew_lock(self, message: ReceivedMessage) -> datetime:
+        conn = self._conn()
+        entity = self._catalogue.entity(conn, message.entity_path)
+        return at(receive.renew_lock(conn, entity, message))
+
+    # --- inspection ------------------------------------------------------------
+    def peek(self, entity: str, subscription: str | None = None, *, max_messages: int = 32,
+             sub_queue: SubQueue = SubQueue.ACTIVE, from_sequence_number: int | None = None,
+             ) -> list[ReceivedMessage]:
+        conn = self._conn()
+        target = self._catalogue.receivable(conn, entity, subscription)
+        state = DEAD_LETTERED if SubQueue(sub_queue) == SubQueue.DEAD_LETTER else ACTIVE
+        return admin.peek(conn, target.path, state, max_messages, from_sequence_number)
+
+    def resubmit_dead_letter(self, entity: str, message_id: str,
+                             subscription: str | None = None) -> None:
+        conn = self._conn()
+        target = self._catalogue.receivable(conn, entity, subscription)
+        admin.resubmit_dead_letter(conn, target, message_id)
+
+    def stats(self) -> list[EntityStats]:
+        return admin.stats(self._conn())
+
+    def ensure_subscription(self, topic: str, subscription: str, rule: Rule | None) -> None:
+        admin.ensure_subscription(self._conn(), self._catalogue, self._topology, topic,
+                                  subscription, rule)
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            for _, conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    def __repr__(self) -> str:
+        return f"SqliteBus({str(self.path)!r})"
+
+
+

@@ -1,0 +1,143 @@
+"""Sending: limits, duplicate detection, topic fan-out and scheduling, all in
+one transaction per call so a batch is enqueued entirely or not at all."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+
+from arcflare.bus.port import EntityNotFound, InvalidMessage, MessageTooLarge, OutgoingMessage
+from arcflare.bus.sqlite.catalogue import Catalogue
+from arcflare.bus.sqlite.schema import ACTIVE, SCHEDULED, Entity, ms, now_ms, transaction
+
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_ID_LENGTH = 128
+
+
+def message_size(message: OutgoingMessage) -> int:
+    """Body plus application properties and headers, as Service Bus counts them."""
+    headers = (message.message_id, message.subject, message.correlation_id,
+               message.session_id, message.content_type)
+    size = len(message.body) + sum(len(h.encode()) for h in headers if h)
+    for key, value in message.application_properties.items():
+        size += len(str(key).encode()) + len(str(value).encode())
+    return size
+
+
+def validate(target: Entity, message: OutgoingMessage) -> None:
+    if not message.message_id:
+        raise InvalidMessage("message_id is required; give every message a unique id")
+    if len(message.message_id) > MAX_ID_LENGTH:
+        raise InvalidMessage(
+            f"message_id is {len(message.message_id)} characters; at most {MAX_ID_LENGTH} allowed"
+        )
+    if message.session_id is not None and len(message.session_id) > MAX_ID_LENGTH:
+        raise InvalidMessage(
+            f"session_id is {len(message.session_id)} characters; at most {MAX_ID_LENGTH} allowed"
+        )
+    if target.requires_session and not message.session_id:
+        raise InvalidMessage(
+            f"{target.path} requires sessions; session_id must be set on message "
+            f"{message.message_id}"
+        )
+    size = message_size(message)
+    if size > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(
+            f"message {message.message_id[:40]} is {size} bytes with its properties; "
+            f"the limit is {MAX_MESSAGE_BYTES} bytes (256 KiB)"
+        )
+    for key, value in message.application_properties.items():
+        if not isinstance(value, str | int | float | bool):
+            raise InvalidMessage(
+                f"application property {key!r} is a {type(value).__name__}; "
+                "only str, int, float and bool are allowed"
+            )
+
+
+def send(
+    conn: sqlite3.Connection,
+    catalogue: Catalogue,
+    entity: str,
+    messages: Sequence[OutgoingMessage],
+    enqueue_at: datetime | None = None,
+) -> list[int]:
+    """Enqueue every message; returns, per message, the sequence number of its
+    first copy (0 when a duplicate or no subscription matched)."""
+    target = catalogue.entity(conn, entity)
+    if target.kind == "subscription":
+        raise EntityNotFound(f"{entity!r} is a subscription; send to its topic instead")
+    for message in messages:
+        validate(target, message)
+    now = now_ms()
+    with transaction(conn):
+        if target.kind == "topic":
+            destinations = [
+                (catalogue.entity(conn, path), rules)
+                for path, rules in catalogue.subscriptions(conn, target.path)
+            ]
+        else:
+            destinations = [(target, [])]
+        return [
+            _enqueue(conn, target, destinations, message, now, enqueue_at)
+            for message in messages
+        ]
+
+
+def _enqueue(conn, target, destinations, message, now, enqueue_at) -> int:
+    if target.duplicate_window_ms > 0 and _seen(conn, target, message.message_id, now):
+        return 0
+    due = _due(message, enqueue_at, now)
+    state = SCHEDULED if due > now else ACTIVE
+    properties = json.dumps(message.application_properties)
+    origin = 0
+    for destination, rules in destinations:
+        if rules and not any(r.matches(message.subject, message.application_properties)
+                             for r in rules):
+            continue
+        ttl = destination.ttl_ms
+        if message.time_to_live is not None:
+            ttl = min(ttl, ms(message.time_to_live))
+        seq = conn.execute(
+            "INSERT INTO messages (entity, source, origin, state, visible_at, expires_at, "
+            "enqueued_at, message_id, subject, correlation_id, session_id, content_type, "
+            "properties, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (destination.path, target.path, origin if state == SCHEDULED else None, state, due, due + ttl, due,
+             message.message_id, message.subject, message.correlation_id, message.session_id,
+             message.content_type, properties, message.body),
+        ).lastrowid
+        if not origin:
+            origin = seq
+            if state == SCHEDULED:
+                conn.execute("UPDATE messages SET origin = seq WHERE seq = ?", (seq,))
+    return origin
+
+
+def _due(message: OutgoingMessage, enqueue_at: datetime | None, now: int) -> int:
+    when = enqueue_at or message.scheduled_enqueue_time
+    if when is None:
+        return now
+    if when.tzinfo is None:
+        raise InvalidMessage("scheduled_enqueue_time must be timezone-aware (UTC)")
+    return max(now, int(when.timestamp() * 1000))
+
+
+def _seen(conn: sqlite3.Connection, target: Entity, message_id: str, now: int) -> bool:
+    # an upsert that only overwrites an expired entry: no change = a live duplicate
+    changed = conn.execute(
+        "INSERT INTO duplicates VALUES (?,?,?) ON CONFLICT(entity, message_id) DO UPDATE "
+        "SET expires_at = excluded.expires_at WHERE duplicates.expires_at <= ?",
+        (target.path, message_id, now + target.duplicate_window_ms, now),
+    ).rowcount
+    return changed == 0
+
+
+def cancel_scheduled(conn: sqlite3.Connection, catalogue: Catalogue, entity: str,
+                     sequence_number: int) -> None:
+    catalogue.entity(conn, entity)
+    with transaction(conn):
+        conn.execute(
+            "DELETE FROM messages WHERE origin = ? AND source = ? AND state = ? "
+            "AND visible_at > ?",
+            (sequence_number, entity, SCHEDULED, now_ms()),
+        )
