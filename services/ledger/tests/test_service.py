@@ -1,0 +1,114 @@
+"""The ledger as a service: events through the embedded bus, answers over its HTTP API."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arcflare.bus import connect
+from arcflare.bus.codec import to_outgoing
+from arcflare.contracts.envelope import Envelope
+from arcflare.ledger.bootstrap import bootstrap
+from arcflare.ledger.settings import LedgerSettings
+from arcflare.runtime import Service
+
+FED = "hospitals"
+
+
+def publish(settings: LedgerSettings, envelopes: list[Envelope]) -> None:
+    with connect(settings) as bus:
+        for env in envelopes:
+            topic = "telemetry" if env.open().channel == "telemetry" else "events"
+            bus.send(topic, [to_outgoing(env)])
+
+
+def get(port: int, path: str) -> tuple[int, object]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> LedgerSettings:
+    return LedgerSettings(data_dir=tmp_path / "data", ledger_port=0, log_tails_per_site=3)
+
+
+@pytest.fixture
+def running(settings: LedgerSettings, events: list[Envelope]) -> Iterator[tuple[Service, int]]:
+    publish(settings, events)
+    service = bootstrap(settings)
+    service.drain(timeout=30)
+    service.start()
+    try:
+        port_file = settings.data_dir / "run" / "ledger.port"
+        for _ in range(100):
+            if port_file.exists() and port_file.read_text():
+                break
+            service.stopping.wait(0.05)
+        yield service, int(port_file.read_text())
+    finally:
+        service.stop()
+
+
+def test_the_api_serves_the_read_model_of_events_from_the_bus(running) -> None:
+    _, port = running
+
+    code, federation = get(port, f"/federations/{FED}")
+
+    assert code == 200
+    sites = {s["site"]: s for s in federation["sites"]}
+    assert sites["north-1"]["health"] == "connected"
+    assert sites["north-1"]["server_view"] == "registered"
+    assert sites["south-1"]["lifecycle"] == "deploy_failed"
+    assert [j["status"] for j in federation["jobs"] if j["job_id"] == "job-1"] == [
+        "FINISHED:COMPLETED"]
+
+
+def test_the_api_serves_audit_alerts_jobs_and_logs(running) -> None:
+    _, port = running
+
+    _, trail = get(port, f"/audit?federation={FED}")
+    _, alerts = get(port, "/alerts")
+    _, job = get(port, f"/federations/{FED}/jobs/job-1")
+    _, tails = get(port, f"/federations/{FED}/sites/north-1/logs")
+
+    assert {"cmd-create", "cmd-stop", "cmd-deploy-south"} <= {r["command_id"] for r in trail}
+    assert [a["rule"] for a in alerts] == ["deployment-failed"]
+    assert job["history"][0]["status"] == "SUBMITTED"
+    assert len(tails) == 3  # the retention cap from settings
+
+
+def test_the_api_refuses_what_it_does_not_serve(running) -> None:
+    _, port = running
+
+    assert get(port, "/federations/nope")[0] == 404
+    assert get(port, "/nowhere")[0] == 404
+    assert get(port, "/audit?limit=lots")[0] == 400
+    assert get(port, "/healthz") == (200, {"status": "ok"})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/audit", method="POST", data=b"{}")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 405
+
+
+def test_a_redelivered_batch_changes_nothing(settings: LedgerSettings,
+                                            events: list[Envelope]) -> None:
+    from arcflare.ledger import queries
+
+    publish(settings, events)
+    service = bootstrap(settings)
+    service.drain(timeout=30)
+    with service.state.connect() as db:
+        before = queries.snapshot(db)
+    # the same message ids again: what a redelivery after a lost settlement looks like
+    publish(settings, events)
+    service.drain(timeout=30)
+
+    with service.state.connect() as db:
+        assert queries.snapshot(db) == before
