@@ -182,7 +182,8 @@ class Service:
                                               max_wait=max_wait)
             if session is None:
                 return 0
-            renewer.hold(session, getattr(session, "locked_until", None))
+            # the port gives a session's expiry only on renewal; renewing once tells the span
+            renewer.hold(session, session.renew_lock())
             structlog.contextvars.bind_contextvars(session=session.session_id)
             handled = 0
             try:
@@ -202,8 +203,9 @@ class Service:
         return self._process_all(processor, batch, renewer)
 
     def _process_all(self, processor: MessageProcessor, batch, renewer: LockRenewer) -> int:
-        for received in batch:
-            renewer.hold(received, received.locked_until)
+        if not processor.consumer.sessions:  # in a session, the session lock covers them
+            for received in batch:
+                renewer.hold(received, received.locked_until)
         for i, received in enumerate(batch):
             if self.stopping.is_set():
                 # not started: give them back now rather than wait for lock expiry
