@@ -1,0 +1,204 @@
+"""The FLARE admin port and its adapter over nvflare.fuel.flare_api.
+
+Every call opens a session with the federation's admin kit and closes it in
+`finally`: an unclosed FLARE API session keeps threads alive and hangs the
+process at exit. A call that cannot reach the server is retried with a fresh
+session (reconnect), up to `attempts` times.
+"""
+from __future__ import annotations
+
+import abc
+import shutil
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, TypeVar
+
+from arcflare.runtime.logging import get_logger
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClientSeen:
+    name: str
+    #: epoch seconds of the client's last heartbeat, as the server saw it
+    last_connect_time: float | None = None
+
+
+@dataclass(frozen=True)
+class ServerView:
+    status: str
+    clients: list[ClientSeen] = field(default_factory=list)
+    running_jobs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobView:
+    job_id: str
+    name: str
+    status: str
+    submit_time: float | None = None
+    start_time: float | None = None
+    duration_s: float | None = None
+
+
+class FlareUnavailable(Exception):
+    """The server could not be reached or did not answer in time (transient)."""
+
+
+class FlareAdmin(abc.ABC):
+    """What the job-controller asks of one federation's NVFlare server."""
+
+    @abc.abstractmethod
+    def server_view(self) -> ServerView: ...
+
+    @abc.abstractmethod
+    def submit(self, job_dir: Path, submit_token: str) -> str:
+        """Submit once per token: a repeat with the same token returns the same job id."""
+
+    @abc.abstractmethod
+    def find_submitted(self, submit_token: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def job(self, job_id: str) -> JobView: ...
+
+    @abc.abstractmethod
+    def jobs(self) -> list[JobView]: ...
+
+    @abc.abstractmethod
+    def abort(self, job_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def download_result(self, job_id: str, destination: Path) -> Path: ...
+
+    @abc.abstractmethod
+    def disable_client(self, site: str) -> None: ...
+
+
+def job_view(meta: dict[str, Any]) -> JobView:
+    return JobView(
+        job_id=meta.get("job_id", ""),
+        name=meta.get("name", ""),
+        status=meta.get("status", ""),
+        submit_time=meta.get("submit_time"),
+        start_time=_start_time(meta),
+        duration_s=_duration(meta.get("duration")),
+    )
+
+
+def _start_time(meta: dict[str, Any]) -> float | None:
+    value = meta.get("start_time")
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None
+
+
+def _duration(value: Any) -> float | None:
+    """NVFlare reports duration as str(timedelta), e.g. '0:00:17.345678'."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str) or ":" not in value:
+        return None
+    try:
+        hours, minutes, seconds = value.split(":")[-3:]
+        return int(hours.split()[-1]) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
+class FlareApiAdmin(FlareAdmin):
+    def __init__(
+        self,
+        admin_kit_dir: Path,
+        admin_name: str,
+        *,
+        connect_timeout_s: float = 10.0,
+        command_timeout_s: float = 30.0,
+        attempts: int = 3,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self.admin_kit_dir = Path(admin_kit_dir)
+        self.admin_name = admin_name
+        self.connect_timeout_s = connect_timeout_s
+        self.command_timeout_s = command_timeout_s
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        sess = new_secure_session(
+            self.admin_name,
+            str(self.admin_kit_dir),
+            timeout=self.connect_timeout_s,
+            command_timeout=self.command_timeout_s,
+        )
+        try:
+            yield sess
+        finally:
+            sess.close()
+
+    def _call(self, what: str, fn: Callable[[Any], T]) -> T:
+        from nvflare.fuel.flare_api.api_spec import NoConnection, NoReply, SessionClosed, SessionExpired
+
+        retryable = (NoConnection, NoReply, SessionClosed, SessionExpired, TimeoutError, ConnectionError)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                with self.session() as sess:
+                    return fn(sess)
+            except retryable as exc:
+                log.warning("flare_call_failed", call=what, attempt=attempt, error=str(exc))
+                if attempt == self.attempts:
+                    raise FlareUnavailable(f"{what}: {exc}") from exc
+                time.sleep(self.backoff_s * attempt)
+        raise AssertionError("unreachable")
+
+    def server_view(self) -> ServerView:
+        info = self._call("check_status", lambda s: s.get_system_info())
+        return ServerView(
+            status=str(info.server_info.status),
+            clients=[ClientSeen(c.name, c.last_connect_time) for c in info.client_info],
+            running_jobs=[j.job_id for j in info.job_info],
+        )
+
+    def submit(self, job_dir: Path, submit_token: str) -> str:
+        return self._call("submit_job", lambda s: s.submit_job(str(job_dir), submit_token=submit_token))
+
+    def find_submitted(self, submit_token: str) -> str | None:
+        jobs = self._call("list_jobs", lambda s: s.list_jobs(submit_token=submit_token))
+        return jobs[0]["job_id"] if jobs else None
+
+    def job(self, job_id: str) -> JobView:
+        return job_view(self._call("get_job_meta", lambda s: s.get_job_meta(job_id)))
+
+    def jobs(self) -> list[JobView]:
+        return [job_view(m) for m in self._call("list_jobs", lambda s: s.list_jobs(detailed=True))]
+
+    def abort(self, job_id: str) -> None:
+        from nvflare.fuel.flare_api.api_spec import JobNotRunning
+
+        def abort(sess: Any) -> None:
+            try:
+                sess.abort_job(job_id)
+            except JobNotRunning:
+                pass  # already finished: nothing to abort, the terminal state stands
+
+        self._call("abort_job", abort)
+
+    def download_result(self, job_id: str, destination: Path) -> Path:
+        # NVFlare moves its download into destination/<job_id>; start clean so a retry works
+        target = destination / job_id
+        if target.exists():
+            shutil.rmtree(target)
+        location = self._call(
+            "download_job", lambda s: s.download_job_result(job_id, destination=str(destination))
+        )
+        return Path(location)
+
+    def disable_client(self, site: str) -> None:
+        self._call("disable_client", lambda s: s.disable_client(site))

@@ -1,0 +1,35 @@
+"""Wires the job-controller: state, FLARE admins, handlers and the watcher."""
+from __future__ import annotations
+
+from arcflare.bus import connect
+from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
+from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from arcflare.job_controller.records import MIGRATIONS
+from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.job_controller.watcher import JobWatcher
+from arcflare.runtime import Consumer, Service, StateStore
+
+
+def bootstrap(
+    settings: JobControllerSettings | None = None,
+    *,
+    admin_factory: AdminFactory | None = None,
+    watch: bool = True,
+    **overrides,
+) -> Service:
+    s = settings or JobControllerSettings()
+    bus = overrides.pop("bus", None) or connect(s)
+    state = StateStore(s.data_dir / "job-controller.db", migrations=MIGRATIONS)
+    flare_admins = FlareAdmins(state, admin_factory or flare_api_factory(s))
+    return Service(
+        name="job-controller",
+        settings=s,
+        bus=bus,
+        state=state,
+        consumers=[
+            Consumer("job-controller", handlers=COMMAND_HANDLERS),
+            Consumer("events", subscription="job-controller", handlers=EVENT_HANDLERS),
+        ],
+        dependencies={"flare_admins": flare_admins, **overrides},
+        background=[JobWatcher(state, flare_admins, s)] if watch else [],
+    )

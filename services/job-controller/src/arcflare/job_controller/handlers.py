@@ -1,0 +1,165 @@
+"""Job-controller handlers: submit once, abort, observe, follow the federation's membership."""
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+from arcflare.contracts.commands import AbortJob, RefreshFederationStatus, SubmitJob
+from arcflare.contracts.events import (
+    ClientView,
+    FederationProvisioned,
+    FederationStatusObserved,
+    JobFailed,
+    JobSubmitted,
+    SiteRemoved,
+)
+from arcflare.job_controller import job_events, records
+from arcflare.job_controller.adapters.flare_admin import FlareAdmin, ServerView
+from arcflare.job_controller.decoration import bridge_available
+from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
+from arcflare.job_controller.job_folders import prepare_job, rounds_of
+from arcflare.job_controller.packages import Caps, InvalidPackage
+from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.runtime.errors import Rejected
+from arcflare.runtime.logging import get_logger
+from arcflare.runtime.state import UnitOfWork
+
+log = get_logger(__name__)
+CLIENT_POLL_S = 1.0
+
+
+def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
+    try:
+        return flare_admins.for_federation(federation)
+    except UnknownFederation:
+        raise Rejected(
+            "not_found", f"federation: {federation!r} is not provisioned (no FederationProvisioned seen)",
+            errors=[{"field": "federation", "problem": "unknown federation"}],
+        ) from None
+
+
+def _connected(view: ServerView, sites: list[str] | None) -> int:
+    names = {c.name for c in view.clients}
+    return len(names & set(sites)) if sites else len(names)
+
+
+def _wait_for_clients(admin: FlareAdmin, cmd: SubmitJob) -> str | None:
+    """None once min_clients are connected; otherwise the reason, after timeout_s."""
+    deadline = time.monotonic() + cmd.timeout_s
+    while True:
+        seen = _connected(admin.server_view(), cmd.sites)
+        if seen >= cmd.min_clients:
+            return None
+        if time.monotonic() >= deadline:
+            return (f"only {seen} of min_clients={cmd.min_clients} sites connected "
+                    f"within timeout_s={cmd.timeout_s}")
+        time.sleep(min(CLIENT_POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+def submit_job(
+    cmd: SubmitJob, *, uow: UnitOfWork, flare_admins: FlareAdmins, settings: JobControllerSettings
+) -> None:
+    token = uow.envelope.message_id
+    if records.job_by_command(uow.db, token):
+        return
+    admin = _admin(flare_admins, cmd.federation)
+    caps = Caps(settings.max_package_bytes, settings.max_package_files)
+    try:
+        job_dir = prepare_job(cmd, token, data_dir=settings.data_dir, caps=caps, bridge=bridge_available())
+    except InvalidPackage as exc:
+        raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
+    # a crash after an earlier attempt's submit left the job in NVFlare: find it, never resubmit
+    job_id = admin.find_submitted(token)
+    if job_id is None:
+        reason = _wait_for_clients(admin, cmd)
+        if reason:
+            uow.publish(JobFailed(federation=cmd.federation, name=cmd.name, reason=reason))
+            return
+        job_id = admin.submit(job_dir, token)
+    log.info("job_submitted", federation=cmd.federation, job_id=job_id, submit_token=token)
+    status = admin.job(job_id).status or "SUBMITTED"
+    rounds = rounds_of(job_dir)
+    uow.write().execute(
+        "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
+        " deadline, rounds) VALUES (?,?,?,?,?,?,?,?,?)",
+        (job_id, cmd.federation, cmd.name, token, uow.envelope.correlation_id or token, status,
+         time.time(), time.time() + cmd.timeout_s, rounds),
+    )
+    uow.publish(JobSubmitted(federation=cmd.federation, job_id=job_id, name=cmd.name,
+                             sites=list(cmd.sites or []), rounds=rounds))
+
+
+def abort_job(
+    cmd: AbortJob, *, uow: UnitOfWork, flare_admins: FlareAdmins, settings: JobControllerSettings
+) -> None:
+    job = records.job(uow.db, cmd.job_id)
+    if job is None or job.federation != cmd.federation:
+        raise Rejected("not_found", f"job_id: no job {cmd.job_id!r} in federation {cmd.federation!r}",
+                       errors=[{"field": "job_id", "problem": "unknown job"}])
+    if job.finished:
+        raise Rejected("conflict", f"job_id: job {cmd.job_id} already ended as {job.status}")
+    admin = _admin(flare_admins, cmd.federation)
+    admin.abort(job.job_id)
+    deadline = time.monotonic() + settings.abort_wait_s
+    view = admin.job(job.job_id)
+    while not job_events.is_terminal(view.status) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        view = admin.job(job.job_id)
+    if not job_events.is_terminal(view.status):
+        log.warning("abort_pending", job_id=job.job_id, status=view.status)
+        return  # the watcher reports the end when NVFlare gets there
+    result_ref = job_events.download_result(admin, job, settings.data_dir / "results")
+    job_events.finish(uow, job, view, result_ref, reason="aborted on request")
+
+
+def observe_federation(admin: FlareAdmin, federation: str) -> FederationStatusObserved:
+    view = admin.server_view()
+    return FederationStatusObserved(
+        federation=federation,
+        server_status=view.status,
+        clients=[
+            ClientView(name=c.name, last_connect_time=(
+                datetime.fromtimestamp(c.last_connect_time, UTC) if c.last_connect_time else None))
+            for c in view.clients
+        ],
+        running_jobs=view.running_jobs,
+    )
+
+
+def refresh_federation_status(
+    cmd: RefreshFederationStatus, *, uow: UnitOfWork, flare_admins: FlareAdmins
+) -> None:
+    uow.publish(observe_federation(_admin(flare_admins, cmd.federation), cmd.federation))
+
+
+def record_federation(event: FederationProvisioned, *, uow: UnitOfWork) -> None:
+    uow.write().execute(
+        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites)"
+        " VALUES (?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET admin_kit_dir=excluded.admin_kit_dir,"
+        " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint, sites=excluded.sites",
+        (event.federation, str(records.kit_dir(event.admin_kit_ref)), event.admin_name,
+         event.server_endpoint, json.dumps(event.sites)),
+    )
+
+
+def disable_removed_site(event: SiteRemoved, *, uow: UnitOfWork, flare_admins: FlareAdmins) -> None:
+    try:
+        admin = flare_admins.for_federation(event.federation)
+    except UnknownFederation:
+        log.warning("site_removed_unknown_federation", federation=event.federation, site=event.site)
+        return
+    admin.disable_client(event.site)  # unreachable server: transient, retried with backoff
+    uow.write().execute("INSERT OR IGNORE INTO removed_sites VALUES (?, ?)",
+                        (event.federation, event.site))
+
+
+COMMAND_HANDLERS = {
+    SubmitJob: submit_job,
+    AbortJob: abort_job,
+    RefreshFederationStatus: refresh_federation_status,
+}
+EVENT_HANDLERS = {
+    FederationProvisioned: record_federation,
+    SiteRemoved: disable_removed_site,
+}

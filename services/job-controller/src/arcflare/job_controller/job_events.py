@@ -1,0 +1,63 @@
+"""Turning what NVFlare says about a job into events, once each.
+
+The watcher and AbortJob may both see a job end; the conditional UPDATE decides
+which of them publishes: only the one whose update changed the row does.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from arcflare.contracts.events import JobCompleted, JobStatusChanged
+from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobView
+from arcflare.job_controller.records import JobRecord
+from arcflare.runtime.logging import get_logger
+from arcflare.runtime.state import UnitOfWork
+
+log = get_logger(__name__)
+
+
+def is_terminal(status: str) -> bool:
+    return status.startswith("FINISHED")
+
+
+def record_status(uow: UnitOfWork, job: JobRecord, status: str) -> bool:
+    cur = uow.write().execute(
+        "UPDATE jobs SET status=? WHERE job_id=? AND status=? AND finished=0",
+        (status, job.job_id, job.status),
+    )
+    if cur.rowcount == 0:
+        return False
+    uow.publish(JobStatusChanged(federation=job.federation, job_id=job.job_id, status=status,
+                                 previous=job.status))
+    return True
+
+
+def download_result(admin: FlareAdmin, job: JobRecord, results_dir: Path) -> str | None:
+    """The result folder as a file: reference, or None (the job's end is reported regardless)."""
+    try:
+        path = admin.download_result(job.job_id, results_dir)
+    except Exception as exc:  # noqa: BLE001 - a missing result must not hide the job's end
+        log.warning("result_not_downloaded", job_id=job.job_id, error=repr(exc))
+        return None
+    return f"file:{path.resolve()}"
+
+
+def finish(
+    uow: UnitOfWork, job: JobRecord, view: JobView, result_ref: str | None, reason: str | None = None
+) -> bool:
+    cur = uow.write().execute(
+        "UPDATE jobs SET status=?, finished=1, result_ref=? WHERE job_id=? AND finished=0",
+        (view.status, result_ref, job.job_id),
+    )
+    if cur.rowcount == 0:
+        return False
+    if view.status != job.status:
+        uow.publish(JobStatusChanged(federation=job.federation, job_id=job.job_id,
+                                     status=view.status, previous=job.status))
+    duration = view.duration_s if view.duration_s is not None else time.time() - job.submitted_at
+    uow.publish(JobCompleted(
+        federation=job.federation, job_id=job.job_id, name=job.name, status=view.status,
+        duration_s=round(duration, 3), result_ref=result_ref, reason=reason,
+    ))
+    return True

@@ -1,0 +1,96 @@
+"""From a SubmitJob's package to a checked, decorated job folder under data_dir/jobs/<command id>.
+
+The folder is built in a scratch place and renamed into place, so it is either
+complete or absent; a redelivered command reuses it. Built deterministically from
+the command, a rebuilt folder has identical content too, as NVFlare's submit
+token requires.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from arcflare.contracts.commands import ArchivePackage, FolderPackage, RecipePackage, SubmitJob
+from arcflare.job_controller.decoration import decorate_job
+from arcflare.job_controller.packages import (
+    Caps,
+    InvalidPackage,
+    check_folder,
+    check_job_structure,
+    unpack_archive,
+)
+from arcflare.job_controller.recipes import RECIPES
+
+
+def _stage(cmd: SubmitJob, scratch: Path, data_dir: Path, caps: Caps) -> Path:
+    package = cmd.package
+    if isinstance(package, RecipePackage):
+        build = RECIPES.get(package.recipe)
+        if build is None:
+            known = ", ".join(sorted(RECIPES))
+            raise InvalidPackage(f"package.recipe: unknown recipe {package.recipe!r}; built-ins: {known}")
+        return build(cmd.name, package.parameters, cmd.min_clients, scratch)
+    if isinstance(package, ArchivePackage):
+        uploads = (data_dir / "uploads").resolve()
+        archive = Path(package.path)
+        archive = (archive if archive.is_absolute() else uploads / archive).resolve()
+        if not archive.is_relative_to(uploads):
+            raise InvalidPackage(f"package.path: archives must be under {uploads}")
+        return unpack_archive(archive, scratch / "unpacked", caps)
+    assert isinstance(package, FolderPackage)
+    folder = Path(package.path)
+    if not folder.is_dir():
+        raise InvalidPackage(f"package.path: {folder} is not a folder")
+    check_folder(folder, caps)
+    # symlinks were checked to stay inside; copy their content, never the links
+    return Path(shutil.copytree(folder, scratch / "folder", symlinks=False))
+
+
+def _restrict_sites(job: Path, sites: list[str] | None) -> None:
+    if not sites:
+        return
+    meta_path = job / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    deploy_map = {}
+    for app, targets in meta["deploy_map"].items():
+        if any(str(t).lower() == "@all" for t in targets):
+            targets = ["server", *sites]
+        deploy_map[app] = targets
+    meta["deploy_map"] = deploy_map
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def prepare_job(
+    cmd: SubmitJob, command_id: str, *, data_dir: Path, caps: Caps, bridge: bool
+) -> Path:
+    home = data_dir / "jobs" / command_id
+    final = home / cmd.name  # NVFlare names the submission after the folder
+    if final.is_dir():
+        return final
+    scratch = data_dir / "jobs" / f".{command_id}.tmp"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        staged = _stage(cmd, scratch / "stage", data_dir, caps)
+        check_job_structure(staged)
+        _restrict_sites(staged, cmd.sites)
+        decorate_job(staged, federation=cmd.federation, data_dir=str(data_dir), bridge=bridge)
+        built = scratch / "out" / cmd.name
+        built.parent.mkdir()
+        staged.rename(built)
+        home.parent.mkdir(parents=True, exist_ok=True)
+        (scratch / "out").rename(home)
+        return final
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def rounds_of(job: Path) -> int | None:
+    """num_rounds of the server workflow, when the job says (for progress displays)."""
+    for config in sorted(job.glob("*/config/config_fed_server.json")):
+        for workflow in json.loads(config.read_text()).get("workflows", []):
+            rounds = workflow.get("args", {}).get("num_rounds")
+            if isinstance(rounds, int):
+                return rounds
+    return None

@@ -1,0 +1,23 @@
+"""Job-controller knobs (env prefix ARCFLARE_); the defaults suit a laptop."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from arcflare.runtime.settings import Settings
+
+
+class JobControllerSettings(Settings):
+    #: how often the watcher asks NVFlare about every unfinished job
+    job_poll_interval_s: float = Field(default=1.0, gt=0)
+    #: how often FederationStatusObserved is published per known federation (0 = never)
+    status_poll_interval_s: float = Field(default=30.0, ge=0)
+    #: FLARE API: seconds to connect and log in, and per admin command
+    flare_connect_timeout_s: float = Field(default=10.0, gt=0)
+    flare_command_timeout_s: float = Field(default=30.0, gt=0)
+    #: FLARE API: attempts per call when the server is unreachable (a fresh session each time)
+    flare_attempts: int = Field(default=3, ge=1, le=10)
+    #: how long AbortJob waits for NVFlare's terminal state before leaving it to the watcher
+    abort_wait_s: float = Field(default=60.0, gt=0)
+    #: job packages: caps applied while validating and unpacking
+    max_package_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_package_files: int = Field(default=5000, gt=0)

@@ -1,0 +1,133 @@
+"""A real NVFlare federation on loopback for tests and benchmarks.
+
+Provisioned with `nvflare provision` on a free port, heart_beat_timeout short,
+job store and snapshots inside the workspace; server and clients run as their
+own process groups (the NVFlare module entry points, without the watchdog
+script, so a killed client stays dead) and are always killed in stop().
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT = "fedtest"
+ADMIN = "admin@arcflare.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _project_yml(port: int, sites: list[str]) -> str:
+    clients = "".join(f"  - name: {s}\n    type: client\n    org: arc\n" for s in sites)
+    return (
+        f"api_version: 3\nname: {PROJECT}\nparticipants:\n"
+        f"  - name: localhost\n    type: server\n    org: arc\n    fed_learn_port: {port}\n"
+        f"{clients}"
+        f"  - name: {ADMIN}\n    type: admin\n    org: arc\n    role: project_admin\n"
+        "builders:\n"
+        "  - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n"
+        "  - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n"
+        "    args:\n      config_folder: config\n"
+        "  - path: nvflare.lighter.impl.cert.CertBuilder\n"
+        "  - path: nvflare.lighter.impl.signature.SignatureBuilder\n"
+    )
+
+
+class LocalFederation:
+    def __init__(self, root: Path, sites: list[str], heart_beat_timeout: int = 10) -> None:
+        self.root, self.sites, self.heart_beat_timeout = root, sites, heart_beat_timeout
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.port = free_port()
+        self.kits: Path | None = None
+
+    @property
+    def admin_kit(self) -> Path:
+        assert self.kits
+        return self.kits / ADMIN
+
+    def provision(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "project.yml").write_text(_project_yml(self.port, self.sites))
+        nvflare = Path(sys.executable).with_name("nvflare")
+        subprocess.run(
+            [str(nvflare), "provision", "-p", "project.yml", "-w", "ws"],
+            cwd=self.root, check=True, capture_output=True,
+        )
+        self.kits = self.root / "ws" / PROJECT / "prod_00"
+        self._configure_server(self.kits / "localhost")
+        for site in self.sites:
+            local = self.kits / site / "local"
+            (local / "resources.json").write_text((local / "resources.json.default").read_text())
+
+    def _configure_server(self, kit: Path) -> None:
+        resources = json.loads((kit / "local" / "resources.json.default").read_text())
+        resources["servers"][0]["heart_beat_timeout"] = self.heart_beat_timeout
+        resources["class_allow_list"].append("arcflare.flare.")
+        resources["snapshot_persistor"]["args"]["storage"]["args"]["root_dir"] = str(kit / "snapshots")
+        for component in resources["components"]:
+            if component["id"] == "job_manager":
+                component["args"]["uri_root"] = str(kit / "jobs-storage")
+        (kit / "local" / "resources.json").write_text(json.dumps(resources, indent=2))
+
+    def _spawn(self, name: str, module: str, config: str, extra: list[str]) -> None:
+        kit = self.kits / name
+        env = {**os.environ, "PYTHONPATH": str(kit / "local")}
+        log = open(kit / "process.out", "ab")
+        self.procs[name] = subprocess.Popen(
+            [sys.executable, "-u", "-m", module, "-m", str(kit), "-s", config,
+             "--set", "secure_train=true", "org=arc", "config_folder=config", *extra],
+            cwd=kit, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+
+    def start_server(self) -> None:
+        self._spawn("localhost", "nvflare.private.fed.app.server.server_train", "fed_server.json", [])
+
+    def start_client(self, site: str) -> None:
+        self._spawn(site, "nvflare.private.fed.app.client.client_train", "fed_client.json", [f"uid={site}"])
+
+    def start(self) -> None:
+        self.start_server()
+        for site in self.sites:
+            self.start_client(site)
+
+    def kill(self, name: str) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            self.kill(name)
+
+    def wait_for_clients(self, count: int, timeout: float = 90.0) -> None:
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                sess = new_secure_session(ADMIN, str(self.admin_kit), timeout=5.0)
+                try:
+                    if len(sess.get_system_info().client_info) >= count:
+                        return
+                finally:
+                    sess.close()
+            except Exception as exc:  # the server is still starting
+                last_error = exc
+            time.sleep(1.0)
+        raise TimeoutError(f"{count} clients not connected within {timeout}s (last error: {last_error})")

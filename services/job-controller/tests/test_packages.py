@@ -1,0 +1,120 @@
+"""Malicious and broken job packages are refused with a reason that names the problem."""
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from arcflare.job_controller.packages import Caps, InvalidPackage, check_folder, unpack_archive
+
+CAPS = Caps(max_bytes=1_000_000, max_files=100)
+META = json.dumps({"name": "j", "deploy_map": {"app": ["@ALL"]}})
+SERVER = json.dumps({"format_version": 2, "workflows": []})
+
+
+def _zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, target)
+    return path
+
+
+def _good_members(prefix: str = "job/") -> dict[str, bytes]:
+    return {f"{prefix}meta.json": META.encode(), f"{prefix}app/config/config_fed_server.json": SERVER.encode()}
+
+
+def test_a_well_formed_zip_unpacks_to_its_job_folder(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "ok.zip", _good_members())
+
+    job = unpack_archive(archive, tmp_path / "out", CAPS)
+
+    assert (job / "meta.json").is_file() and job.name == "job"
+
+
+def test_zip_slip_is_rejected(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "slip.zip", {**_good_members(), "job/../../evil.py": b"x"})
+
+    with pytest.raises(InvalidPackage, match=r"contains '\.\.'"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+    assert not (tmp_path / "evil.py").exists() and not (tmp_path / "out").exists()
+
+
+def test_absolute_member_is_rejected(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "abs.zip", {**_good_members(), "/etc/evil": b"x"})
+
+    with pytest.raises(InvalidPackage, match="absolute path"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+
+
+def test_symlink_in_zip_is_rejected(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "link.zip", _good_members(), links={"job/app/custom/x": "/etc/passwd"})
+
+    with pytest.raises(InvalidPackage, match="symbolic link"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+
+
+def test_symlink_in_tar_is_rejected(tmp_path: Path) -> None:
+    archive = tmp_path / "link.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, data in _good_members().items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("job/app/custom/x")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+        tf.addfile(link)
+
+    with pytest.raises(InvalidPackage, match="is a link"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+
+
+def test_oversized_content_stops_at_the_cap_whatever_the_headers_say(tmp_path: Path) -> None:
+    # 5 MB of zeros compresses to a few KB: the archive is small, the content is not
+    archive = _zip(tmp_path / "bomb.zip", {**_good_members(), "job/app/custom/big.bin": b"\0" * 5_000_000})
+    assert archive.stat().st_size < CAPS.max_bytes
+
+    with pytest.raises(InvalidPackage, match="exceeds the cap"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+
+
+def test_too_many_files_are_rejected(tmp_path: Path) -> None:
+    many = {f"job/app/custom/f{i}.py": b"" for i in range(CAPS.max_files + 1)}
+    archive = _zip(tmp_path / "many.zip", {**_good_members(), **many})
+
+    with pytest.raises(InvalidPackage, match="more than 100 files"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+
+
+def test_an_archive_without_an_nvflare_job_is_rejected(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "nojob.zip", {"readme.txt": b"hello"})
+
+    with pytest.raises(InvalidPackage, match="no meta.json"):
+        unpack_archive(archive, tmp_path / "out", CAPS)
+
+
+def test_a_folder_with_a_link_out_is_rejected(tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    (job / "app" / "config").mkdir(parents=True)
+    (job / "meta.json").write_text(META)
+    (job / "app" / "config" / "config_fed_server.json").write_text(SERVER)
+    (job / "app" / "secrets").symlink_to(tmp_path.parent)
+
+    with pytest.raises(InvalidPackage, match="links outside"):
+        check_folder(job, CAPS)
+
+
+def test_a_folder_whose_app_has_no_config_is_rejected(tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "meta.json").write_text(META)
+
+    with pytest.raises(InvalidPackage, match="app 'app' needs"):
+        check_folder(job, CAPS)
