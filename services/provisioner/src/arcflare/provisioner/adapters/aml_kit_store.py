@@ -1,0 +1,82 @@
+"""Kit store on Azure ML: each kit also becomes a `uri_folder` data asset (DESIGN §6).
+
+The kit is kept in the local folder store as well (the provisioner's own copy,
+next to its CA state) and uploaded from there; the kit ref handed out is
+`azureml:<asset name>:<version>`, which an Azure ML command job takes as an input.
+The version is derived from the kit's certificate, so uploading the same kit
+again names the same version, and a re-issued kit a new one.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import Data
+
+from arcflare.flare.kits import AZUREML_SCHEME, FolderKitStore, KitStore
+
+ASSET_PREFIX = "arcflare-kit"
+
+
+def asset_name(federation: str, participant: str) -> str:
+    """Azure ML asset names allow letters, digits, '-' and '_' (admin emails do not fit)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{ASSET_PREFIX}-{federation}-{participant}")[:255]
+
+
+def kit_version(kit: Path) -> str:
+    """A short digest of the kit's certificates: same kit, same version."""
+    digest = hashlib.sha256()
+    for cert in sorted((kit / "startup").glob("*.crt")):
+        digest.update(cert.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def kit_asset(federation: str, participant: str, kit: Path) -> Data:
+    return Data(
+        name=asset_name(federation, participant),
+        version=kit_version(kit),
+        path=str(kit),
+        type=AssetTypes.URI_FOLDER,
+        description=f"NVFlare startup kit of {participant} in federation {federation}",
+        tags={"arcflare": "kit", "federation": federation, "participant": participant},
+    )
+
+
+class AzureMLKitStore(KitStore):
+    def __init__(self, local: FolderKitStore, ml_client: Any) -> None:
+        self.local = local
+        self.ml_client = ml_client
+
+    @classmethod
+    def from_settings(cls, local: FolderKitStore, subscription_id: str, resource_group: str,
+                      workspace: str) -> AzureMLKitStore:
+        from azure.ai.ml import MLClient
+        from azure.identity import DefaultAzureCredential
+
+        return cls(local, MLClient(DefaultAzureCredential(), subscription_id, resource_group,
+                                   workspace))
+
+    def put(self, federation: str, participant: str, built: Path) -> str:
+        local = self.local.resolve(self.local.put(federation, participant, built))
+        created = self.ml_client.data.create_or_update(kit_asset(federation, participant, local))
+        return f"{AZUREML_SCHEME}{created.name}:{created.version}"
+
+    def ref(self, federation: str, participant: str) -> str | None:
+        local = self.local.ref(federation, participant)
+        if local is None:
+            return None
+        version = kit_version(self.local.resolve(local))
+        return f"{AZUREML_SCHEME}{asset_name(federation, participant)}:{version}"
+
+    def remove(self, federation: str, participant: str) -> None:
+        local = self.local.ref(federation, participant)
+        if local is not None:
+            version = kit_version(self.local.resolve(local))
+            self.ml_client.data.archive(name=asset_name(federation, participant), version=version)
+        self.local.remove(federation, participant)
+
+    def participants(self, federation: str) -> list[str]:
+        return self.local.participants(federation)

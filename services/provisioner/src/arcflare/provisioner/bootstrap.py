@@ -1,0 +1,53 @@
+"""Wires the provisioner: its state DB, the kit store, the command consumer, the expiry watch."""
+from __future__ import annotations
+
+from typing import Any
+
+from arcflare.bus import connect
+from arcflare.contracts.authz import command_authorizer
+from arcflare.flare.kits import FolderKitStore, KitStore
+from arcflare.provisioner import records
+from arcflare.provisioner.expiry import expiry_watch
+from arcflare.provisioner.handlers import COMMAND_HANDLERS
+from arcflare.provisioner.settings import ProvisionerSettings
+from arcflare.runtime import Consumer, Rejected, Service, StateStore
+
+
+def kit_store_for(s: ProvisionerSettings) -> KitStore:
+    local = FolderKitStore(s.kits_dir)
+    if s.kit_store == "folder":
+        return local
+    from arcflare.provisioner.adapters.aml_kit_store import AzureMLKitStore
+
+    missing = [n for n in ("aml_subscription_id", "aml_resource_group", "aml_workspace")
+               if not getattr(s, n)]
+    if missing:
+        raise ValueError(f"kit_store=azureml needs ARCFLARE_{', ARCFLARE_'.join(missing).upper()}")
+    return AzureMLKitStore.from_settings(local, s.aml_subscription_id, s.aml_resource_group,
+                                         s.aml_workspace)
+
+
+def authorize(envelope, command, *, uow) -> None:
+    """NVFlare-style roles: only the federation's project_admin provisions (DESIGN §8)."""
+    refusal = command_authorizer(lambda name: records.access(uow.db, name))(command, envelope)
+    if refusal:
+        raise Rejected("unauthorized", refusal)
+
+
+def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> Service:
+    s = settings or ProvisionerSettings()
+    bus = overrides.pop("bus", None) or connect(s)
+    state = overrides.pop("state", None) or StateStore(
+        s.data_dir / "provisioner.db", migrations=records.MIGRATIONS
+    )
+    kit_store = overrides.pop("kit_store", None) or kit_store_for(s)
+    return Service(
+        name="provisioner",
+        settings=s,
+        bus=bus,
+        state=state,
+        consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True)],
+        dependencies={"kit_store": kit_store, **overrides},
+        background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
+        authorize=authorize,
+    )

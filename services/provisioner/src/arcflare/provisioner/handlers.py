@@ -1,0 +1,198 @@
+"""The provisioner's handlers: CreateFederation, AddSite, RemoveSite.
+
+NVFlare provisioning (the external side effect) runs first; the records, the
+certificate expiry schedule and the events then commit together. A redelivery
+after a crash in between finds the CA state and reuses it: nothing is re-minted.
+"""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
+from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
+from arcflare.flare.kits import KitStore
+from arcflare.provisioner import records
+from arcflare.provisioner.expiry import record_certificate
+from arcflare.provisioner.flare_ca import FederationCA, ProvisioningFailed
+from arcflare.provisioner.ports import free_port, ports_in_use
+from arcflare.provisioner.project import ServerEndpoint, project_admin
+from arcflare.provisioner.provisioning import StoredKit, provision_federation, provision_site
+from arcflare.provisioner.settings import ProvisionerSettings
+from arcflare.provisioner.spec_checks import differences, federation_problems, site_name_problem
+from arcflare.runtime import Rejected, UnitOfWork, get_logger
+
+log = get_logger("arcflare.provisioner")
+
+
+def create_federation(
+    cmd: CreateFederation, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings
+) -> None:
+    existing = records.federation(uow.db, cmd.name)
+    if existing is not None:
+        if changed := differences(existing.spec, cmd):
+            raise Rejected(
+                "conflict",
+                f"federation {cmd.name} already exists with a different spec "
+                f"(differs in {', '.join(e['field'] for e in changed)}); "
+                "use AddSite/RemoveSite to change its sites, or choose a new name",
+                errors=changed,
+            )
+        log.info("federation already provisioned; announcing it again", federation=cmd.name)
+        _announce(uow, existing, records.sites(uow.db, cmd.name), existing=True)
+        return
+    if problems := federation_problems(cmd):
+        raise Rejected("invalid", "; ".join(f"{e['field']}: {e['problem']}" for e in problems),
+                       errors=problems)
+    ca = _ca(settings, cmd.name)
+    if not ca.exists() and kit_store.participants(cmd.name):
+        raise Rejected(
+            "conflict",
+            f"the kit store holds kits for {cmd.name} but its CA state is missing; "
+            "restore the provisioner's data dir, or remove those kits to start over with a new CA",
+            errors=[{"field": "name", "problem": "kits exist without CA state"}],
+        )
+    endpoint = ServerEndpoint(
+        cmd.server.host, cmd.server.port or free_port(ports_in_use(uow.db))
+    )
+    try:
+        kits = provision_federation(cmd, endpoint, ca, kit_store, settings.runtime_dir)
+    except ProvisioningFailed as exc:
+        raise Rejected("invalid", str(exc)) from None
+    federation = _save_federation(uow, cmd, endpoint, ca, kits)
+    for kit in kits:
+        record_certificate(uow, cmd.name, kit.name, kit.kind, kit.certificate,
+                           settings.expiry_warning)
+    record_certificate(uow, cmd.name, "rootCA", "ca", ca.root_certificate(),
+                       settings.expiry_warning)
+    log.info("federation provisioned", federation=cmd.name, endpoint=str(endpoint),
+             sites=len(cmd.sites))
+    _announce(uow, federation, records.sites(uow.db, cmd.name), existing=False)
+
+
+def add_site(
+    cmd: AddSite, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings
+) -> None:
+    federation = _federation(uow, cmd.federation)
+    known = records.site(uow.db, cmd.federation, cmd.site)
+    if known is not None:
+        _check_known_site(cmd, known)
+        log.info("site already provisioned; announcing it again", federation=cmd.federation,
+                 site=cmd.site)
+        uow.publish(_site_event(known, deploy=cmd.deploy, existing=True))
+        return
+    if problem := site_name_problem(cmd.site, federation.server_host):
+        raise Rejected("invalid", f"site: {problem}",
+                       errors=[{"field": "site", "problem": problem}])
+    ca = _ca(settings, cmd.federation)
+    if not ca.exists():
+        raise Rejected(
+            "conflict",
+            f"federation {cmd.federation} has no CA state in {settings.ca_dir}; a site signed "
+            "by a new CA could not join the running server; restore the provisioner's data dir",
+            errors=[{"field": "federation", "problem": "CA state missing"}],
+        )
+    kit = provision_site(ca, ServerEndpoint(federation.server_host, federation.server_port),
+                         federation.server_org, federation.root_valid_days, cmd.site, cmd.org,
+                         kit_store)
+    _save_site(uow, cmd.federation, cmd.site, cmd.org, cmd.compute.model_dump(mode="json"), kit)
+    record_certificate(uow, cmd.federation, kit.name, kit.kind, kit.certificate,
+                       settings.expiry_warning)
+    log.info("site provisioned", federation=cmd.federation, site=cmd.site)
+    uow.publish(_site_event(records.site(uow.db, cmd.federation, cmd.site), deploy=cmd.deploy))
+
+
+def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore) -> None:
+    _federation(uow, cmd.federation)
+    known = records.site(uow.db, cmd.federation, cmd.site)
+    if known is None:
+        raise Rejected("not_found", f"site {cmd.site} is not part of federation {cmd.federation}",
+                       errors=[{"field": "site", "problem": "no such site"}])
+    if known.status != "removed":
+        kit_store.remove(cmd.federation, cmd.site)  # its private key goes with it
+        uow.write().execute(
+            "UPDATE sites SET status = 'removed', kit_ref = NULL WHERE federation = ? AND name = ?",
+            (cmd.federation, cmd.site),
+        )
+        log.info("site removed", federation=cmd.federation, site=cmd.site)
+    uow.publish(SiteRemoved(federation=cmd.federation, site=cmd.site))
+
+
+COMMAND_HANDLERS = {CreateFederation: create_federation, AddSite: add_site, RemoveSite: remove_site}
+EVENT_HANDLERS: dict = {}
+
+
+# --- helpers ----------------------------------------------------------------------
+def _ca(settings: ProvisionerSettings, federation: str) -> FederationCA:
+    return FederationCA(settings.ca_dir, federation)
+
+
+def _federation(uow: UnitOfWork, name: str) -> records.Federation:
+    found = records.federation(uow.db, name)
+    if found is None:
+        raise Rejected("not_found", f"federation {name} does not exist; create it first",
+                       errors=[{"field": "federation", "problem": "no such federation"}])
+    return found
+
+
+def _check_known_site(cmd: AddSite, known: records.Site) -> None:
+    if known.status == "removed":
+        raise Rejected(
+            "conflict",
+            f"site {cmd.site} was removed from {cmd.federation}; NVFlare cannot revoke its "
+            "certificate, so a returning site needs a new name",
+            errors=[{"field": "site", "problem": "removed; choose a new name"}],
+        )
+    if known.org != cmd.org:
+        raise Rejected(
+            "conflict", f"site {cmd.site} exists in {cmd.federation} with org {known.org}",
+            errors=[{"field": "org", "problem": f"was {known.org!r}, now {cmd.org!r}"}],
+        )
+
+
+def _save_federation(uow: UnitOfWork, cmd: CreateFederation, endpoint: ServerEndpoint,
+                     ca: FederationCA, kits: list[StoredKit]) -> records.Federation:
+    by_name = {k.name: k for k in kits}
+    admin = project_admin(cmd.admins)
+    uow.write().execute(
+        "INSERT INTO federations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (cmd.name, cmd.model_dump_json(), endpoint.host, endpoint.port, admin.org,
+         cmd.cert_validity_days, ca.root_certificate().fingerprint, by_name["server"].kit_ref,
+         by_name[admin.email].kit_ref, admin.email, datetime.now(UTC).isoformat()),
+    )
+    for site in cmd.sites:
+        _save_site(uow, cmd.name, site.name, site.org, site.compute.model_dump(mode="json"),
+                   by_name[site.name])
+    return records.federation(uow.db, cmd.name)
+
+
+def _save_site(uow: UnitOfWork, federation: str, name: str, org: str, compute: dict,
+               kit: StoredKit) -> None:
+    uow.write().execute(
+        "INSERT INTO sites VALUES (?, ?, ?, ?, ?, ?, ?, 'provisioned')",
+        (federation, name, org, json.dumps(compute), kit.kit_ref,
+         kit.certificate.fingerprint, kit.certificate.not_after.isoformat()),
+    )
+
+
+def _site_event(site: records.Site, *, deploy: bool, existing: bool = False) -> SiteProvisioned:
+    return SiteProvisioned(
+        federation=site.federation, site=site.name, org=site.org, kit_ref=site.kit_ref,
+        cert_fingerprint=site.cert_fingerprint, not_after=site.not_after,
+        compute=site.compute, deploy=deploy, existing=existing,
+    )
+
+
+def _announce(uow: UnitOfWork, federation: records.Federation, sites: list[records.Site],
+              *, existing: bool) -> None:
+    spec = federation.spec
+    uow.publish(FederationProvisioned(
+        federation=federation.name, server_endpoint=federation.endpoint,
+        server_kit_ref=federation.server_kit_ref, admin_kit_ref=federation.admin_kit_ref,
+        admin_name=federation.admin_name, sites=[s.name for s in sites],
+        server_compute=spec.server.compute, admins=spec.admins,
+        ca_fingerprint=federation.ca_fingerprint, auto_deploy=spec.auto_deploy,
+        existing=existing,
+    ))
+    for site in sites:
+        uow.publish(_site_event(site, deploy=spec.auto_deploy, existing=existing))

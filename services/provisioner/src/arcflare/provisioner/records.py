@@ -1,0 +1,129 @@
+"""The provisioner's own tables: federations, their sites and every certificate issued.
+
+No key material here: kits are referenced, certificates are fingerprints and dates.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from arcflare.contracts.authz import FederationAccess
+from arcflare.contracts.commands import AdminSpec, CreateFederation
+
+MIGRATIONS = [
+    """
+    CREATE TABLE federations (
+        name TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,              -- the CreateFederation payload, as given
+        server_host TEXT NOT NULL,
+        server_port INTEGER NOT NULL,    -- chosen once (local mode: a free port) and kept
+        server_org TEXT NOT NULL,
+        root_valid_days INTEGER NOT NULL,
+        ca_fingerprint TEXT NOT NULL,
+        server_kit_ref TEXT NOT NULL,
+        admin_kit_ref TEXT NOT NULL,
+        admin_name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sites (
+        federation TEXT NOT NULL REFERENCES federations(name),
+        name TEXT NOT NULL,
+        org TEXT NOT NULL,
+        compute TEXT NOT NULL,
+        kit_ref TEXT,
+        cert_fingerprint TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        status TEXT NOT NULL,            -- provisioned | removed
+        PRIMARY KEY (federation, name)
+    );
+    CREATE TABLE certificates (
+        federation TEXT NOT NULL,
+        participant TEXT NOT NULL,
+        kind TEXT NOT NULL,              -- ca | server | client | admin
+        fingerprint TEXT NOT NULL,
+        not_after TEXT NOT NULL,
+        warn_at TEXT,                    -- when CertificateExpiring was scheduled for
+        warned_at TEXT,                  -- when it was published at once (already in the window)
+        PRIMARY KEY (federation, fingerprint)
+    );
+    """,
+]
+
+
+@dataclass(frozen=True)
+class Federation:
+    name: str
+    spec: CreateFederation
+    server_host: str
+    server_port: int
+    server_org: str
+    root_valid_days: int
+    ca_fingerprint: str
+    server_kit_ref: str
+    admin_kit_ref: str
+    admin_name: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.server_host}:{self.server_port}"
+
+
+@dataclass(frozen=True)
+class Site:
+    federation: str
+    name: str
+    org: str
+    compute: dict
+    kit_ref: str | None
+    cert_fingerprint: str
+    not_after: datetime
+    status: str
+
+
+def federation(db: sqlite3.Connection, name: str) -> Federation | None:
+    row = db.execute("SELECT * FROM federations WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    return Federation(
+        name=row["name"], spec=CreateFederation.model_validate_json(row["spec"]),
+        server_host=row["server_host"], server_port=row["server_port"],
+        server_org=row["server_org"], root_valid_days=row["root_valid_days"],
+        ca_fingerprint=row["ca_fingerprint"], server_kit_ref=row["server_kit_ref"],
+        admin_kit_ref=row["admin_kit_ref"], admin_name=row["admin_name"],
+    )
+
+
+def site(db: sqlite3.Connection, federation_name: str, name: str) -> Site | None:
+    row = db.execute(
+        "SELECT * FROM sites WHERE federation = ? AND name = ?", (federation_name, name)
+    ).fetchone()
+    return _site(row) if row else None
+
+
+def sites(db: sqlite3.Connection, federation_name: str, status: str = "provisioned") -> list[Site]:
+    rows = db.execute(
+        "SELECT * FROM sites WHERE federation = ? AND status = ? ORDER BY rowid",
+        (federation_name, status),
+    ).fetchall()
+    return [_site(r) for r in rows]
+
+
+def _site(row: sqlite3.Row) -> Site:
+    return Site(
+        federation=row["federation"], name=row["name"], org=row["org"],
+        compute=json.loads(row["compute"]), kit_ref=row["kit_ref"],
+        cert_fingerprint=row["cert_fingerprint"],
+        not_after=datetime.fromisoformat(row["not_after"]), status=row["status"],
+    )
+
+
+def access(db: sqlite3.Connection, federation_name: str) -> FederationAccess | None:
+    """Who may act on this federation (for the runtime's authorization check)."""
+    found = federation(db, federation_name)
+    if found is None:
+        return None
+    site_orgs = {s.name: s.org for s in sites(db, federation_name)}
+    admins: list[AdminSpec] = list(found.spec.admins)
+    return FederationAccess(admins=admins, site_orgs=site_orgs)

@@ -1,0 +1,39 @@
+"""The provisioner's settings (env prefix ARCFLARE_); laptop defaults need nothing set."""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from arcflare.runtime import Settings
+
+
+class ProvisionerSettings(Settings):
+    #: CertificateExpiring is published this many days before a certificate's not_after
+    cert_expiry_warning_days: int = Field(default=30, ge=1, le=3650)
+    #: how often the running service re-checks for certificates inside that window
+    cert_expiry_check_interval_s: float = Field(default=24 * 3600, gt=0)
+    #: folder: kits in <data_dir>/kits; azureml: also uploaded as uri_folder data assets
+    kit_store: Literal["folder", "azureml"] = "folder"
+    aml_subscription_id: str | None = None
+    aml_resource_group: str | None = None
+    aml_workspace: str | None = None
+
+    @property
+    def ca_dir(self) -> Path:
+        """NVFlare provisioning workspaces, one per federation, each with its CA state."""
+        return self.data_dir / "provisioner" / "ca"
+
+    @property
+    def kits_dir(self) -> Path:
+        return self.data_dir / "kits"
+
+    @property
+    def expiry_warning(self) -> timedelta:
+        return timedelta(days=self.cert_expiry_warning_days)
+
+    def runtime_dir(self, federation: str, participant: str) -> Path:
+        """Where the deployer runs a participant's copy of its kit (local mode)."""
+        return self.data_dir / "sites" / federation / participant
