@@ -1,0 +1,64 @@
+"""Fixtures: a provisioner on a fresh data dir with the embedded bus, and a client."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arcflare.client import Client
+from arcflare.contracts.commands import CreateFederation
+from arcflare.contracts.envelope import Envelope
+from arcflare.provisioner.bootstrap import bootstrap
+from arcflare.provisioner.settings import ProvisionerSettings
+from arcflare.runtime import Service
+
+ADMIN = "admin@hospital.org"
+
+
+def make_settings(data_dir: Path, **extra: object) -> ProvisionerSettings:
+    return ProvisionerSettings(data_dir=data_dir, issued_by=ADMIN, retry_backoff_base_s=0.01,
+                               retry_backoff_max_s=0.01, **extra)
+
+
+def federation_spec(name: str = "demo", sites: int = 2, **extra: object) -> CreateFederation:
+    return CreateFederation(
+        name=name,
+        sites=[{"name": f"site-{i}", "org": f"hospital{i}"} for i in range(1, sites + 1)],
+        admins=[{"email": ADMIN, "org": "consortium", "role": "project_admin"},
+                {"email": "lead@hospital.org", "org": "consortium", "role": "lead"}],
+        **extra,
+    )
+
+
+class Harness:
+    """Send a command, let the service handle it, and read what was published."""
+
+    def __init__(self, service: Service, client: Client) -> None:
+        self.service = service
+        self.client = client
+        self.settings: ProvisionerSettings = service.settings  # type: ignore[assignment]
+
+    def run(self, command) -> Envelope:
+        command_id = self.client.send(command)
+        self.service.drain(timeout=30)
+        return self.client.wait(command_id, timeout=5)
+
+    def published(self) -> list[Envelope]:
+        """Everything on the events topic so far (what any subscriber could read)."""
+        return list(self.client.follow(from_start=True, until_idle=True, timeout=5))
+
+    def caused_by(self, outcome: Envelope) -> list[Envelope]:
+        return [e for e in self.published() if e.causation_id == outcome.causation_id]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    settings = make_settings(tmp_path / "data")
+    service = bootstrap(settings)
+    client = Client(settings)
+    try:
+        yield Harness(service, client)
+    finally:
+        client.close()
+        service.stop(timeout=5)
