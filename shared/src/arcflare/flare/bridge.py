@@ -18,10 +18,12 @@ This is the only module of the shared distribution that imports nvflare.
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+import nvflare
 from nvflare.apis.analytix import ANALYTIC_EVENT_TYPE, AnalyticsData, AnalyticsDataType
 from nvflare.apis.analytix import LogWriterName
 from nvflare.apis.dxo import from_shareable
@@ -148,8 +150,12 @@ class BusBridge(AnalyticsReceiver):
         site = fl_ctx.get_prop(_CLIENT_NAME_KEYS[event_type]) if event_type in _CLIENT_NAME_KEYS \
             else None
         detail: dict[str, Any] = {"nvflare_event": event_type}
-        if event_type == EventType.START_RUN and self.job_name:
-            detail["job_name"] = self.job_name
+        if event_type == EventType.START_RUN:
+            detail.update(job_name=self.job_name, nvflare_version=nvflare.__version__)
+            # Set when the server itself runs as an Azure ML job: that job's MLflow run
+            # can be the parent run of this NVFlare job (metrics-relay parent_run=server_job).
+            if os.environ.get("MLFLOW_RUN_ID"):
+                detail["mlflow_run_id"] = os.environ["MLFLOW_RUN_ID"]
         if event_type == EventType.FATAL_SYSTEM_ERROR:
             detail["reason"] = str(fl_ctx.get_prop(FLContextKey.EVENT_DATA, ""))[:1000]
         event = FlareEventObserved(federation=self.federation, job_id=self.job_id,

@@ -1,0 +1,121 @@
+"""`arcflare local up | down | ps`: the whole stack on this machine, one process each."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from arcflare.cli.common import DataDir, Json, console, fail, out, print_json, settings_for
+from arcflare.localstack.supervisor import (
+    Supervisor, read_state, stop_leftovers, supervisor_pid,
+)
+
+app = typer.Typer(help="Run every ArcFlare service locally, supervised.", no_args_is_help=True)
+
+
+def start_stack(data_dir: Path, timeout: float = 120.0) -> dict:
+    """Start the supervisor detached (if it is not running) and wait until all are ready."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    if supervisor_pid(data_dir) is None:
+        with open(data_dir / "logs" / "supervisor.log", "ab") as log:
+            subprocess.Popen([sys.executable, "-m", "arcflare.localstack", str(data_dir)],
+                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True, cwd=data_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = read_state(data_dir)
+        if state and state["processes"] and all(p["ready"] for p in state["processes"]
+                                                 if not p["name"].startswith("site-agent-")):
+            return state
+        time.sleep(0.2)
+    raise TimeoutError(f"the local stack was not ready within {timeout:.0f} s; "
+                       f"see {data_dir / 'logs'}")
+
+
+def stop_stack(data_dir: Path, timeout: float = 60.0) -> None:
+    pid = supervisor_pid(data_dir)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while supervisor_pid(data_dir) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if supervisor_pid(data_dir) is not None:
+            os.kill(pid, signal.SIGKILL)
+    stop_leftovers(data_dir)
+
+
+def _table(state: dict) -> Table:
+    table = Table("process", "pid", "alive", "ready", "restarts")
+    for p in state["processes"]:
+        table.add_row(p["name"], str(p["pid"] or "-"), "yes" if p["alive"] else "[red]no[/red]",
+                      "yes" if p["ready"] else "no", str(p["restarts"]))
+    return table
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    foreground: Annotated[bool, typer.Option("--foreground",
+                                             help="Supervise from this terminal; Ctrl-C stops.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Start every service (and a site agent per local site); wait until each is ready."""
+    data = settings_for(data_dir).data_dir
+    if foreground:
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        console.print(f"supervising the local stack in {data} — Ctrl-C to stop")
+        try:
+            Supervisor(data).run(stop)
+        except KeyboardInterrupt:
+            pass
+        return
+    try:
+        with console.status("starting the local stack …"):
+            state = start_stack(data)
+    except TimeoutError as exc:
+        fail(str(exc))
+    if json_out:
+        print_json(state)
+    else:
+        out.print(_table(state))
+        out.print(f"logs: {data / 'logs'}   stop with: arcflare local down")
+
+
+@app.command()
+def down(data_dir: DataDir = None) -> None:
+    """Stop every service, agent and NVFlare process of the local stack."""
+    data = settings_for(data_dir).data_dir
+    with console.status("stopping the local stack …"):
+        stop_stack(data)
+    out.print("local stack stopped")
+
+
+@app.command()
+def ps(data_dir: DataDir = None, json_out: Json = False) -> None:
+    """Each process: name, pid, alive, ready, restarts."""
+    data = settings_for(data_dir).data_dir
+    state = read_state(data)
+    if state is None:
+        if json_out:
+            print_json({"running": False, "processes": []})
+            return
+        fail(f"no local stack in {data} (start one with: arcflare local up)")
+    state["running"] = supervisor_pid(data) is not None
+    if json_out:
+        print_json(state)
+    else:
+        out.print(_table(state))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="local")

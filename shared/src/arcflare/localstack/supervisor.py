@@ -1,0 +1,209 @@
+"""The local stack: every service and one site agent per local site, as separate
+processes, restarted with backoff when they crash (like a compose restart policy).
+
+State for `arcflare local ps` is written to <data>/run/stack.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from arcflare.localstack.processes import ProcessSpec, Supervised, processes_under
+from arcflare.runtime.logging import get_logger
+
+log = get_logger("arcflare.localstack")
+
+SERVICES = [
+    ProcessSpec("ledger", "arcflare.ledger"),
+    ProcessSpec("provisioner", "arcflare.provisioner"),
+    ProcessSpec("deployer", "arcflare.deployer"),
+    ProcessSpec("job-controller", "arcflare.job_controller"),
+    ProcessSpec("metrics-relay", "arcflare.metrics_relay"),
+    ProcessSpec("alerter", "arcflare.alerter"),
+]
+STATE_FILE = "stack.json"
+PID_FILE = "supervisor.pid"
+
+
+def site_agent_spec(data_dir: Path, federation: str, site: str) -> ProcessSpec:
+    name = f"site-agent-{federation}-{site}"
+    return ProcessSpec(
+        name=name,
+        module="arcflare.site_agent",
+        env={
+            "ARCFLARE_FEDERATION": federation,
+            "ARCFLARE_SITE": site,
+            "ARCFLARE_OBSERVER": "process",
+            "ARCFLARE_SITE_WORKSPACE": str(data_dir / "sites" / federation / site),
+            "ARCFLARE_SERVICE_NAME": name,
+        },
+    )
+
+
+class Supervisor:
+    def __init__(self, data_dir: Path, services: list[ProcessSpec] | None = None,
+                 site_agents: bool = True, tick: float = 0.25) -> None:
+        self.data_dir = data_dir
+        self.run_dir = data_dir / "run"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.tick = tick
+        self.site_agents = site_agents
+        self.procs: dict[str, Supervised] = {
+            spec.name: Supervised(spec, data_dir) for spec in (services or SERVICES)}
+        self._agents_file = self.run_dir / "agents.json"
+        self._cursor: int | None = None
+        self._bus = None
+
+    # --- lifecycle ---------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        (self.run_dir / PID_FILE).write_text(str(os.getpid()))
+        for site in self._known_agents():
+            self._add_agent(*site)
+        try:
+            while not stop.is_set():
+                self.step()
+                stop.wait(self.tick)
+        finally:
+            self.shutdown()
+            (self.run_dir / PID_FILE).unlink(missing_ok=True)
+
+    def step(self) -> None:
+        now = time.monotonic()
+        for sp in list(self.procs.values()):
+            if sp.proc is not None and not sp.alive and sp.next_start <= sp.started_at:
+                code = sp.proc.returncode
+                delay = sp.schedule_restart()
+                sp.restarts += 1
+                log.warning("process exited; restarting", process=sp.spec.name,
+                            exit_code=code, restart_in_s=delay, restarts=sp.restarts)
+            if sp.proc is None or (not sp.alive and now >= sp.next_start):
+                sp.start()
+                log.info("process started", process=sp.spec.name, pid=sp.pid)
+            sp.probe()
+        if self.site_agents:
+            self._watch_sites()
+        self._write_state()
+
+    def all_ready(self) -> bool:
+        return all(sp.ready for sp in self.procs.values())
+
+    def shutdown(self, grace: float = 20.0) -> None:
+        """Agents first, then services (each flushes its outbox on SIGTERM), then whatever
+        NVFlare processes the deployer left under the data dir."""
+        agents = [sp for name, sp in self.procs.items() if name.startswith("site-agent-")]
+        services = [sp for sp in self.procs.values() if sp not in agents]
+        for group in (agents, services):
+            for sp in group:
+                if sp.alive:
+                    sp.proc.send_signal(signal.SIGTERM)
+            for sp in group:
+                sp.stop(grace)
+        stop_leftovers(self.data_dir)
+        self._write_state()
+        if self._bus is not None:
+            self._bus.close()
+
+    # --- site agents -------------------------------------------------------------
+    def _watch_sites(self) -> None:
+        from arcflare.bus import connect
+        from arcflare.bus.codec import DecodeError, from_received
+        from arcflare.runtime.settings import Settings
+
+        if self._bus is None:
+            self._bus = connect(Settings(data_dir=self.data_dir))
+        for received in self._bus.peek("events", "cli", max_messages=256,
+                                       from_sequence_number=self._cursor):
+            self._cursor = received.sequence_number + 1
+            if received.subject not in ("SiteProvisioned", "SiteRemoved"):
+                continue
+            try:
+                env = from_received(received)
+            except DecodeError:
+                continue
+            fed, site = env.payload.get("federation"), env.payload.get("site")
+            local = env.payload.get("compute", {}).get("backend", "local") == "local"
+            if env.type == "SiteProvisioned" and local:
+                self._add_agent(fed, site)
+            elif env.type == "SiteRemoved":
+                self._remove_agent(fed, site)
+
+    def _add_agent(self, federation: str, site: str) -> None:
+        spec = site_agent_spec(self.data_dir, federation, site)
+        if spec.name in self.procs:
+            return
+        self.procs[spec.name] = Supervised(spec, self.data_dir)
+        self._save_agents()
+
+    def _remove_agent(self, federation: str, site: str) -> None:
+        sp = self.procs.pop(site_agent_spec(self.data_dir, federation, site).name, None)
+        if sp:
+            sp.stop()
+            self._save_agents()
+
+    def _known_agents(self) -> list[tuple[str, str]]:
+        try:
+            return [tuple(x) for x in json.loads(self._agents_file.read_text())]
+        except (OSError, ValueError):
+            return []
+
+    def _save_agents(self) -> None:
+        agents = [(sp.spec.env["ARCFLARE_FEDERATION"], sp.spec.env["ARCFLARE_SITE"])
+                  for name, sp in self.procs.items() if name.startswith("site-agent-")]
+        self._agents_file.write_text(json.dumps(agents))
+
+    def _write_state(self) -> None:
+        state = {"supervisor_pid": os.getpid(), "updated_at": datetime.now(UTC).isoformat(),
+                 "processes": [sp.row() for sp in self.procs.values()]}
+        tmp = self.run_dir / f"{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.run_dir / STATE_FILE)
+
+
+def stop_leftovers(data_dir: Path, grace: float = 10.0) -> list[int]:
+    """SIGTERM, then SIGKILL, every process still running from the data dir."""
+    procs = processes_under(data_dir)
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return [p.pid for p in procs]
+
+
+def read_state(data_dir: Path) -> dict | None:
+    try:
+        state = json.loads((data_dir / "run" / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    for row in state["processes"]:
+        row["alive"] = bool(row["pid"]) and psutil.pid_exists(row["pid"]) and _not_zombie(row["pid"])
+    return state
+
+
+def supervisor_pid(data_dir: Path) -> int | None:
+    try:
+        pid = int((data_dir / "run" / PID_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if psutil.pid_exists(pid) and _not_zombie(pid) else None
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
