@@ -1,0 +1,1 @@
+"""Site observer adapters: local processes and Kubernetes pods."""

@@ -1,0 +1,224 @@
+"""The process observer: an NVFlare client started from its workspace's startup kit.
+
+`startup/start.sh` runs `sub_start.sh`, a watchdog (pid in daemon_pid.fl) that
+starts `client_train` (pid in pid.fl) and restarts it when it dies, unless
+`shutdown.fl` asks it to stop; a clean stop removes the pid files. Jobs run in
+`worker_process -n <job id>` children of the client.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+from arcflare.runtime import get_logger
+from arcflare.site_agent.logtail import LogFollower, Tail, read_last_lines
+from arcflare.site_agent.observer import (
+    CannotRestart,
+    LogUnavailable,
+    Observation,
+    SiteObserver,
+)
+
+log = get_logger(__name__)
+
+DEFAULT_LOG_FILES = ("log.txt", "log.json", "error_log.txt")
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+def server_address(workspace: Path) -> str | None:
+    """The server target from the kit's fed_client.json, e.g. 'fl.example.org:8002'."""
+    try:
+        config = json.loads((workspace / "startup" / "fed_client.json").read_text())
+        return config["servers"][0]["service"]["target"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _stamp(line: str) -> float | None:
+    match = _STAMP.match(line)
+    if not match:
+        return None
+    try:  # NVFlare logs local time
+        return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
+    except ValueError:
+        return None
+
+
+class ProcessObserver(SiteObserver):
+    kind = "process"
+
+    def __init__(self, workspace: Path, *, log_files: tuple[str, ...] = DEFAULT_LOG_FILES) -> None:
+        self.workspace = workspace
+        self.log_files = log_files
+        self._procs: dict[int, psutil.Process] = {}
+        self._signals = LogFollower(workspace / "log.txt")
+        self._followers: dict[str, LogFollower] = {}
+
+    # --- observing ----------------------------------------------------------
+    def observe(self) -> Observation:
+        ws = self.workspace
+        if not ws.is_dir():
+            return Observation("broken", detail=(
+                f"The site workspace {ws} does not exist: deploy the site or set "
+                "ARCFLARE_WORKSPACE to the folder holding its startup kit."))
+        address = server_address(ws)
+        client = self._alive(read_pid(ws / "pid.fl"), "client_train")
+        daemon = self._alive(read_pid(ws / "daemon_pid.fl"), "sub_start")
+        if client is not None:
+            return self._running(client, address)
+        if daemon is not None and (ws / "shutdown.fl").exists():
+            return Observation("stopped", server_address=address,
+                               detail="The NVFlare client is shutting down as requested.")
+        if daemon is not None and (ws / "pid.fl").exists():
+            return Observation("restarting", server_address=address, detail=(
+                "The NVFlare client process died and its watchdog is restarting it: look at "
+                f"{ws / 'error_log.txt'} for the cause."))
+        if daemon is not None:
+            return Observation("starting", server_address=address,
+                               detail="The NVFlare client's watchdog is starting it.")
+        if (ws / "pid.fl").exists():
+            return Observation("exited", server_address=address, detail=(
+                f"The NVFlare client process (pid {read_pid(ws / 'pid.fl')}) and its watchdog "
+                f"are gone without a clean shutdown: look at {ws / 'error_log.txt'}, then "
+                "restart the site."))
+        return Observation("stopped", server_address=address, detail=(
+            f"The NVFlare client is not running (no pid.fl in {ws}): start it with "
+            "startup/start.sh or redeploy the site."))
+
+    def _alive(self, pid: int | None, marker: str) -> psutil.Process | None:
+        if pid is None:
+            return None
+        proc = self._procs.get(pid)
+        try:
+            if proc is None:
+                proc = psutil.Process(pid)
+                if not any(marker in part for part in proc.cmdline()):
+                    return None  # a recycled pid
+                self._procs[pid] = proc
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                return proc
+        except psutil.Error:
+            pass
+        self._procs.pop(pid, None)
+        return None
+
+    def _running(self, proc: psutil.Process, address: str | None) -> Observation:
+        try:
+            with proc.oneshot():
+                started = proc.create_time()
+                cpu = proc.cpu_percent(None)
+                rss = proc.memory_info().rss
+            job = self._current_job(proc)
+        except psutil.Error:
+            return Observation("restarting", server_address=address,
+                               detail="The NVFlare client process just exited.")
+        lines = [ln for ln in self._since(started, self._signals.read_new())]
+        return Observation(
+            "running", identity=f"{proc.pid}@{started:.2f}", pid=proc.pid, started_at=started,
+            cpu_percent=cpu, rss_bytes=rss, current_job=job, new_log_lines=lines,
+            server_address=address)
+
+    @staticmethod
+    def _current_job(proc: psutil.Process) -> str | None:
+        for child in proc.children(recursive=True):
+            try:
+                args = child.cmdline()
+            except psutil.Error:
+                continue
+            if any("worker_process" in a for a in args) and "-n" in args:
+                i = args.index("-n")
+                if i + 1 < len(args):
+                    return args[i + 1]
+        return None
+
+    @staticmethod
+    def _since(started: float, lines: list[str]) -> list[str]:
+        """Only lines this incarnation wrote (log.txt outlives restarts)."""
+        keep, out = True, []
+        for line in lines:
+            stamp = _stamp(line)
+            if stamp is not None:
+                keep = stamp >= int(started) - 1
+            if keep:
+                out.append(line)
+        return out
+
+    # --- logs ---------------------------------------------------------------
+    def _log_path(self, file: str) -> Path:
+        if file not in self.log_files:
+            raise LogUnavailable(
+                f"file {file!r} is not an allowed log; allowed: {', '.join(self.log_files)}")
+        return self.workspace / file
+
+    def tail(self, file: str, lines: int) -> Tail:
+        path = self._log_path(file)
+        try:
+            return read_last_lines(path, lines)
+        except FileNotFoundError:
+            raise LogUnavailable(f"{file} does not exist in the site workspace yet") from None
+        except OSError as exc:
+            raise LogUnavailable(f"{file} cannot be read: {exc.strerror or exc}") from None
+
+    def new_lines(self, file: str) -> list[str]:
+        follower = self._followers.get(file)
+        if follower is None:
+            follower = self._followers[file] = LogFollower(self._log_path(file))
+        return follower.read_new()
+
+    # --- restarting -----------------------------------------------------------
+    def restart(self) -> str:
+        ws = self.workspace
+        start = ws / "startup" / "start.sh"
+        if not start.is_file():
+            raise CannotRestart(f"{start} does not exist: the site has no startup kit")
+        for name, marker in (("daemon_pid.fl", "sub_start"), ("pid.fl", "client_train")):
+            proc = self._alive(read_pid(ws / name), marker)
+            if proc is not None:
+                self._stop_group(proc)
+        for name in ("pid.fl", "daemon_pid.fl", "shutdown.fl", "restart.fl"):
+            (ws / name).unlink(missing_ok=True)
+        starter = subprocess.Popen(
+            ["bash", str(start)], cwd=ws, start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        starter.wait(timeout=30)  # start.sh only backgrounds the watchdog and returns
+        log.info("site client restarted", workspace=str(ws), process_group=starter.pid)
+        return f"process-group:{starter.pid}"
+
+    @staticmethod
+    def _stop_group(proc: psutil.Process, grace_s: float = 10.0) -> None:
+        try:
+            pgid = os.getpgid(proc.pid)
+        except ProcessLookupError:
+            return
+        if pgid == os.getpgrp():  # started in our own group: never signal ourselves
+            targets = [proc, *proc.children(recursive=True)]
+            for p in targets:
+                p.send_signal(signal.SIGKILL)
+            return
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,61 @@
+"""Wires one site agent: its observer, health model, telemetry, and its own
+subscription on site-commands (created here, filtered on its site)."""
+from __future__ import annotations
+
+from typing import Any
+
+from arcflare.bus import Bus, connect
+from arcflare.contracts.topology import Rule, site_subscription_name
+from arcflare.runtime import Consumer, Service, StateStore
+from arcflare.site_agent.handlers import COMMAND_HANDLERS
+from arcflare.site_agent.health import HealthModel
+from arcflare.site_agent.observer import SiteObserver
+from arcflare.site_agent.redaction import Redactor
+from arcflare.site_agent.reporter import PeriodicTails, SiteReporter
+from arcflare.site_agent.settings import SiteAgentSettings
+from arcflare.site_agent.tails import RateLimit
+from arcflare.site_agent.telemetry import TelemetrySender
+
+
+def build_observer(settings: SiteAgentSettings) -> SiteObserver:
+    if settings.observer == "kubernetes":
+        from arcflare.site_agent.adapters.kubernetes import KubernetesObserver
+
+        return KubernetesObserver.from_settings(settings)
+    from arcflare.site_agent.adapters.process import ProcessObserver
+
+    return ProcessObserver(settings.site_workspace(), log_files=settings.log_files)
+
+
+def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = None,
+              site_observer: SiteObserver | None = None, **overrides: Any) -> Service:
+    s = settings or SiteAgentSettings()
+    bus = bus or connect(s)
+    bus.ensure_subscription("site-commands", site_subscription_name(s.site),
+                            Rule(name="site", properties={"site": s.site}))
+    observer = site_observer or build_observer(s)
+    redactor = overrides.pop("redactor", None) or Redactor(s.redaction_patterns)
+    model = overrides.pop("health_model", None) or HealthModel(
+        registration_grace_s=s.registration_grace_s)
+    telemetry = overrides.pop("telemetry", None) or TelemetrySender(bus, issued_by=s.issued_by)
+    state = StateStore(s.state_file())
+    reporter = SiteReporter(
+        federation=s.federation, site=s.site, observer=observer, model=model,
+        telemetry=telemetry, state=state, interval_s=s.heartbeat_interval_s,
+        issued_by=s.issued_by)
+    background: list = [reporter]
+    if s.periodic_tail_s:
+        background.append(PeriodicTails(
+            federation=s.federation, site=s.site, file=s.periodic_tail_file,
+            every_s=s.periodic_tail_s, observer=observer, redactor=redactor,
+            telemetry=telemetry))
+    dependencies = {
+        "site_observer": observer, "redactor": redactor, "health_model": model,
+        "tail_rate": RateLimit(s.tail_rate_per_minute), "reporter": reporter,
+        "telemetry": telemetry, **overrides,
+    }
+    return Service(
+        name="site-agent", settings=s, bus=bus, state=state,
+        consumers=[Consumer("site-commands", subscription=site_subscription_name(s.site),
+                            handlers=COMMAND_HANDLERS, concurrency=1)],
+        dependencies=dependencies, background=background, on_stop=[observer.close])

@@ -1,0 +1,66 @@
+"""Redaction: nothing that looks like a secret or a person leaves the hospital.
+
+Applied to a whole tail at once (PEM blocks span lines) before anything is
+published. A tail window can start inside a PEM block, so an END marker with no
+BEGIN before it redacts everything up to it.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+PEM_BLOCK = r"-----BEGIN [A-Z0-9 ]+-----[\s\S]*?(?:-----END [A-Z0-9 ]+-----|\Z)"
+PEM_TAIL = r"\A[\s\S]*?-----END [A-Z0-9 ]+-----"
+
+#: (label, pattern) in the order applied: whole connection strings before their keys
+DEFAULT_RULES: tuple[tuple[str, str], ...] = (
+    ("pem", PEM_BLOCK),
+    ("pem", PEM_TAIL),
+    ("connection-string",
+     r"(?i)\b(?:Endpoint|DefaultEndpointsProtocol|AccountName|BlobEndpoint)=[^\s\"']*?"
+     r"(?:SharedAccessKey|AccountKey|SharedAccessSignature|Password)=[^\s\"']+"),
+    ("sas-key",
+     r"(?i)\b(?:SharedAccessKey|AccountKey|SharedAccessSignature|Password|Pwd|sig)"
+     r"\s*[=:]\s*[^\s;&\"',]+"),
+    ("bearer", r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
+    ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+)
+
+
+class InvalidRedactionPattern(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Redacted:
+    text: str
+    count: int
+
+
+class Redactor:
+    def __init__(self, extra_patterns: Iterable[str] = ()) -> None:
+        rules = [(label, re.compile(p)) for label, p in DEFAULT_RULES]
+        for i, pattern in enumerate(extra_patterns):
+            try:
+                rules.append(("custom", re.compile(pattern)))
+            except re.error as exc:
+                raise InvalidRedactionPattern(
+                    f"redaction_patterns[{i}] {pattern!r} is not a valid regular expression: {exc}"
+                ) from None
+        self._rules = tuple(rules)
+
+    def redact(self, text: str) -> Redacted:
+        count = 0
+        for label, rule in self._rules:
+            text, n = rule.subn(f"[REDACTED:{label}]", text)
+            count += n
+        return Redacted(text, count)
+
+    def redact_lines(self, lines: list[str]) -> tuple[list[str], int]:
+        """Redact lines as one text (multi-line secrets), return them split again."""
+        if not lines:
+            return [], 0
+        result = self.redact("\n".join(lines))
+        return result.text.split("\n"), result.count

@@ -1,0 +1,105 @@
+"""The agent's pulse: observe the client every interval, publish SiteHeartbeat on
+telemetry and SiteHealthChanged on events at each change of status."""
+from __future__ import annotations
+
+import threading
+import time
+
+from arcflare.contracts.events import SiteHealthChanged, SiteHeartbeat, SiteLogTail
+from arcflare.runtime import StateStore, get_logger
+from arcflare.site_agent.health import Health, HealthModel
+from arcflare.site_agent.observer import SiteObserver
+from arcflare.site_agent.redaction import Redactor
+from arcflare.site_agent.tails import make_safe
+from arcflare.site_agent.telemetry import TelemetrySender
+
+log = get_logger(__name__)
+
+
+class SiteReporter:
+    def __init__(self, *, federation: str, site: str, observer: SiteObserver,
+                 model: HealthModel, telemetry: TelemetrySender, state: StateStore,
+                 interval_s: float, issued_by: str | None = None) -> None:
+        self.federation = federation
+        self.site = site
+        self.observer = observer
+        self.model = model
+        self.telemetry = telemetry
+        self.state = state
+        self.interval_s = interval_s
+        self.issued_by = issued_by
+        self.status: str | None = None
+
+    def __call__(self, stop: threading.Event) -> None:
+        """Background task: one tick now, then one per interval until stopped."""
+        while True:
+            started = time.monotonic()
+            self.tick()
+            if stop.wait(max(0.0, self.interval_s - (time.monotonic() - started))):
+                return
+
+    def tick(self) -> Health | None:
+        try:
+            obs = self.observer.observe()
+        except Exception:  # an observer bug must not silence the heartbeat for good
+            log.exception("observing the site client failed")
+            return None
+        passed = self.model.update(obs)
+        self._announce(passed)
+        health = passed[-1]
+        self.telemetry.offer(SiteHeartbeat(
+            federation=self.federation, site=self.site, status=health.status,
+            diagnosis=health.diagnosis, pid=obs.pid, pod=obs.pod,
+            uptime_s=round(time.time() - obs.started_at, 1) if obs.started_at else None,
+            cpu_percent=obs.cpu_percent, rss_bytes=obs.rss_bytes, current_job=obs.current_job))
+        return health
+
+    def _announce(self, passed: list[Health]) -> None:
+        changes, previous = [], self.status
+        for health in passed:
+            if health.status != previous:
+                changes.append(SiteHealthChanged(
+                    federation=self.federation, site=self.site, status=health.status,
+                    previous=previous, diagnosis=health.diagnosis))
+                previous = health.status
+        if not changes:
+            return
+        try:
+            with self.state.unit_of_work(issued_by=self.issued_by) as uow:
+                for change in changes:
+                    uow.publish(change)
+        except Exception:  # retried at the next tick: the status is only advanced on success
+            log.exception("health change not recorded; retrying at the next tick")
+            return
+        for change in changes:
+            log.info("site health changed", status=change.status, previous=change.previous,
+                     diagnosis=change.diagnosis)
+        self.status = previous
+
+
+class PeriodicTails:
+    """Background task: new lines of one log file, redacted, every `every_s` seconds."""
+
+    def __init__(self, *, federation: str, site: str, file: str, every_s: float,
+                 observer: SiteObserver, redactor: Redactor, telemetry: TelemetrySender) -> None:
+        self.federation, self.site, self.file, self.every_s = federation, site, file, every_s
+        self.observer, self.redactor, self.telemetry = observer, redactor, telemetry
+
+    def __call__(self, stop: threading.Event) -> None:
+        while not stop.wait(self.every_s):
+            self.tick()
+
+    def tick(self) -> SiteLogTail | None:
+        try:
+            lines = self.observer.new_lines(self.file)
+        except Exception:
+            log.exception("reading new log lines failed", file=self.file)
+            return None
+        if not lines:
+            return None
+        safe = make_safe(lines, self.redactor)
+        tail = SiteLogTail(federation=self.federation, site=self.site, file=self.file,
+                           lines=safe.lines, truncated=safe.truncated,
+                           redacted_count=safe.redacted_count)
+        self.telemetry.offer(tail, slot=f"tail:{self.file}")
+        return tail
