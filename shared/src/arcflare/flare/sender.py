@@ -52,6 +52,7 @@ class TelemetrySender:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._sending = False
+        self._in_flight: list[Envelope] = []
         self.sent = 0
 
     # --- called from NVFlare's threads: never waits on the bus ---------------
@@ -75,6 +76,10 @@ class TelemetrySender:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                # Still stuck in a send: keep its batch too (a duplicate is harmless,
+                # the relay and the bus both de-duplicate; a loss is not).
+                self._spill(list(self._in_flight))
         self._spill(self._take_all())
         if self._bus is not None:
             self._close_bus()
@@ -119,11 +124,14 @@ class TelemetrySender:
 
     def _send_buffered(self) -> bool:
         while batch := self._take(self._max_batch):
+            self._in_flight = batch
             try:
                 self._send(batch)
             except Exception:
                 self._spill(batch)
                 raise
+            finally:
+                self._in_flight = []
         return True
 
     def _send(self, envelopes: list[Envelope]) -> None:
