@@ -1,0 +1,37 @@
+"""Wires the alerter: rules (checked at start), the events consumer, the watchers."""
+from __future__ import annotations
+
+from typing import Any
+
+from arcflare.alerter.deliveries import workers
+from arcflare.alerter.engine import AlertEngine
+from arcflare.alerter.handlers import EVENT_HANDLERS, pending_watcher
+from arcflare.alerter.loader import load_rules
+from arcflare.alerter.schema import MIGRATIONS
+from arcflare.alerter.settings import AlerterSettings
+from arcflare.bus import connect
+from arcflare.runtime import Consumer, Service, StateStore
+
+
+def bootstrap(settings: AlerterSettings | None = None, **overrides: Any) -> Service:
+    """Raises RulesFileError (line and problem) for an invalid rules file."""
+    s = settings or AlerterSettings()
+    book = overrides.pop("rule_book", None) or load_rules(s.alert_rules_file)
+    bus = overrides.pop("bus", None) or connect(s)
+    state = overrides.pop("state", None) or StateStore(s.data_dir / "alerter.db",
+                                                       migrations=MIGRATIONS)
+    engine = AlertEngine(book)
+    delivery_workers = overrides.pop("delivery_workers", None) or workers(book, state)
+    return Service(
+        name="alerter",
+        settings=s,
+        bus=bus,
+        state=state,
+        consumers=[Consumer("events", subscription="alerter", handlers=EVENT_HANDLERS)],
+        dependencies={"engine": engine, "delivery_workers": delivery_workers, **overrides},
+        background=[
+            pending_watcher(engine, state, delivery_workers, s.alert_check_interval_s),
+            *delivery_workers,
+        ],
+        on_stop=[w.close for w in delivery_workers],
+    )
