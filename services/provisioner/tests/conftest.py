@@ -17,8 +17,9 @@ ADMIN = "admin@hospital.org"
 
 
 def make_settings(data_dir: Path, **extra: object) -> ProvisionerSettings:
-    return ProvisionerSettings(data_dir=data_dir, issued_by=ADMIN, retry_backoff_base_s=0.01,
-                               retry_backoff_max_s=0.01, **extra)
+    values: dict = {"issued_by": ADMIN, "retry_backoff_base_s": 0.01,
+                    "retry_backoff_max_s": 0.01, **extra}
+    return ProvisionerSettings(data_dir=data_dir, **values)
 
 
 def federation_spec(name: str = "demo", sites: int = 2, **extra: object) -> CreateFederation:
