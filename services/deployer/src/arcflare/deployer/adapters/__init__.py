@@ -1,0 +1,1 @@
+"""Compute adapters: `local` (NVFlare processes here) and `azureml` (Azure ML command jobs)."""

@@ -1,0 +1,174 @@
+"""Deployer handlers: commands on the `deployer` queue, provisioning events on events/deployer.
+
+Every deploy is idempotent (the compute adopts a running copy), so a redelivered or
+repeated command never starts a second process or job. A cause a person must fix
+ends in DeploymentFailed; anything else is retried by the runtime.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from arcflare.contracts.commands import (
+    DeployServer, DeploySite, RestartSite, StopSite, TeardownFederation,
+)
+from arcflare.contracts.events import (
+    DeploymentFailed, FederationProvisioned, FederationTornDown, ServerDeployed, SiteDeployed,
+    SiteProvisioned, SiteRemoved, SiteStopped,
+)
+from arcflare.deployer import state
+from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Target
+from arcflare.runtime import Rejected, UnitOfWork, get_logger
+
+log = get_logger("arcflare.deployer")
+
+
+def deploy_server(cmd: DeployServer, *, uow: UnitOfWork, computes: Computes) -> None:
+    target = state.server_target(uow.db, cmd.federation)
+    if target is None:
+        _fail(uow, cmd.federation, SERVER,
+              f"federation {cmd.federation} is not provisioned (the deployer has seen no "
+              "FederationProvisioned for it); create it first or check the name")
+        return
+    _deploy(uow, target, computes)
+
+
+def deploy_site(cmd: DeploySite, *, uow: UnitOfWork, computes: Computes) -> None:
+    target = _site_target(uow, cmd.federation, cmd.site)
+    if target is not None:
+        _deploy(uow, target, computes)
+
+
+def stop_site(cmd: StopSite, *, uow: UnitOfWork, computes: Computes) -> None:
+    found = state.deployment(uow.db, cmd.federation, cmd.site)
+    if found is None and state.site_row(uow.db, cmd.federation, cmd.site) is None:
+        raise Rejected("not_found", f"site: {cmd.site} is not a site of federation "
+                                    f"{cmd.federation} known to the deployer")
+    _stop(uow, cmd.federation, cmd.site, computes)
+    uow.publish(SiteStopped(federation=cmd.federation, site=cmd.site, reason="requested"))
+
+
+def restart_site(cmd: RestartSite, *, uow: UnitOfWork, computes: Computes) -> None:
+    target = _site_target(uow, cmd.federation, cmd.site)
+    if target is None:
+        return
+    _stop(uow, cmd.federation, cmd.site, computes)
+    _deploy(uow, target, computes)
+
+
+def teardown_federation(cmd: TeardownFederation, *, uow: UnitOfWork, computes: Computes) -> None:
+    live = state.deployments(uow.db, federation=cmd.federation, live_only=True)
+    # sites before the server, so no client logs a lost server on its way out
+    stopped = [d.target for d in sorted(live, key=lambda d: d.target == SERVER)]
+    for name in stopped:
+        _stop(uow, cmd.federation, name, computes)
+        if name != SERVER:
+            uow.publish(SiteStopped(federation=cmd.federation, site=name, reason="requested"))
+    uow.publish(FederationTornDown(federation=cmd.federation, stopped=stopped))
+
+
+def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork) -> None:
+    # write() first: it serialises this with record_site, so a site provisioned at the
+    # same moment is either seen here or sees this federation — never neither
+    db = uow.write()
+    state.save_federation(db, name=evt.federation, server_endpoint=evt.server_endpoint,
+                          server_kit_ref=evt.server_kit_ref, admin_kit_ref=evt.admin_kit_ref,
+                          admin_name=evt.admin_name, server_compute=evt.server_compute,
+                          auto_deploy=evt.auto_deploy, admins=list(evt.admins))
+    if evt.auto_deploy:
+        # one session per federation keeps these in order: the server first, then sites
+        uow.send(DeployServer(federation=evt.federation))
+    for site in state.site_names(db, evt.federation, wanted_only=True):
+        uow.send(DeploySite(federation=evt.federation, site=site))
+
+
+def record_site(evt: SiteProvisioned, *, uow: UnitOfWork) -> None:
+    db = uow.write()
+    state.save_site(db, federation=evt.federation, name=evt.site, org=evt.org,
+                    kit_ref=evt.kit_ref,
+                    compute=evt.compute, want_deploy=evt.deploy)
+    known = state.server_target(db, evt.federation) is not None
+    if evt.deploy and known:
+        uow.send(DeploySite(federation=evt.federation, site=evt.site))
+
+
+def stop_removed_site(evt: SiteRemoved, *, uow: UnitOfWork, computes: Computes) -> None:
+    _stop(uow, evt.federation, evt.site, computes)
+    state.mark_removed(uow.write(), evt.federation, evt.site)
+    uow.publish(SiteStopped(federation=evt.federation, site=evt.site, reason="removed"))
+
+
+COMMAND_HANDLERS = {
+    DeployServer: deploy_server,
+    DeploySite: deploy_site,
+    StopSite: stop_site,
+    RestartSite: restart_site,
+    TeardownFederation: teardown_federation,
+}
+EVENT_HANDLERS = {
+    FederationProvisioned: record_federation,
+    SiteProvisioned: record_site,
+    SiteRemoved: stop_removed_site,
+}
+
+
+def _site_target(uow: UnitOfWork, federation: str, site: str) -> Target | None:
+    target = state.site_target(uow.db, federation, site)
+    if target is None:
+        known = state.site_names(uow.db, federation)
+        row = state.site_row(uow.db, federation, site)
+        why = ("was removed; add it again with AddSite" if row is not None else
+               f"is not a provisioned site of federation {federation} "
+               f"(known: {', '.join(known) or 'none'}); provision it or check the name")
+        _fail(uow, federation, site, f"site {site} {why}")
+    return target
+
+
+def _deploy(uow: UnitOfWork, target: Target, computes: Computes) -> None:
+    previous = state.deployment(uow.db, target.federation, target.name)
+    generation = 1
+    if previous is not None and previous.placement.generation:
+        # a live one keeps its generation, so the compute finds it instead of starting another
+        generation = previous.placement.generation + (0 if previous.live else 1)
+    target = replace(target, generation=generation)
+    bound = log.bind(federation=target.federation, target=target.name,
+                     backend=target.compute.backend, generation=generation)
+    try:
+        compute = computes.get(target.compute.backend)
+        placement = compute.deploy(target, previous.placement if previous else None)
+    except DeploymentError as exc:
+        bound.warning("deployment failed", reason=exc.reason)
+        _fail(uow, target.federation, target.name, exc.reason, generation=generation)
+        return
+    envelope = uow.envelope
+    state.record(uow.write(), target.federation, target.name,
+                 "running" if placement.ready else "starting", placement,
+                 command_id=envelope.message_id if envelope else None,
+                 correlation_id=envelope.correlation_id if envelope else None)
+    bound.info("deployed", handle=placement.handle, adopted=placement.adopted,
+               ready=placement.ready)
+    if placement.ready:
+        uow.publish(deployed_event(target, placement.backend, placement.handle))
+
+
+def deployed_event(target: Target, backend: str, handle: str) -> ServerDeployed | SiteDeployed:
+    if target.name == SERVER:
+        return ServerDeployed(federation=target.federation, endpoint=target.endpoint or "",
+                              backend=backend, handle=handle)
+    return SiteDeployed(federation=target.federation, site=target.name, backend=backend,
+                        handle=handle)
+
+
+def _stop(uow: UnitOfWork, federation: str, name: str, computes: Computes) -> None:
+    found = state.deployment(uow.db, federation, name)
+    if found is None or not found.live:
+        return
+    computes.get(found.placement.backend).stop(found.placement)
+    state.record(uow.write(), federation, name, "stopped", found.placement, reason="requested",
+                 command_id=found.command_id, correlation_id=found.correlation_id)
+    log.info("stopped", federation=federation, target=name, handle=found.placement.handle)
+
+
+def _fail(uow: UnitOfWork, federation: str, target: str, reason: str, *,
+          generation: int | None = None) -> None:
+    state.record(uow.write(), federation, target, "failed", reason=reason, generation=generation)
+    uow.publish(DeploymentFailed(federation=federation, target=target, reason=reason))

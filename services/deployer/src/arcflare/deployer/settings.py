@@ -1,0 +1,32 @@
+"""The deployer's settings (env prefix ARCFLARE_); laptop defaults need nothing set."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from arcflare.runtime import Settings
+
+#: deploy/aml/ in a source checkout (the Azure ML environment's build context)
+_REPO_AML_ENV = Path(__file__).resolve().parents[5] / "deploy" / "aml"
+
+
+class DeployerSettings(Settings):
+    #: seconds between SIGTERM and SIGKILL when stopping a participant's process group
+    stop_grace_s: float = Field(default=10.0, ge=0, le=600)
+    #: seconds a local server gets to accept connections before the deploy fails
+    server_ready_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    #: seconds between passes of the watcher (crashed processes, Azure ML job status)
+    watch_interval_s: float = Field(default=2.0, gt=0, le=600)
+    #: Azure ML workspace for compute.backend=azureml (DefaultAzureCredential)
+    aml_subscription_id: str | None = None
+    aml_resource_group: str | None = None
+    aml_workspace: str | None = None
+    #: the NVFlare environment jobs run in; built from aml_environment_context if absent
+    aml_environment: str = "arcflare-nvflare"
+    aml_environment_context: Path = _REPO_AML_ENV
+    aml_experiment: str = "arcflare"
+
+    @property
+    def sites_dir(self) -> Path:
+        return self.data_dir / "sites"

@@ -1,0 +1,202 @@
+"""The deployer's own tables: what it knows about federations and sites, and what runs where.
+
+A deployment row holds enough to find its process or job again after a restart:
+pid + create time (a reused pid is not ours) or the Azure ML job name.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from arcflare.contracts.authz import FederationAccess
+from arcflare.contracts.commands import AdminSpec
+from arcflare.contracts.fields import ComputeSpec
+from arcflare.deployer.compute import SERVER, Placement, Target
+
+MIGRATIONS = [
+    """
+    CREATE TABLE federations (
+        name TEXT PRIMARY KEY,
+        server_endpoint TEXT NOT NULL,
+        server_kit_ref TEXT NOT NULL,
+        admin_kit_ref TEXT NOT NULL,
+        admin_name TEXT NOT NULL,
+        server_compute TEXT NOT NULL,          -- ComputeSpec JSON
+        auto_deploy INTEGER NOT NULL,
+        admins TEXT NOT NULL DEFAULT '[]',     -- [AdminSpec] JSON, for authorization
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE sites (
+        federation TEXT NOT NULL,
+        name TEXT NOT NULL,
+        org TEXT NOT NULL DEFAULT '',
+        kit_ref TEXT NOT NULL,
+        compute TEXT NOT NULL,                 -- ComputeSpec JSON
+        want_deploy INTEGER NOT NULL DEFAULT 0, -- deploy once the server has been asked for
+        removed INTEGER NOT NULL DEFAULT 0,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (federation, name)
+    );
+    CREATE TABLE deployments (
+        federation TEXT NOT NULL,
+        target TEXT NOT NULL,                  -- 'server' or a site name
+        backend TEXT NOT NULL,
+        handle TEXT NOT NULL,                  -- pid or Azure ML job name
+        pid INTEGER, pgid INTEGER, create_time REAL, workspace TEXT,
+        generation INTEGER NOT NULL,
+        status TEXT NOT NULL,                  -- starting | running | stopped | crashed | failed
+        reason TEXT,
+        command_id TEXT, correlation_id TEXT,  -- the request whose outcome a poller reports
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (federation, target)
+    );
+    """,
+]
+
+LIVE = ("starting", "running")
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    federation: str
+    target: str
+    status: str
+    placement: Placement
+    command_id: str | None
+    correlation_id: str | None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+
+def save_federation(db: sqlite3.Connection, *, name: str, server_endpoint: str,
+                    server_kit_ref: str, admin_kit_ref: str, admin_name: str,
+                    server_compute: ComputeSpec, auto_deploy: bool,
+                    admins: list[AdminSpec]) -> None:
+    db.execute(
+        "INSERT INTO federations VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+        "server_endpoint=excluded.server_endpoint, server_kit_ref=excluded.server_kit_ref, "
+        "admin_kit_ref=excluded.admin_kit_ref, admin_name=excluded.admin_name, "
+        "server_compute=excluded.server_compute, auto_deploy=excluded.auto_deploy, "
+        "admins=excluded.admins, updated_at=excluded.updated_at",
+        (name, server_endpoint, server_kit_ref, admin_kit_ref, admin_name,
+         server_compute.model_dump_json(), int(auto_deploy),
+         json.dumps([a.model_dump(mode="json") for a in admins]), now()),
+    )
+
+
+def access(db: sqlite3.Connection, federation: str) -> FederationAccess | None:
+    """Who may act on this federation, as the runtime's authorization check needs it."""
+    row = db.execute("SELECT admins FROM federations WHERE name=?", (federation,)).fetchone()
+    if row is None:
+        return None
+    orgs = {r["name"]: r["org"] for r in db.execute(
+        "SELECT name, org FROM sites WHERE federation=? AND removed=0", (federation,))}
+    return FederationAccess(admins=[AdminSpec.model_validate(a) for a in json.loads(row["admins"])],
+                            site_orgs=orgs)
+
+
+def save_site(db: sqlite3.Connection, *, federation: str, name: str, org: str, kit_ref: str,
+              compute: ComputeSpec, want_deploy: bool) -> None:
+    db.execute(
+        "INSERT INTO sites VALUES (?,?,?,?,?,?,0,?) ON CONFLICT(federation, name) DO UPDATE SET "
+        "org=excluded.org, kit_ref=excluded.kit_ref, compute=excluded.compute, "
+        "want_deploy=max(sites.want_deploy, excluded.want_deploy), removed=0, "
+        "updated_at=excluded.updated_at",
+        (federation, name, org, kit_ref, compute.model_dump_json(), int(want_deploy), now()),
+    )
+
+
+def server_target(db: sqlite3.Connection, federation: str) -> Target | None:
+    row = db.execute("SELECT * FROM federations WHERE name=?", (federation,)).fetchone()
+    if row is None:
+        return None
+    return Target(federation, SERVER, row["server_kit_ref"],
+                  ComputeSpec.model_validate_json(row["server_compute"]),
+                  endpoint=row["server_endpoint"])
+
+
+def site_row(db: sqlite3.Connection, federation: str, site: str) -> sqlite3.Row | None:
+    return db.execute("SELECT * FROM sites WHERE federation=? AND name=?",
+                      (federation, site)).fetchone()
+
+
+def site_target(db: sqlite3.Connection, federation: str, site: str) -> Target | None:
+    row = site_row(db, federation, site)
+    if row is None or row["removed"]:
+        return None
+    fed = db.execute("SELECT server_endpoint FROM federations WHERE name=?",
+                     (federation,)).fetchone()
+    return Target(federation, site, row["kit_ref"], ComputeSpec.model_validate_json(row["compute"]),
+                  endpoint=fed["server_endpoint"] if fed else None)
+
+
+def site_names(db: sqlite3.Connection, federation: str, *, wanted_only: bool = False) -> list[str]:
+    sql = "SELECT name FROM sites WHERE federation=? AND removed=0"
+    if wanted_only:
+        sql += " AND want_deploy=1"
+    return [r["name"] for r in db.execute(sql + " ORDER BY name", (federation,))]
+
+
+def auto_deploy(db: sqlite3.Connection, federation: str) -> bool:
+    row = db.execute("SELECT auto_deploy FROM federations WHERE name=?", (federation,)).fetchone()
+    return bool(row and row["auto_deploy"])
+
+
+def mark_removed(db: sqlite3.Connection, federation: str, site: str) -> None:
+    db.execute("UPDATE sites SET removed=1, want_deploy=0, updated_at=? "
+               "WHERE federation=? AND name=?", (now(), federation, site))
+
+
+def deployment(db: sqlite3.Connection, federation: str, target: str) -> Deployment | None:
+    row = db.execute("SELECT * FROM deployments WHERE federation=? AND target=?",
+                     (federation, target)).fetchone()
+    return _deployment(row) if row else None
+
+
+def deployments(db: sqlite3.Connection, *, federation: str | None = None,
+                live_only: bool = False) -> list[Deployment]:
+    sql, args = "SELECT * FROM deployments WHERE 1=1", []
+    if federation is not None:
+        sql, args = sql + " AND federation=?", [federation]
+    if live_only:
+        sql += " AND status IN ('starting', 'running')"
+    return [_deployment(r) for r in db.execute(sql + " ORDER BY federation, target", args)]
+
+
+def record(db: sqlite3.Connection, federation: str, target: str, status: str,
+           placement: Placement | None = None, *, reason: str | None = None,
+           command_id: str | None = None, correlation_id: str | None = None,
+           generation: int | None = None) -> None:
+    """Upsert the deployment row; without a placement only status and reason change."""
+    if placement is None:
+        db.execute(
+            "INSERT INTO deployments (federation, target, backend, handle, generation, status, "
+            "reason, command_id, correlation_id, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(federation, target) DO UPDATE SET status=excluded.status, "
+            "reason=excluded.reason, updated_at=excluded.updated_at",
+            (federation, target, "none", "", generation or 0, status, reason, command_id,
+             correlation_id, now()),
+        )
+        return
+    p = placement
+    db.execute(
+        "INSERT OR REPLACE INTO deployments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (federation, target, p.backend, p.handle, p.pid, p.pgid, p.create_time, p.workspace,
+         p.generation, status, reason, command_id, correlation_id, now()),
+    )
+
+
+def _deployment(row: sqlite3.Row) -> Deployment:
+    placement = Placement(backend=row["backend"], handle=row["handle"], pid=row["pid"],
+                          pgid=row["pgid"], create_time=row["create_time"],
+                          workspace=row["workspace"], generation=row["generation"])
+    return Deployment(row["federation"], row["target"], row["status"], placement,
+                      row["command_id"], row["correlation_id"])

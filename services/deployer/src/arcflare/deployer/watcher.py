@@ -1,0 +1,85 @@
+"""The deployment watcher: notices what changed on its own and says so.
+
+Runs in the background every few seconds over every live deployment. On a restart
+its first pass is the re-adoption: live processes are simply watched again, dead
+ones are reported (SiteStopped, reason crashed). Azure ML jobs are polled and
+their status mapped to events.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.events import DeploymentFailed, SiteStopped
+from arcflare.deployer import state
+from arcflare.deployer.compute import (
+    SERVER, Computes, DeploymentError, Observation, Target,
+)
+from arcflare.deployer.handlers import deployed_event
+from arcflare.runtime import StateStore, get_logger
+
+log = get_logger("arcflare.deployer.watcher")
+
+
+def deployment_watcher(store: StateStore, computes: Computes,
+                       interval_s: float) -> Callable[[threading.Event], None]:
+    def watch(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                check_deployments(store, computes)
+            except Exception:  # one bad pass must not end the watching; the next one retries
+                log.exception("watch pass failed")
+            stop.wait(interval_s)
+
+    return watch
+
+
+def check_deployments(store: StateStore, computes: Computes) -> None:
+    with store.connect() as db:
+        live = state.deployments(db, live_only=True)
+    for found in live:
+        try:
+            compute = computes.get(found.placement.backend)
+        except DeploymentError:
+            continue
+        seen = compute.observe(found.placement)
+        if seen.status in ("starting", "unknown") or (
+                seen.status == "running" and found.status == "running"):
+            continue
+        if seen.status != "running" and compute.expected_exit(found.placement):
+            continue
+        _report(store, found, seen)
+
+
+def _report(store: StateStore, found: state.Deployment, seen: Observation) -> None:
+    # a request still waiting for its outcome (a queued Azure ML job) is named as the
+    # cause of that outcome, so `--wait` ends; a later crash has no such cause
+    cause = (Envelope(message_id=found.command_id, correlation_id=found.correlation_id,
+                      type="DeployServer" if found.target == SERVER else "DeploySite",
+                      federation=found.federation)
+             if found.command_id and found.status == "starting" else None)
+    with store.unit_of_work(cause) as uow:
+        db = uow.write()
+        current = state.deployment(db, found.federation, found.target)
+        if current is None or current.status != found.status or (
+                current.placement.handle != found.placement.handle):
+            return  # a handler changed it meanwhile; its own events say what happened
+        if seen.status == "running":
+            target = (state.server_target(db, found.federation) if found.target == SERVER
+                      else None) or Target(found.federation, found.target, "")
+            state.record(db, found.federation, found.target, "running", found.placement,
+                         command_id=found.command_id, correlation_id=found.correlation_id)
+            uow.publish(deployed_event(target, found.placement.backend, found.placement.handle))
+        elif seen.status == "failed" and found.status == "starting":
+            state.record(db, found.federation, found.target, "failed", found.placement,
+                         reason=seen.detail)
+            uow.publish(DeploymentFailed(federation=found.federation, target=found.target,
+                                         reason=seen.detail))
+        else:
+            state.record(db, found.federation, found.target, "crashed", found.placement,
+                         reason=seen.detail)
+            uow.publish(SiteStopped(federation=found.federation, site=found.target,
+                                    reason="crashed"))
+        log.info("deployment changed", federation=found.federation, target=found.target,
+                 status=seen.status, detail=seen.detail)
