@@ -1,0 +1,69 @@
+"""The alerter as a service: events from the embedded bus, a for-duration alert delivered
+to a loopback webhook and published as AlertRaised."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from arcflare.alerter.bootstrap import bootstrap
+from arcflare.alerter.settings import AlerterSettings
+from arcflare.bus import connect
+from arcflare.bus.codec import from_received, to_outgoing
+from arcflare.contracts import events as e
+from arcflare.contracts.envelope import Envelope
+
+FED = "hospitals"
+
+
+def rules(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "sinks:\n"
+        f"  - {{name: hook, kind: webhook, format: slack, url: '{url}', backoff_s: 0.1}}\n"
+        "rules:\n"
+        "  - name: site-down\n"
+        "    event: SiteHealthChanged\n"
+        "    when: {status: {in: [crashed, disconnected]}}\n"
+        "    for: 0.5s\n"
+        "    severity: critical\n"
+        "    sinks: [log, hook]\n"
+        "    summary: '{site} is {status}'\n"
+    )
+    return path
+
+
+def alerts_published(settings: AlerterSettings) -> list[Envelope]:
+    with connect(settings) as bus:
+        found = [from_received(m) for m in bus.peek("events", "ledger", max_messages=100)]
+    return [env for env in found if env.type == "AlertRaised"]
+
+
+def test_a_site_down_past_its_duration_is_delivered_and_published(tmp_path, receiver) -> None:
+    settings = AlerterSettings(data_dir=tmp_path / "data", alert_check_interval_s=0.1,
+                               alert_rules_file=rules(tmp_path, receiver.url))
+    service = bootstrap(settings)
+    down = Envelope.wrap(e.SiteHealthChanged(federation=FED, site="north-1",
+                                             status="disconnected"))
+    back = Envelope.wrap(e.SiteHealthChanged(federation=FED, site="south-1", status="crashed"))
+    back_up = Envelope.wrap(e.SiteHealthChanged(federation=FED, site="south-1",
+                                                status="connected"))
+    with connect(settings) as bus:
+        bus.send("events", [to_outgoing(env) for env in (down, back, back_up)])
+    service.start()
+    try:
+        delivered = receiver.wait_for(1)
+        deadline = time.monotonic() + 30
+        while not alerts_published(settings) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        service.stop()
+
+    assert [r["text"] for r in delivered] == [
+        "[CRITICAL] site-down: north-1 is disconnected"]
+    published = alerts_published(settings)
+    assert [(a.payload["rule"], a.payload["site"]) for a in published] == [
+        ("site-down", "north-1")]
+    assert published[0].payload["source_message_id"] == down.message_id
+    with service.state.connect() as db:
+        rows = db.execute("SELECT sink, status FROM deliveries ORDER BY sink").fetchall()
+    assert [tuple(r) for r in rows] == [("hook", "delivered"), ("log", "delivered")]
