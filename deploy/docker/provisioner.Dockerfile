@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1.7
+# ArcFlare provisioner — build from the repo root: docker build -f deploy/docker/provisioner.Dockerfile .
+FROM python:3.11-slim AS build
+COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PROJECT_ENVIRONMENT=/app/.venv UV_PYTHON_DOWNLOADS=never
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY shared/ shared/
+COPY services/ services/
+RUN uv sync --frozen --no-dev --no-editable --package arcflare-provisioner
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 --user-group arcflare \
+ && mkdir -p /data && chown arcflare:arcflare /data
+COPY --from=build /app/.venv /app/.venv
+ENV PATH=/app/.venv/bin:$PATH \
+    ARCFLARE_DATA_DIR=/data \
+    ARCFLARE_HEALTH_HOST=0.0.0.0 \
+    ARCFLARE_HEALTH_PORT=8080 \
+    ARCFLARE_LOG_FORMAT=json
+USER arcflare
+WORKDIR /data
+EXPOSE 8080
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+ENTRYPOINT ["python", "-m", "arcflare.provisioner"]
