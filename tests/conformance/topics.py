@@ -1,0 +1,72 @@
+"""Topics: one copy per subscription, correlation filters, subscriptions made at run time."""
+from __future__ import annotations
+
+from arcflare.bus.port import Bus, SubQueue
+from arcflare.contracts.topology import Rule
+from tests.conformance.base import ContractBase
+
+
+class TopicContract(ContractBase):
+    def test_every_subscription_gets_its_own_copy(self, bus: Bus):
+        bus.send(self.topic, [self.message(message_id="news-1")])
+
+        [a] = bus.receive(self.topic, self.all_subscription, max_wait=5)
+        bus.complete(a)
+        [b] = bus.receive(self.topic, self.transient_subscription, max_wait=5)
+
+        assert a.message_id == b.message_id == "news-1"
+        assert a.entity_path != b.entity_path
+
+    def test_a_subscription_without_rules_gets_everything(self, bus: Bus):
+        bus.send(self.topic, [self.message(subject="Anything"), self.message()])
+
+        got = self.receive_all(bus, self.topic, self.all_subscription, count=2)
+
+        assert len(got) == 2
+
+    def test_a_message_matching_any_rule_is_copied(self, bus: Bus):
+        key, value = self.filtered_property
+        bus.send(self.topic, [
+            self.message(message_id="by-subject", subject=self.filtered_subject),
+            self.message(message_id="by-property", subject="Other",
+                         application_properties={key: value}),
+            self.message(message_id="by-neither", subject="Other",
+                         application_properties={key: "blue"}),
+        ])
+
+        got = self.receive_all(bus, self.topic, self.filtered_subscription, count=3,
+                               max_wait=1)
+
+        assert sorted(m.message_id for m in got) == ["by-property", "by-subject"]
+
+    def test_a_new_subscription_receives_the_next_message_with_its_rule(self, bus: Bus):
+        rule = Rule(name="site", properties={"site": "hospital-a"})
+        bus.ensure_subscription(self.topic, "site-hospital-a", rule)
+        bus.ensure_subscription(self.topic, "site-hospital-a", rule)  # idempotent
+
+        bus.send(self.topic, [
+            self.message(message_id="for-a", application_properties={"site": "hospital-a"}),
+            self.message(message_id="for-b", application_properties={"site": "hospital-b"}),
+        ])
+        got = self.receive_all(bus, self.topic, "site-hospital-a", count=2, max_wait=1)
+
+        assert [m.message_id for m in got] == ["for-a"]
+
+    def test_a_resubmitted_topic_copy_returns_to_its_own_subscription_only(self, bus: Bus):
+        bus.send(self.topic, [self.message(message_id="copy")])
+        [got] = bus.receive(self.topic, self.all_subscription, max_wait=5)
+        bus.dead_letter(got, "Broken", None)
+        others_before = bus.peek(self.topic, self.transient_subscription)
+
+        bus.resubmit_dead_letter(self.topic, "copy", subscription=self.all_subscription)
+
+        [again] = bus.receive(self.topic, self.all_subscription, max_wait=5)
+        assert again.message_id == "copy"
+        assert bus.peek(self.topic, self.all_subscription, sub_queue=SubQueue.DEAD_LETTER) == []
+        assert len(bus.peek(self.topic, self.transient_subscription)) == len(others_before)
+
+    def test_a_duplicate_sent_to_a_topic_reaches_no_subscription(self, bus: Bus):
+        bus.send(self.topic, [self.message(message_id="once")])
+        bus.send(self.topic, [self.message(message_id="once")])
+
+        assert len(bus.peek(self.topic, self.all_subscription)) == 1
