@@ -24,7 +24,7 @@ def build_observer(settings: SiteAgentSettings) -> SiteObserver:
         return KubernetesObserver.from_settings(settings)
     from arcflare.site_agent.adapters.process import ProcessObserver
 
-    return ProcessObserver(settings.site_workspace(), log_files=settings.log_files)
+    return ProcessObserver(settings.workspace_dir(), log_files=settings.log_files)
 
 
 def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = None,

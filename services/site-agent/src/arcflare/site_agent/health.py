@@ -109,6 +109,8 @@ class HealthModel:
                 return Health("stopped", obs.detail)
             case "broken":
                 return Health("misconfigured", obs.detail)
+            case "unknown":
+                return Health("unknown", obs.detail)
         if self._failure is not None:
             return _link_health(self._failure, address)
         if self._registered:

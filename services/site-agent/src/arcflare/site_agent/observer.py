@@ -19,6 +19,7 @@ Runtime = Literal[
     "exited",      # it died and nothing will bring it back
     "stopped",     # not running, cleanly (no pid files, pod succeeded, no pod)
     "broken",      # cannot run as configured (no workspace, image cannot be pulled)
+    "unknown",     # the agent cannot see (Kubernetes API unreachable)
 ]
 
 

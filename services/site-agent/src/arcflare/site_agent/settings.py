@@ -20,7 +20,7 @@ class SiteAgentSettings(Settings):
     observer: Literal["process", "kubernetes"] = "process"
 
     # process observer: the participant folder the deployer runs the client from
-    workspace: Path | None = Field(
+    site_workspace: Path | None = Field(
         default=None, description="default: <data_dir>/sites/<federation>/<site>")
 
     # kubernetes observer
@@ -65,8 +65,8 @@ class SiteAgentSettings(Settings):
                     f"redaction_patterns[{i}] is not a valid regular expression: {exc}") from None
         return value
 
-    def site_workspace(self) -> Path:
-        return self.workspace or self.data_dir / "sites" / self.federation / self.site
+    def workspace_dir(self) -> Path:
+        return self.site_workspace or self.data_dir / "sites" / self.federation / self.site
 
     def label_selector(self) -> str:
         return self.k8s_label_selector or f"arcflare.io/site={self.site}"

@@ -49,6 +49,20 @@ def server_address(workspace: Path) -> str | None:
         return None
 
 
+def _has_once_mode(script: Path) -> bool:
+    try:
+        return "--once" in script.read_text(errors="replace")
+    except OSError:
+        return False
+
+
+def _same_path(arg: str, target: str) -> bool:
+    try:
+        return str(Path(arg).resolve()) == target
+    except OSError:
+        return False
+
+
 def _stamp(line: str) -> float | None:
     match = _STAMP.match(line)
     if not match:
@@ -68,6 +82,10 @@ class ProcessObserver(SiteObserver):
         self._procs: dict[int, psutil.Process] = {}
         self._signals = LogFollower(workspace / "log.txt")
         self._followers: dict[str, LogFollower] = {}
+        #: (pid, create_time) of the client last seen running
+        self._last_seen: tuple[int, float] | None = None
+        #: the client this agent started itself (RestartSiteClient), reaped when it exits
+        self._started: subprocess.Popen | None = None
 
     # --- observing ----------------------------------------------------------
     def observe(self) -> Observation:
@@ -75,30 +93,78 @@ class ProcessObserver(SiteObserver):
         if not ws.is_dir():
             return Observation("broken", detail=(
                 f"The site workspace {ws} does not exist: deploy the site or set "
-                "ARCFLARE_WORKSPACE to the folder holding its startup kit."))
+                "ARCFLARE_SITE_WORKSPACE to the folder holding its startup kit."))
+        self._reap()
         address = server_address(ws)
-        client = self._alive(read_pid(ws / "pid.fl"), "client_train")
-        daemon = self._alive(read_pid(ws / "daemon_pid.fl"), "sub_start")
+        lines = self._signals.read_new()
+        client = self._find_client()
         if client is not None:
-            return self._running(client, address)
-        if daemon is not None and (ws / "shutdown.fl").exists():
+            return self._running(client, address, lines)
+        daemon = self._alive(read_pid(ws / "daemon_pid.fl"), "sub_start")
+        gone = self._last_seen
+        if daemon is not None:
+            return self._watched(ws, address)
+        if (ws / "pid.fl").exists() or (gone and not self._shut_down(gone[1], lines)):
+            pid = gone[0] if gone else read_pid(ws / "pid.fl")
+            return Observation("exited", server_address=address, detail=(
+                f"The NVFlare client process (pid {pid}) is gone without NVFlare's clean "
+                f"shutdown (killed, out of memory or crashed): look at "
+                f"{ws / 'error_log.txt'}, then restart the site."))
+        if gone:
+            return Observation("stopped", server_address=address, detail=(
+                f"The NVFlare client (pid {gone[0]}) was shut down; deploy or restart the "
+                "site to bring it back."))
+        return Observation("stopped", server_address=address, detail=(
+            f"The NVFlare client is not running for workspace {ws}: deploy or restart the "
+            "site."))
+
+    def _watched(self, ws: Path, address: str | None) -> Observation:
+        """start.sh's watchdog is up but the client is not."""
+        if (ws / "shutdown.fl").exists():
             return Observation("stopped", server_address=address,
                                detail="The NVFlare client is shutting down as requested.")
-        if daemon is not None and (ws / "pid.fl").exists():
+        if (ws / "pid.fl").exists():
             return Observation("restarting", server_address=address, detail=(
                 "The NVFlare client process died and its watchdog is restarting it: look at "
                 f"{ws / 'error_log.txt'} for the cause."))
-        if daemon is not None:
-            return Observation("starting", server_address=address,
-                               detail="The NVFlare client's watchdog is starting it.")
-        if (ws / "pid.fl").exists():
-            return Observation("exited", server_address=address, detail=(
-                f"The NVFlare client process (pid {read_pid(ws / 'pid.fl')}) and its watchdog "
-                f"are gone without a clean shutdown: look at {ws / 'error_log.txt'}, then "
-                "restart the site."))
-        return Observation("stopped", server_address=address, detail=(
-            f"The NVFlare client is not running (no pid.fl in {ws}): start it with "
-            "startup/start.sh or redeploy the site."))
+        return Observation("starting", server_address=address,
+                           detail="The NVFlare client's watchdog is starting it.")
+
+    def _shut_down(self, started: float, lines: list[str]) -> bool:
+        """A clean stop: NVFlare's own shutdown, or a shutdown.fl newer than the process."""
+        if any("Client shutdown..." in line for line in lines):
+            return True
+        try:
+            return (self.workspace / "shutdown.fl").stat().st_mtime >= started - 1
+        except OSError:
+            return False
+
+    def _find_client(self) -> psutil.Process | None:
+        """pid.fl (start.sh), else the process we saw last, else a scan for
+        `client_train -m <this workspace>` (the deployer's `sub_start.sh --once`)."""
+        found = self._alive(read_pid(self.workspace / "pid.fl"), "client_train")
+        if found is None and self._last_seen:
+            found = self._alive(self._last_seen[0], "client_train")
+        if found is None:
+            found = self._scan()
+        if found is None:
+            return None
+        try:
+            self._last_seen = (found.pid, found.create_time())
+        except psutil.Error:
+            return None
+        return found
+
+    def _scan(self) -> psutil.Process | None:
+        target = str(self.workspace.resolve())
+        for proc in psutil.process_iter(["cmdline"]):
+            args = proc.info.get("cmdline") or []
+            if not any("client_train" in a for a in args) or "-m" not in args:
+                continue
+            i = args.index("-m")
+            if i + 1 < len(args) and _same_path(args[i + 1], target):
+                return self._alive(proc.pid, "client_train")
+        return None
 
     def _alive(self, pid: int | None, marker: str) -> psutil.Process | None:
         if pid is None:
@@ -117,7 +183,8 @@ class ProcessObserver(SiteObserver):
         self._procs.pop(pid, None)
         return None
 
-    def _running(self, proc: psutil.Process, address: str | None) -> Observation:
+    def _running(self, proc: psutil.Process, address: str | None,
+                 lines: list[str]) -> Observation:
         try:
             with proc.oneshot():
                 started = proc.create_time()
@@ -127,7 +194,7 @@ class ProcessObserver(SiteObserver):
         except psutil.Error:
             return Observation("restarting", server_address=address,
                                detail="The NVFlare client process just exited.")
-        lines = [ln for ln in self._since(started, self._signals.read_new())]
+        lines = self._since(started, lines)
         return Observation(
             "running", identity=f"{proc.pid}@{started:.2f}", pid=proc.pid, started_at=started,
             cpu_percent=cpu, rss_bytes=rss, current_job=job, new_log_lines=lines,
@@ -182,22 +249,42 @@ class ProcessObserver(SiteObserver):
 
     # --- restarting -----------------------------------------------------------
     def restart(self) -> str:
+        """Stop the client's process group, then start it again the way it was started:
+        start.sh when its watchdog ran it, else the deployer's `sub_start.sh --once`."""
         ws = self.workspace
-        start = ws / "startup" / "start.sh"
-        if not start.is_file():
-            raise CannotRestart(f"{start} does not exist: the site has no startup kit")
-        for name, marker in (("daemon_pid.fl", "sub_start"), ("pid.fl", "client_train")):
-            proc = self._alive(read_pid(ws / name), marker)
+        startup = ws / "startup"
+        if not (startup / "sub_start.sh").is_file():
+            raise CannotRestart(f"{startup / 'sub_start.sh'} does not exist: the site has no "
+                                "startup kit to restart from")
+        daemon = self._alive(read_pid(ws / "daemon_pid.fl"), "sub_start")
+        watchdog = daemon is not None or not _has_once_mode(startup / "sub_start.sh")
+        for proc in (daemon, self._find_client()):
             if proc is not None:
                 self._stop_group(proc)
         for name in ("pid.fl", "daemon_pid.fl", "shutdown.fl", "restart.fl"):
             (ws / name).unlink(missing_ok=True)
-        starter = subprocess.Popen(
-            ["bash", str(start)], cwd=ws, start_new_session=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        starter.wait(timeout=30)  # start.sh only backgrounds the watchdog and returns
-        log.info("site client restarted", workspace=str(ws), process_group=starter.pid)
-        return f"process-group:{starter.pid}"
+        self._last_seen = None
+        argv = ["bash", str(startup / "start.sh")] if watchdog else \
+            ["bash", str(startup / "sub_start.sh"), "--once"]
+        with open(ws / "console.txt", "ab") as console:
+            child = subprocess.Popen(
+                argv, cwd=ws, start_new_session=True, stdin=subprocess.DEVNULL, stdout=console,
+                stderr=subprocess.STDOUT, env={**os.environ, "ARCFLARE_WORKSPACE": str(ws)})
+        if watchdog:
+            child.wait(timeout=30)  # start.sh only backgrounds the watchdog and returns
+        else:
+            self._reap()
+            self._started = child
+        log.info("site client restarted", workspace=str(ws), process_group=child.pid,
+                 watchdog=watchdog)
+        return f"process-group:{child.pid}"
+
+    def _reap(self) -> None:
+        if self._started is not None and self._started.poll() is not None:
+            self._started = None
+
+    def close(self) -> None:
+        self._reap()
 
     @staticmethod
     def _stop_group(proc: psutil.Process, grace_s: float = 10.0) -> None:

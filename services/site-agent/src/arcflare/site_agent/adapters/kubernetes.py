@@ -1,0 +1,232 @@
+"""The Kubernetes observer: the NVFlare client's pod, found by label selector.
+
+It calls exactly three endpoints of the core/v1 API (and its tests stub exactly
+these): list pods in a namespace by label selector, read a pod's log, delete a
+pod. On Kubernetes the client's log.txt is its container output.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from arcflare.runtime import get_logger
+from arcflare.site_agent.logtail import MAX_SCAN_BYTES, Tail, clean_line
+from arcflare.site_agent.observer import CannotRestart, LogUnavailable, Observation, SiteObserver
+
+log = get_logger(__name__)
+
+#: waiting reasons that no amount of waiting fixes
+_BROKEN = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContainerConfigError",
+           "CreateContainerError", "RunContainerError"}
+_FIRST_READ_LINES = 500
+_REQUEST_TIMEOUT = 10
+
+
+def api_client(kubeconfig: Path | None) -> Any:
+    """In-cluster credentials inside a pod, else the kubeconfig (given or default)."""
+    from kubernetes import client, config
+
+    if kubeconfig is None:
+        try:
+            cfg = client.Configuration()
+            config.load_incluster_config(client_configuration=cfg)
+            cfg.retries = 1
+            return client.ApiClient(cfg)
+        except config.ConfigException:
+            pass
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None,
+                            client_configuration=cfg, persist_config=False)
+    cfg.retries = 1
+    return client.ApiClient(cfg)
+
+
+class KubernetesObserver(SiteObserver):
+    kind = "kubernetes"
+
+    def __init__(self, core_v1: Any, *, namespace: str, label_selector: str,
+                 container: str | None = None) -> None:
+        self.api = core_v1
+        self.namespace = namespace
+        self.selector = label_selector
+        self.container = container
+        self._identity: str | None = None
+        self._last_stamp: str | None = None
+        self._last_read = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> KubernetesObserver:
+        from kubernetes import client
+
+        return cls(client.CoreV1Api(api_client(settings.kubeconfig)),
+                   namespace=settings.k8s_namespace, label_selector=settings.label_selector(),
+                   container=settings.k8s_container)
+
+    # --- observing ----------------------------------------------------------
+    def observe(self) -> Observation:
+        try:
+            pod = self._pod()
+        except LogUnavailable as exc:
+            return Observation("unknown", detail=str(exc))
+        if pod is None:
+            return Observation("stopped", detail=(
+                f"No pod matches label selector '{self.selector}' in namespace "
+                f"'{self.namespace}' yet: check that the site's Azure ML job was submitted "
+                "and scheduled on the cluster."))
+        name, phase = pod.metadata.name, pod.status.phase
+        status = self._container_status(pod)
+        restarts = status.restart_count if status else 0
+        base = {"pod": name, "restarts": restarts}
+        state = status.state if status else None
+        if state is not None and state.running is not None:
+            return self._running(pod, state.running.started_at, restarts)
+        if state is not None and state.waiting is not None:
+            return self._waiting(name, state.waiting, status, base)
+        if phase == "Succeeded" or (state and state.terminated and state.terminated.exit_code == 0):
+            return Observation("stopped", detail=f"The NVFlare client pod {name} has finished.",
+                               **base)
+        if phase == "Failed" or (state and state.terminated):
+            return Observation("exited", detail=(
+                f"The NVFlare client pod {name} failed ({_termination(status)}): read its "
+                "logs, then restart the site."), **base)
+        return Observation("starting", detail=(
+            f"The NVFlare client pod {name} is {phase or 'pending'}{_condition(pod)}."), **base)
+
+    def _pod(self) -> Any | None:
+        try:
+            pods = self.api.list_namespaced_pod(
+                self.namespace, label_selector=self.selector,
+                _request_timeout=_REQUEST_TIMEOUT).items or []
+        except Exception as exc:  # API down, RBAC, DNS: say so, never crash
+            raise LogUnavailable(_api_problem(exc, f"list pods in namespace {self.namespace}"))
+        live = [p for p in pods if p.metadata.deletion_timestamp is None] or pods
+        if not live:
+            return None
+        return max(live, key=lambda p: p.metadata.creation_timestamp or datetime.min)
+
+    def _container_status(self, pod: Any) -> Any | None:
+        statuses = pod.status.container_statuses or []
+        if self.container:
+            return next((s for s in statuses if s.name == self.container), None)
+        return statuses[0] if statuses else None
+
+    def _waiting(self, name: str, waiting: Any, status: Any, base: dict) -> Observation:
+        reason = waiting.reason or "Waiting"
+        if reason == "CrashLoopBackOff":
+            return Observation("restarting", detail=(
+                f"The NVFlare client in pod {name} keeps crashing ({status.restart_count} "
+                f"restarts, last: {_termination(status)}): read the pod's previous logs."),
+                **base)
+        if reason in _BROKEN:
+            return Observation("broken", detail=(
+                f"The NVFlare client pod {name} cannot start ({reason}: "
+                f"{(waiting.message or '').strip()[:200]}): check the image and its registry "
+                "credentials."), **base)
+        return Observation("starting", detail=f"The NVFlare client pod {name} is {reason}.",
+                           **base)
+
+    def _running(self, pod: Any, started: datetime | None, restarts: int) -> Observation:
+        identity = f"{pod.metadata.uid}/{restarts}"
+        if identity != self._identity:
+            self._identity, self._last_stamp = identity, None
+        return Observation(
+            "running", identity=identity, pod=pod.metadata.name, restarts=restarts,
+            started_at=started.timestamp() if started else None,
+            new_log_lines=self._new_lines(pod.metadata.name))
+
+    def _new_lines(self, name: str) -> list[str]:
+        """Lines since the last read, deduplicated on the API's RFC 3339 timestamps."""
+        first = self._last_stamp is None
+        since = int(time.monotonic() - self._last_read) + 5  # overlap; deduplicated below
+        try:
+            text = self._read_log(name, tail_lines=_FIRST_READ_LINES if first else None,
+                                  since_seconds=None if first else since, timestamps=True)
+            self._last_read = time.monotonic()
+        except Exception as exc:
+            log.warning("pod log not readable", pod=name, error=repr(exc))
+            return []
+        lines = []
+        for raw in text.splitlines():
+            stamp, _, line = raw.partition(" ")
+            if self._last_stamp is not None and stamp <= self._last_stamp:
+                continue
+            self._last_stamp = stamp
+            lines.append(clean_line(line.encode())[0])
+        return lines
+
+    def _read_log(self, name: str, **params: Any) -> str:
+        params = {k: v for k, v in params.items() if v is not None}
+        if self.container:
+            params["container"] = self.container
+        text = self.api.read_namespaced_pod_log(
+            name, self.namespace, limit_bytes=MAX_SCAN_BYTES, _request_timeout=_REQUEST_TIMEOUT,
+            **params)
+        return text if isinstance(text, str) else str(text)
+
+    # --- logs ---------------------------------------------------------------
+    def tail(self, file: str, lines: int) -> Tail:
+        if file != "log.txt":
+            raise LogUnavailable(
+                f"on Kubernetes only log.txt (the client container's output) can be tailed, "
+                f"not {file}")
+        pod = self._pod()
+        if pod is None:
+            raise LogUnavailable(f"no pod matches label selector '{self.selector}' in namespace "
+                                 f"'{self.namespace}' yet")
+        try:
+            text = self._read_log(pod.metadata.name, tail_lines=lines)
+        except Exception as exc:
+            raise LogUnavailable(_api_problem(exc, f"read the log of pod {pod.metadata.name}"))
+        out, truncated = [], False
+        for raw in text.splitlines()[-lines:]:
+            line, cut = clean_line(raw.encode("utf-8", "replace"))
+            out.append(line)
+            truncated = truncated or cut
+        return Tail(out, truncated)
+
+    # --- restarting -------------------------------------------------------------
+    def restart(self) -> str:
+        try:
+            pod = self._pod()
+        except LogUnavailable as exc:
+            raise CannotRestart(str(exc)) from None
+        if pod is None:
+            raise CannotRestart(f"no pod matches label selector '{self.selector}' in namespace "
+                                f"'{self.namespace}': there is nothing to restart")
+        name = pod.metadata.name
+        try:
+            self.api.delete_namespaced_pod(name, self.namespace, _request_timeout=_REQUEST_TIMEOUT)
+        except Exception as exc:
+            raise CannotRestart(_api_problem(exc, f"delete pod {name}")) from None
+        log.info("site client pod deleted; its controller recreates it", pod=name)
+        return f"pod:{self.namespace}/{name}"
+
+
+def _termination(status: Any) -> str:
+    last = status.last_state.terminated if status and status.last_state else None
+    if last is None and status and status.state:
+        last = status.state.terminated
+    if last is None:
+        return "no exit recorded"
+    return f"{last.reason or 'exited'}, exit code {last.exit_code}"
+
+
+def _condition(pod: Any) -> str:
+    for cond in pod.status.conditions or []:
+        if cond.status == "False" and cond.reason:
+            return f" ({cond.reason}: {(cond.message or '').strip()[:200]})"
+    return ""
+
+
+def _api_problem(exc: Exception, action: str) -> str:
+    status = getattr(exc, "status", None)
+    if status in (401, 403):
+        return (f"The agent is not allowed to {action} (HTTP {status}): grant its service "
+                "account get/list on pods and pods/log (and delete to allow restarts).")
+    if status == 404:
+        return f"Cannot {action}: not found (HTTP 404); check the namespace."
+    if status:
+        return f"The Kubernetes API refused to {action} (HTTP {status})."
+    return f"The Kubernetes API cannot be reached to {action}: {type(exc).__name__}."
