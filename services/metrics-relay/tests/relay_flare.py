@@ -1,0 +1,131 @@
+"""A real NVFlare federation on loopback for tests: provisioned with nvflare's own
+provisioner, server and clients started as process groups that are always killed.
+
+(Until the provisioner and deployer services can stand one up for us.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+ADMIN = "admin@arcflare.local"
+PYTHON = Path(sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def provision(root: Path, project: str, sites: list[str]) -> Path:
+    """Kits for localhost:<free port>, sites and one project admin; returns prod_00."""
+    spec = {
+        "api_version": 3, "name": project, "description": "arcflare test federation",
+        "participants": [
+            {"name": "localhost", "type": "server", "org": "arc", "fed_learn_port": free_port()},
+            *({"name": s, "type": "client", "org": "arc"} for s in sites),
+            {"name": ADMIN, "type": "admin", "org": "arc", "role": "project_admin"},
+        ],
+        "builders": [
+            {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+            {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder",
+             "args": {"config_folder": "config"}},
+            {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+            {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
+        ],
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "project.yml").write_text(yaml.safe_dump(spec))
+    subprocess.run([str(PYTHON.parent / "nvflare"), "provision", "-p", "project.yml", "-w", "ws"],
+                   cwd=root, check=True, capture_output=True, timeout=120)
+    prod = root / "ws" / project / "prod_00"
+    _local_resources(prod / "localhost", server=True)
+    for site in sites:
+        _local_resources(prod / site, server=False)
+    return prod
+
+
+def _local_resources(kit: Path, *, server: bool) -> None:
+    """Job store and snapshots inside the workspace, a short heartbeat timeout, and
+    the `arcflare.` prefix on the class allow-list (the bridge is ours)."""
+    resources = json.loads((kit / "local" / "resources.json.default").read_text())
+    resources["class_allow_list"] = [*resources.get("class_allow_list", []), "arcflare."]
+    if server:
+        resources["servers"][0]["heart_beat_timeout"] = 20
+        resources["snapshot_persistor"]["args"]["storage"]["args"]["root_dir"] = \
+            str(kit / "snapshot-storage")
+        for component in resources["components"]:
+            if component["id"] == "job_manager":
+                component["args"]["uri_root"] = str(kit / "jobs-storage")
+    (kit / "local" / "resources.json").write_text(json.dumps(resources, indent=2))
+
+
+def _start(kit: Path, module: str, args: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{PYTHON.parent}:{os.environ.get('PATH', '')}",
+           "PYTHONUNBUFFERED": "1"}
+    log = open(kit / "stdout.txt", "ab")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(
+        [str(PYTHON), "-u", "-m", module, "-m", str(kit), *args],
+        cwd=kit, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def running_federation(prod: Path, sites: list[str], *, timeout: float = 90):
+    """Start server and clients; yields once every client has registered."""
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(_start(prod / "localhost", "nvflare.private.fed.app.server.server_train",
+                            ["-s", "fed_server.json", "--set", "secure_train=true", "org=arc",
+                             "config_folder=config"]))
+        for site in sites:
+            procs.append(_start(prod / site, "nvflare.private.fed.app.client.client_train",
+                                ["-s", "fed_client.json", "--set", "secure_train=true",
+                                 f"uid={site}", "org=arc", "config_folder=config"]))
+        _wait_registered(prod, sites, timeout)
+        yield procs
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def _wait_registered(prod: Path, sites: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = [(prod / s / "log.txt") for s in sites]
+        if all(p.exists() and "Successfully registered client" in p.read_text() for p in logs):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"clients {sites} did not register within {timeout} s; see {prod}/*/log.txt")
+
+
+@contextmanager
+def admin_session(prod: Path):
+    from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+    session = new_secure_session(ADMIN, str(prod / ADMIN), timeout=30)
+    try:
+        yield session
+    finally:
+        session.close()
