@@ -2,18 +2,41 @@
 from __future__ import annotations
 
 import collections
-import multiprocessing
+import contextlib
+import json
 import os
-import signal
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from arcflare.bus.port import Bus
 from tests.conformance import workers
 from tests.conformance.base import ContractBase
 
-SPAWN = multiprocessing.get_context("spawn")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextlib.contextmanager
+def consumer_processes(count: int, *args: str) -> Iterator[list[subprocess.Popen]]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    processes = []
+    try:
+        for _ in range(count):
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "tests.conformance.workers", *args],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True))
+        yield processes
+    finally:
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            process.stdout.close()
 
 
 class ProcessContract(ContractBase):
@@ -21,31 +44,19 @@ class ProcessContract(ContractBase):
         self, bus: Bus, bus_factory: Callable[[], Bus], tmp_path: Path
     ):
         ids = [f"job-{i}" for i in range(200)]
-        stop = SPAWN.Event()
-        readies = [SPAWN.Event() for _ in range(4)]
-        logs = [tmp_path / f"consumer-{n}.log" for n in range(4)]
-        consumers = [
-            SPAWN.Process(target=workers.compete,
-                          args=(bus_factory, self.crowded_queue, log, ready, stop))
-            for log, ready in zip(logs, readies, strict=True)
-        ]
-        try:
-            for consumer in consumers:
-                consumer.start()
-            assert all(ready.wait(60) for ready in readies)
-            for start in range(0, len(ids), 50):
-                bus.send(self.crowded_queue,
-                         [self.message(message_id=i) for i in ids[start:start + 50]])
-            self._wait_until_empty(bus, self.crowded_queue)
-        finally:
-            stop.set()
-            for consumer in consumers:
-                consumer.join(timeout=10)
-                if consumer.is_alive():
-                    consumer.kill()
-                    consumer.join()
+        factory = workers.encode(bus_factory)
+        with consumer_processes(4, "compete", factory, self.crowded_queue,
+                                str(tmp_path)) as consumers:
+            try:
+                assert [c.stdout.readline().strip() for c in consumers] == ["ready"] * 4
+                for start in range(0, len(ids), 50):
+                    bus.send(self.crowded_queue,
+                             [self.message(message_id=i) for i in ids[start:start + 50]])
+                self._wait_until_empty(bus, self.crowded_queue)
+            finally:
+                (tmp_path / "stop").touch()
 
-        handled = [(n, *line.split()) for n, log in enumerate(logs)
+        handled = [(log.name, *line.split()) for log in tmp_path.glob("consumer-*.log")
                    for line in log.read_text().splitlines()]
         completed = collections.Counter(i for _, i, _, _, outcome in handled
                                         if outcome == "completed")
@@ -56,23 +67,18 @@ class ProcessContract(ContractBase):
         for spans in by_id.values():  # never in two hands at once
             spans.sort()
             assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
-        assert len({n for n, *_ in handled}) >= 2
+        assert len({log for log, *_ in handled}) >= 2
 
     def test_a_killed_consumer_loses_nothing(self, bus: Bus, bus_factory: Callable[[], Bus]):
         sent = [self.message(message_id=f"kill-{i}") for i in range(3)]
         bus.send(self.queue, sent)
-        locked = SPAWN.Queue()
-        holder = SPAWN.Process(target=workers.hold, args=(bus_factory, self.queue, 3, locked))
-        try:
-            holder.start()
-            held = locked.get(timeout=60)
-            os.kill(holder.pid, signal.SIGKILL)
-        finally:
-            holder.join(timeout=10)
-            if holder.is_alive():
-                holder.kill()
-                holder.join()
 
+        with consumer_processes(1, "hold", workers.encode(bus_factory), self.queue,
+                                "3") as [holder]:
+            try:
+                held = json.loads(holder.stdout.readline())
+            finally:
+                holder.kill()  # SIGKILL: no cleanup, its locks simply stay
         back = self.receive_all(bus, self.queue, count=3, max_wait=self.lock_seconds + 10)
 
         assert sorted(held) == sorted(m.message_id for m in sent)

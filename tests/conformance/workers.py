@@ -1,7 +1,16 @@
-"""Consumer processes for the multi-process conformance tests (spawned, so
-each builds its own Bus from a picklable factory)."""
+"""Consumer processes for the multi-process conformance tests.
+
+Run as `python -m tests.conformance.workers ROLE FACTORY ENTITY ARG` where
+FACTORY is a pickled, base64-encoded zero-argument callable returning a Bus,
+so each process builds its own connections. A process prints "ready" (or the
+ids it holds) on stdout for the test to read.
+"""
 from __future__ import annotations
 
+import base64
+import json
+import pickle
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,11 +18,15 @@ from pathlib import Path
 from arcflare.bus.port import Bus, MessageLockLost
 
 
-def compete(factory: Callable[[], Bus], entity: str, log: Path, ready, stop) -> None:
-    """Receive one at a time until told to stop; log 'message_id start end outcome'."""
-    with factory() as bus, log.open("w") as out:
-        ready.set()
-        while not stop.is_set():
+def encode(factory: Callable[[], Bus]) -> str:
+    return base64.b64encode(pickle.dumps(factory)).decode()
+
+
+def compete(bus: Bus, entity: str, folder: Path) -> None:
+    """Receive one at a time until folder/stop exists; log 'message_id start end outcome'."""
+    with (folder / f"consumer-{time.monotonic_ns()}.log").open("w") as out:
+        print("ready", flush=True)
+        while not (folder / "stop").exists():
             for message in bus.receive(entity, max_messages=1, max_wait=0.2):
                 started = time.monotonic()
                 time.sleep(0.002)  # the "work": long enough for a second holder to overlap
@@ -26,12 +39,18 @@ def compete(factory: Callable[[], Bus], entity: str, log: Path, ready, stop) -> 
                 out.flush()
 
 
-def hold(factory: Callable[[], Bus], entity: str, count: int, locked) -> None:
+def hold(bus: Bus, entity: str, count: str) -> None:
     """Lock `count` messages and never settle them (the test SIGKILLs this process)."""
-    bus = factory()
     held: list[str] = []
-    while len(held) < count:
-        held += [m.message_id for m in bus.receive(entity, max_messages=count - len(held),
+    while len(held) < int(count):
+        held += [m.message_id for m in bus.receive(entity, max_messages=int(count) - len(held),
                                                    max_wait=5)]
-    locked.put(held)
+    print(json.dumps(held), flush=True)
     time.sleep(600)
+
+
+if __name__ == "__main__":
+    role, factory, entity, arg = sys.argv[1:5]
+    with pickle.loads(base64.b64decode(factory))() as bus:
+        {"compete": compete, "hold": hold}[role](bus, entity,
+                                                Path(arg) if role == "compete" else arg)
