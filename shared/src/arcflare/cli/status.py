@@ -1,0 +1,204 @@
+"""`arcflare status | logs | audit | alerts`: what the ledger knows, and live site logs.
+
+status/audit/alerts read the ledger's read-only HTTP API (its port is in
+<data_dir>/run/ledger.port, or set ARCFLARE_LEDGER_URL); logs asks the site's
+agent with TailSiteLogs and prints the SiteLogTail that answers it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from arcflare.cli.common import (
+    AsPrincipal, DataDir, Json, client_for, console, describe_failure, fail, out, print_json,
+    settings_for,
+)
+from arcflare.contracts.commands import TailSiteLogs
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.outcomes import is_failure
+
+Federation = Annotated[str | None, typer.Argument(help="Federation name (default: all).")]
+Limit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many rows.")]
+
+
+def ledger_url(data_dir: Path | None) -> str:
+    explicit = os.environ.get("ARCFLARE_LEDGER_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    port_file = settings_for(data_dir).data_dir / "run" / "ledger.port"
+    try:
+        port = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        fail(f"the ledger is not running: no port in {port_file} "
+             "(start it with `arcflare local up` or set ARCFLARE_LEDGER_URL)")
+    return f"http://127.0.0.1:{port}"
+
+
+def ledger_get(data_dir: Path | None, path: str, **query: Any) -> Any:
+    url = ledger_url(data_dir) + path
+    params = {k: v for k, v in query.items() if v is not None}
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    try:
+        with urllib.request.urlopen(url, timeout=15) as answer:
+            return json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            problem = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            problem = exc.reason
+        fail(f"the ledger answered {exc.code}: {problem}")
+    except (urllib.error.URLError, TimeoutError) as exc:
+        fail(f"cannot reach the ledger at {url}: {getattr(exc, 'reason', exc)}")
+
+
+def _short(timestamp: str | None) -> str:
+    return (timestamp or "-").replace("T", " ")[:19]
+
+
+def _site_table(federation: dict[str, Any]) -> Table:
+    table = Table(title=f"{federation['name']} · {federation.get('lifecycle') or '?'} · "
+                        f"server {federation.get('server_status') or 'not observed'}")
+    for column in ("site", "org", "lifecycle", "health", "diagnosis", "last heartbeat",
+                   "server view", "last connect", "job"):
+        table.add_column(column)
+    for site in federation.get("sites", []):
+        health = site.get("health") or "-"
+        colour = {"connected": "green", "crashed": "red", "disconnected": "red",
+                  "misconfigured": "yellow"}.get(health)
+        table.add_row(
+            site["site"], site.get("org") or "-", site.get("lifecycle") or "-",
+            f"[{colour}]{health}[/{colour}]" if colour else health,
+            site.get("diagnosis") or "", _short(site.get("last_heartbeat")),
+            site.get("server_view") or "-", _short(site.get("last_connect_time")),
+            site.get("current_job") or "",
+        )
+    return table
+
+
+def status(federation: Federation = None, data_dir: DataDir = None, json_out: Json = False) -> None:
+    """Sites of a federation (health, diagnosis, heartbeat, server view, job), or all federations."""
+    if federation:
+        found = ledger_get(data_dir, f"/federations/{urllib.parse.quote(federation)}")
+        if json_out:
+            print_json(found)
+            return
+        out.print(_site_table(found))
+        running = [j for j in found.get("jobs", []) if not str(j.get("status")).startswith(
+            ("FINISHED", "FAILED"))]
+        for job in running:
+            out.print(f"job {job['job_id']} ({job.get('name')}): {job.get('status')}")
+        return
+    everything = [ledger_get(data_dir, f"/federations/{urllib.parse.quote(f['name'])}")
+                  for f in ledger_get(data_dir, "/federations")]
+    if json_out:
+        print_json(everything)
+        return
+    if not everything:
+        out.print("no federations yet")
+    for fed in everything:
+        out.print(_site_table(fed))
+
+
+def audit(federation: Federation = None, limit: Limit = 200, data_dir: DataDir = None,
+          json_out: Json = False) -> None:
+    """Who did what: every command's outcome, oldest first."""
+    rows = ledger_get(data_dir, "/audit", federation=federation, limit=limit)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="audit")
+    for column in ("time", "federation", "command", "outcome", "by", "reason", "command id"):
+        table.add_column(column)
+    for row in rows:
+        colour = {"succeeded": "green", "failed": "red", "rejected": "yellow"}[row["outcome"]]
+        table.add_row(_short(row["occurred_at"]), row.get("federation") or "",
+                      f"{row.get('command_type') or '?'} → {row['outcome_type']}",
+                      f"[{colour}]{row['outcome']}[/{colour}]", row.get("issued_by") or "",
+                      row.get("reason") or "", row["command_id"])
+    out.print(table)
+
+
+def alerts(federation: Annotated[str | None, typer.Option("--federation")] = None,
+           limit: Limit = 200, data_dir: DataDir = None, json_out: Json = False) -> None:
+    """Alerts raised, oldest first."""
+    rows = ledger_get(data_dir, "/alerts", federation=federation, limit=limit)
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="alerts")
+    for column in ("time", "severity", "rule", "federation", "site", "summary"):
+        table.add_column(column)
+    for row in rows:
+        colour = {"critical": "red", "warning": "yellow"}.get(row["severity"], "blue")
+        table.add_row(_short(row["occurred_at"]), f"[{colour}]{row['severity']}[/{colour}]",
+                      row["rule"], row.get("federation") or "", row.get("site") or "",
+                      row["summary"])
+    out.print(table)
+
+
+def _print_tail(tail: Envelope, json_out: bool) -> None:
+    if json_out:
+        print_json({"federation": tail.federation, "site": tail.site,
+                    "occurred_at": tail.occurred_at.isoformat(), **tail.payload})
+        return
+    for line in tail.payload.get("lines", []):
+        out.print(line, highlight=False, markup=False)
+    notes = []
+    if tail.payload.get("truncated"):
+        notes.append("truncated")
+    if tail.payload.get("redacted_count"):
+        notes.append(f"{tail.payload['redacted_count']} redacted")
+    if notes:
+        console.print(f"[dim]({', '.join(notes)})[/dim]")
+
+
+def logs(
+    federation: Annotated[str, typer.Argument(help="Federation name.")],
+    site: Annotated[str, typer.Argument(help="Site name.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", min=1, max=200)] = 100,
+    file: Annotated[str, typer.Option("--file", help="NVFlare log file.")] = "log.txt",
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new tails.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the site.")] = 60,
+    data_dir: DataDir = None,
+    as_: AsPrincipal = None,
+    json_out: Json = False,
+) -> None:
+    """The last lines of a site's NVFlare log, fetched by its agent (redacted, capped)."""
+    try:
+        command = TailSiteLogs(federation=federation, site=site, lines=lines, file=file)
+    except ValueError as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else "invalid arguments", code=2)
+    with client_for(data_dir, as_) as client:
+        command_id = client.send(command)
+        try:
+            answer = client.wait(command_id, timeout=timeout)
+        except TimeoutError:
+            fail(f"no answer from {site}'s agent within {timeout:.0f} s — is it running?")
+        if is_failure(answer.type):
+            fail(describe_failure(answer))
+        _print_tail(answer, json_out)
+        if not follow:
+            return
+        try:
+            for tail in client.follow(types=["SiteLogTail"], federation=federation,
+                                      topics=("telemetry",)):
+                if tail.site == site and tail.message_id != answer.message_id:
+                    _print_tail(tail, json_out)
+        except KeyboardInterrupt:
+            pass
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+    app.command("logs")(logs)
+    app.command("audit")(audit)
+    app.command("alerts")(alerts)
