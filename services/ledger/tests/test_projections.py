@@ -137,3 +137,15 @@ def test_alerts_are_listed(tmp_path: Path, events: list[Envelope]) -> None:
     feed(db, events)
 
     assert [a["rule"] for a in queries.alerts(db)] == ["deployment-failed"]
+
+
+def test_sites_heard_from_before_their_federation_are_still_shown(tmp_path: Path,
+                                                                   enveloped) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, [enveloped(e.SiteHeartbeat(federation="late", site="a", status="starting"), None, 1)])
+
+    shown = queries.federation(db, "late")
+
+    assert shown["lifecycle"] is None
+    assert [s["site"] for s in shown["sites"]] == ["a"]
+    assert queries.federation(db, "never") is None

@@ -33,9 +33,13 @@ def federations(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def federation(db: sqlite3.Connection, name: str) -> dict[str, Any] | None:
     found = [f for f in federations(db) if f["name"] == name]
-    if not found:
+    if found:
+        fed = found[0]
+    elif db.execute("SELECT 1 FROM sites WHERE federation = ? LIMIT 1", (name,)).fetchone():
+        # sites heard from before (or without) the federation's own events: still show them
+        fed = {"name": name, "lifecycle": None, "server_status": None, "observed_clients": None}
+    else:
         return None
-    fed = found[0]
     fed["sites"] = sites(db, name, fed.get("observed_clients"))
     fed["jobs"] = jobs(db, name)
     fed["certificates"] = _rows(
