@@ -159,3 +159,16 @@ def test_alert_raised_never_triggers_rules(db, engine, at) -> None:
                            source_message_id="m")
 
     assert engine.observe(db, at(raised, 0)) == []
+
+
+def test_a_crashed_process_alerts_unless_it_is_redeployed(db, engine, at) -> None:
+    crashed = e.SiteStopped(federation=FED, site="north-1", reason="crashed")
+    crashed_b = e.SiteStopped(federation=FED, site="south-1", reason="crashed")
+    redeployed = e.SiteDeployed(federation=FED, site="south-1", backend="local", handle="1")
+
+    engine.observe(db, at(crashed, 0))
+    engine.observe(db, at(crashed_b, 0))
+    engine.observe(db, at(redeployed, 30))
+    due = engine.due(db, at(crashed, 120).occurred_at)
+
+    assert [(a.rule.name, a.site) for a in due] == [("site-process-crashed", "north-1")]
