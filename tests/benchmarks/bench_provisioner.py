@@ -1,0 +1,144 @@
+"""Provisioner benchmarks (issue 4), each beside its baseline measured in the same run.
+
+- AddSite at 100 provisioned sites, command sent -> SiteProvisioned read: p50, and its
+  ratio to AddSite at 10 sites (constant time in the number of sites).
+- The same against NVFlare's own `nvflare provision --add_client` on the same
+  100-site project (which rebuilds every kit).
+- CreateFederation of 100 sites against `nvflare provision` of the same project.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from arcflare.client import Client
+from arcflare.contracts.commands import AddSite, CreateFederation
+from arcflare.provisioner.bootstrap import bootstrap
+from arcflare.provisioner.project import ServerEndpoint, federation_project
+from arcflare.provisioner.settings import ProvisionerSettings
+from arcflare.runtime import configure_logging
+
+ADMIN = "admin@bench.org"
+ADDS = 15
+#: NVFlare's own CLI, as an operator runs it
+NVFLARE = [str(Path(sys.executable).with_name("nvflare"))]
+
+
+def spec(sites: int) -> CreateFederation:
+    return CreateFederation(
+        name=f"bench{sites}",
+        server={"port": 18002},
+        sites=[{"name": f"site-{i}", "org": f"org{i % 10}"} for i in range(sites)],
+        admins=[{"email": ADMIN, "org": "bench", "role": "project_admin"}],
+    )
+
+
+class Provisioner:
+    """A provisioner service on its own data dir, driven synchronously."""
+
+    def __init__(self, data_dir: Path) -> None:
+        settings = ProvisionerSettings(data_dir=data_dir, issued_by=ADMIN, log_level="WARNING")
+        self.settings = settings
+        self.service = bootstrap(settings)
+
+    def timed(self, command) -> float:
+        # a fresh client follows from the head of the topic, as a CLI invocation does
+        with Client(self.settings) as client:
+            started = time.perf_counter()
+            command_id = client.send(command)
+            self.service.drain(timeout=300)
+            outcome = client.wait(command_id, timeout=30)
+            elapsed = time.perf_counter() - started
+        if outcome.type == "CommandRejected":
+            raise RuntimeError(f"{command.type_name()} rejected: {outcome.payload}")
+        return elapsed
+
+    def close(self) -> None:
+        self.service.stop(timeout=10)
+
+
+def add_site_p50s(root: Path, small: int, large: int) -> tuple[float, float, float]:
+    """(CreateFederation seconds at `large`, AddSite p50 at `small`, AddSite p50 at `large`).
+
+    The adds alternate between the two federations, so drifting load on a shared
+    machine falls on both alike; RSA key generation varies, hence the median.
+    """
+    provisioners = {n: Provisioner(root / f"arcflare-{n}") for n in (small, large)}
+    try:
+        provisioners[small].timed(spec(small))
+        create = provisioners[large].timed(spec(large))
+        adds: dict[int, list[float]] = {small: [], large: []}
+        for i in range(ADDS):
+            for n, provisioner in provisioners.items():
+                adds[n].append(provisioner.timed(
+                    AddSite(federation=f"bench{n}", site=f"new-{i}", org="neworg")))
+    finally:
+        for provisioner in provisioners.values():
+            provisioner.close()
+    return create, statistics.median(adds[small]), statistics.median(adds[large])
+
+
+def nvflare_provision(root: Path, sites: int) -> tuple[float, float]:
+    """(`nvflare provision` seconds, `nvflare provision --add_client` p50 seconds)."""
+    work = root / f"nvflare-{sites}"
+    work.mkdir()
+    project = federation_project(spec(sites), ServerEndpoint("localhost", 18002))
+    (work / "project.yml").write_text(yaml.safe_dump(project))
+    run = [*NVFLARE, "provision", "-p", "project.yml", "-w", "workspace", "--force"]
+    started = time.perf_counter()
+    subprocess.run(run, cwd=work, check=True, capture_output=True)
+    provision = time.perf_counter() - started
+    adds = []
+    for i in range(3):
+        (work / f"extra{i}.yml").write_text(yaml.safe_dump({"name": f"new-{i}", "org": "neworg"}))
+        started = time.perf_counter()
+        subprocess.run([*run, "--add_client", f"extra{i}.yml"], cwd=work, check=True,
+                       capture_output=True)
+        adds.append(time.perf_counter() - started)
+    return provision, statistics.median(adds)
+
+
+def nvflare_in_process(root: Path, sites: int) -> float:
+    """NVFlare's Provisioner called in this process: provisioning without CLI start-up."""
+    from nvflare.lighter.prov_utils import prepare_builders
+    from nvflare.lighter.provision import prepare_project
+    from nvflare.lighter.provisioner import Provisioner as FlareProvisioner
+
+    project = federation_project(spec(sites), ServerEndpoint("localhost", 18002))
+    started = time.perf_counter()
+    FlareProvisioner(str(root / "in-process"), prepare_builders(project)).provision(
+        prepare_project(project), logger=_Quiet())
+    return time.perf_counter() - started
+
+
+class _Quiet:
+    def debug(self, msg: str) -> None: ...
+    info = warning = error = debug
+
+
+def run(results) -> None:
+    configure_logging("bench", "WARNING", "console")
+    with tempfile.TemporaryDirectory(prefix="arcflare-bench-prov-") as tmp:
+        root = Path(tmp)
+        create_100, add_10, add_100 = add_site_p50s(root, 10, 100)
+        nv_provision_100, nv_add_100 = nvflare_provision(root, 100)
+        nv_in_process_100 = nvflare_in_process(root, 100)
+
+    results.add("provisioner.add_site_p50_at_100_sites", add_100, "s",
+                target="<= 0.5", ok=add_100 <= 0.5)
+    results.add("provisioner.add_site_100_vs_10_sites", add_100, "s", baseline=add_10,
+                target="<= 1.3", ok=add_100 / add_10 <= 1.3)
+    results.add("provisioner.add_site_vs_nvflare_add_client_100_sites", add_100, "s",
+                baseline=nv_add_100, target="<= 0.2", ok=add_100 / nv_add_100 <= 0.2)
+    results.add("provisioner.create_100_sites_vs_nvflare_provision", create_100, "s",
+                baseline=nv_provision_100, target="<= 1.1",
+                ok=create_100 / nv_provision_100 <= 1.1)
+    # informational: the same without the CLI's start-up, i.e. what our own overhead costs
+    results.add("provisioner.create_100_sites_vs_nvflare_provisioner_in_process", create_100, "s",
+                baseline=nv_in_process_100)
