@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from arcflare.site_agent.settings import SiteAgentSettings  # noqa: E402
+from arcflare.site_agent.settings import SiteAgentSettings
 
 
 @pytest.fixture

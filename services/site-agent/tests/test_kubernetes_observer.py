@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from site_agent_kube_stub import CRASH_LOOP, LAST_ERROR, RUNNING, KubeStub, pod
-
 from arcflare.site_agent.adapters.kubernetes import KubernetesObserver
 from arcflare.site_agent.bootstrap import build_observer
 from arcflare.site_agent.health import HealthModel
 from arcflare.site_agent.observer import CannotRestart, LogUnavailable
+from site_agent_kube_stub import CRASH_LOOP, LAST_ERROR, RUNNING, KubeStub, pod
 
 REGISTERED = ("2026-11-29 08:00:07,100 - FederatedClient - INFO - Successfully registered "
               "client:site-1 for project fed-a.")

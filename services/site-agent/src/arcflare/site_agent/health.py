@@ -116,7 +116,7 @@ class HealthModel:
         if self._registered:
             return Health("connected", (
                 f"Registered with the NVFlare server at {address} as {self._registered}."))
-        up = self.clock() - obs.started_at if obs.started_at else 0.0
+        up = self.clock() - obs.started_at if obs.started_at is not None else 0.0
         if up < self.grace:
             return Health("starting", (
                 f"The NVFlare client is up and has not registered with the server at {address} "

@@ -69,5 +69,5 @@ class SiteObserver(abc.ABC):
     def restart(self) -> str:
         """Restart the client; returns a handle naming what was restarted. Raises CannotRestart."""
 
-    def close(self) -> None:  # noqa: B027 (optional)
+    def close(self) -> None:
         pass

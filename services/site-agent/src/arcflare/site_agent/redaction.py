@@ -17,12 +17,12 @@ PEM_TAIL = r"\A[\s\S]*?-----END [A-Z0-9 ]+-----"
 DEFAULT_RULES: tuple[tuple[str, str], ...] = (
     ("pem", PEM_BLOCK),
     ("pem", PEM_TAIL),
-    ("connection-string",
-     r"(?i)\b(?:Endpoint|DefaultEndpointsProtocol|AccountName|BlobEndpoint)=[^\s\"']*?"
-     r"(?:SharedAccessKey|AccountKey|SharedAccessSignature|Password)=[^\s\"']+"),
-    ("sas-key",
-     r"(?i)\b(?:SharedAccessKey|AccountKey|SharedAccessSignature|Password|Pwd|sig)"
-     r"\s*[=:]\s*[^\s;&\"',]+"),
+    ("connection-string", (
+        r"(?i)\b(?:Endpoint|DefaultEndpointsProtocol|AccountName|BlobEndpoint)=[^\s\"']*?"
+        r"(?:SharedAccessKey|AccountKey|SharedAccessSignature|Password)=[^\s\"']+")),
+    ("sas-key", (
+        r"(?i)\b(?:SharedAccessKey|AccountKey|SharedAccessSignature|Password|Pwd|sig)"
+        r"\s*[=:]\s*[^\s;&\"',]+")),
     ("bearer", r"(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"),
     ("email", r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),

@@ -50,7 +50,7 @@ class SiteReporter:
         self.telemetry.offer(SiteHeartbeat(
             federation=self.federation, site=self.site, status=health.status,
             diagnosis=health.diagnosis, pid=obs.pid, pod=obs.pod,
-            uptime_s=round(time.time() - obs.started_at, 1) if obs.started_at else None,
+            uptime_s=round(time.time() - obs.started_at, 1) if obs.started_at is not None else None,
             cpu_percent=obs.cpu_percent, rss_bytes=obs.rss_bytes, current_job=obs.current_job))
         return health
 

@@ -5,10 +5,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from arcflare.contracts.fields import FederationName, SiteName
 from arcflare.runtime import Settings
+from pydantic import Field, field_validator
 
 #: NVFlare's own log files in a participant folder; nothing else can be tailed
 NVFLARE_LOG_FILES = ("log.txt", "log.json", "error_log.txt", "log_fl.txt")

@@ -11,6 +11,8 @@ from arcflare.site_agent.redaction import Redactor
 
 MAX_LINES = 200
 MAX_BYTES = 64 * 1024
+#: room left in MAX_BYTES for the rest of the SiteLogTail payload (names, flags)
+_ENVELOPE_ROOM = 1024
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ def make_safe(lines: list[str], redactor: Redactor, *, truncated: bool = False) 
         clean, truncated = clean[-MAX_LINES:], True
     # the JSON-encoded size is what travels; drop the oldest lines until it fits
     size = sum(len(json.dumps(line, ensure_ascii=False).encode()) + 1 for line in clean)
-    while clean and size > MAX_BYTES:
+    while clean and size > MAX_BYTES - _ENVELOPE_ROOM:
         size -= len(json.dumps(clean.pop(0), ensure_ascii=False).encode()) + 1
         truncated = True
     return SafeTail(clean, truncated, count)

@@ -30,7 +30,7 @@ class TelemetrySender:
             for key, pending in list(self._pending.items()):
                 try:
                     self.bus.send(message.channel, [to_outgoing(pending)])
-                except Exception as exc:  # the bus being away must never stop the agent
+                except Exception as exc:  # noqa: BLE001 (whatever the bus raises, the agent goes on)
                     self.failures += 1
                     log.warning("telemetry not sent; keeping only the latest",
                                 type=pending.type, error=repr(exc))

@@ -11,9 +11,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from arcflare.runtime import get_logger
 from arcflare.site_agent.logtail import MAX_SCAN_BYTES, Tail, clean_line
 from arcflare.site_agent.observer import CannotRestart, LogUnavailable, Observation, SiteObserver
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 log = get_logger(__name__)
 
@@ -22,12 +26,12 @@ _BROKEN = {"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CreateContai
            "CreateContainerError", "RunContainerError"}
 _FIRST_READ_LINES = 500
 _REQUEST_TIMEOUT = 10
+#: what a call to the API can raise: HTTP errors, transport errors, unexpected payloads
+_API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError, ValidationError, ValueError)
 
 
 def api_client(kubeconfig: Path | None) -> Any:
     """In-cluster credentials inside a pod, else the kubeconfig (given or default)."""
-    from kubernetes import client, config
-
     if kubeconfig is None:
         try:
             cfg = client.Configuration()
@@ -58,8 +62,6 @@ class KubernetesObserver(SiteObserver):
 
     @classmethod
     def from_settings(cls, settings: Any) -> KubernetesObserver:
-        from kubernetes import client
-
         return cls(client.CoreV1Api(api_client(settings.kubeconfig)),
                    namespace=settings.k8s_namespace, label_selector=settings.label_selector(),
                    container=settings.k8s_container)
@@ -99,7 +101,7 @@ class KubernetesObserver(SiteObserver):
             pods = self.api.list_namespaced_pod(
                 self.namespace, label_selector=self.selector,
                 _request_timeout=_REQUEST_TIMEOUT).items or []
-        except Exception as exc:  # API down, RBAC, DNS: say so, never crash
+        except _API_ERRORS as exc:  # API down, RBAC, DNS: say so, never crash
             raise LogUnavailable(_api_problem(exc, f"list pods in namespace {self.namespace}"))
         live = [p for p in pods if p.metadata.deletion_timestamp is None] or pods
         if not live:
@@ -144,7 +146,7 @@ class KubernetesObserver(SiteObserver):
             text = self._read_log(name, tail_lines=_FIRST_READ_LINES if first else None,
                                   since_seconds=None if first else since, timestamps=True)
             self._last_read = time.monotonic()
-        except Exception as exc:
+        except _API_ERRORS as exc:
             log.warning("pod log not readable", pod=name, error=repr(exc))
             return []
         lines = []
@@ -177,7 +179,7 @@ class KubernetesObserver(SiteObserver):
                                  f"'{self.namespace}' yet")
         try:
             text = self._read_log(pod.metadata.name, tail_lines=lines)
-        except Exception as exc:
+        except _API_ERRORS as exc:
             raise LogUnavailable(_api_problem(exc, f"read the log of pod {pod.metadata.name}"))
         out, truncated = [], False
         for raw in text.splitlines()[-lines:]:
@@ -198,7 +200,7 @@ class KubernetesObserver(SiteObserver):
         name = pod.metadata.name
         try:
             self.api.delete_namespaced_pod(name, self.namespace, _request_timeout=_REQUEST_TIMEOUT)
-        except Exception as exc:
+        except _API_ERRORS as exc:
             raise CannotRestart(_api_problem(exc, f"delete pod {name}")) from None
         log.info("site client pod deleted; its controller recreates it", pod=name)
         return f"pod:{self.namespace}/{name}"

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 
 import psutil
-
 from arcflare.runtime import get_logger
 from arcflare.site_agent.logtail import LogFollower, Tail, read_last_lines
 from arcflare.site_agent.observer import (
