@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from arcflare.contracts import commands as c
 from arcflare.contracts.authz import FederationAccess, authorize, command_authorizer
 from arcflare.contracts.base import Command, message_types

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from arcflare.bus import connect
 from arcflare.client import Client
 from arcflare.contracts import commands as c

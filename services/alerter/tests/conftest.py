@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
 
@@ -31,7 +30,7 @@ class Receiver:
         receiver = self
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 receiver.requests.append(body)
                 step = receiver.script.pop(0) if receiver.script else 200

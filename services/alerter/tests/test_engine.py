@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from arcflare.alerter.engine import AlertEngine
 from arcflare.alerter.loader import load_rules, parse_rules
 from arcflare.alerter.schema import SCHEMA

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from arcflare.alerter.bootstrap import bootstrap
 from arcflare.alerter.loader import RulesFileError, load_rules, parse_rules
 from arcflare.alerter.settings import AlerterSettings
@@ -83,7 +82,7 @@ def test_the_alerter_process_exits_2_with_the_line(tmp_path: Path) -> None:
            "ARCFLARE_ALERT_RULES_FILE": str(rules)}
 
     done = subprocess.run([sys.executable, "-m", "arcflare.alerter"], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
     assert done.returncode == 2
     assert f"{rules} line 4: rules[0].severity" in done.stderr

@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from arcflare.alerter.deliveries import DeliveryWorker, raise_alert
 from arcflare.alerter.engine import AlertEngine
 from arcflare.alerter.loader import parse_rules

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from arcflare.contracts import commands as c
 from arcflare.contracts import events as e
 from arcflare.contracts.base import Message

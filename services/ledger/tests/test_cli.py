@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from arcflare.bus import connect
 from arcflare.bus.codec import from_received, to_outgoing
 from arcflare.cli import common
@@ -18,6 +16,7 @@ from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.topology import site_subscription
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
+from typer.testing import CliRunner
 
 FED = "hospitals"
 runner = CliRunner()

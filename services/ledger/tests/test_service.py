@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from arcflare.bus import connect
 from arcflare.bus.codec import to_outgoing
 from arcflare.contracts.envelope import Envelope

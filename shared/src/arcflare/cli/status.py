@@ -15,15 +15,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-
 from arcflare.cli.common import (
-    AsPrincipal, DataDir, Json, client_for, console, describe_failure, fail, out, print_json,
+    AsPrincipal,
+    DataDir,
+    Json,
+    client_for,
+    console,
+    describe_failure,
+    fail,
+    out,
+    print_json,
     settings_for,
 )
 from arcflare.contracts.commands import TailSiteLogs
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.outcomes import is_failure
+from rich.table import Table
 
 Federation = Annotated[str | None, typer.Argument(help="Federation name (default: all).")]
 Limit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many rows.")]

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-
 from arcflare.alerter.engine import Alert, stamp
 from arcflare.alerter.rules import RuleBook, Sink
 from arcflare.alerter.sinks import DeliveryError, deliver

@@ -5,9 +5,8 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
-
 from arcflare.alerter.rules import RuleBook
+from pydantic import ValidationError
 
 Location = tuple[str | int, ...]
 

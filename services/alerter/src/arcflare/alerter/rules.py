@@ -19,6 +19,7 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from arcflare.contracts.base import Event, message_types
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,8 +29,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from arcflare.contracts.base import Event, message_types
 
 Severity = Literal["info", "warning", "critical"]
 OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "contains")
@@ -42,7 +41,8 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text like 90s, 2m, 1h")
+        # pydantic turns ValueError (not TypeError) into a field error with the line
+        raise ValueError("a duration is a number of seconds or text like 90s, 2m, 1h")  # noqa: TRY004
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     match = _DURATION.match(str(value))

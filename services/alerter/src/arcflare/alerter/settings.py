@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-
 from arcflare.runtime import Settings
+from pydantic import Field
 
 
 class AlerterSettings(Settings):

@@ -5,7 +5,6 @@ import os
 from typing import Any
 
 import httpx
-
 from arcflare.alerter.rules import Sink
 from arcflare.runtime import get_logger
 

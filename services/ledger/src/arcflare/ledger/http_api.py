@@ -110,7 +110,7 @@ class LedgerApi:
         api = self
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 try:
                     code, body = api.answer(self.path)
                 except Exception:  # a bug: answer 500 and keep the traceback in the log
@@ -123,10 +123,10 @@ class LedgerApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 self.send_error(405, "the ledger API is read-only")
 
-            do_PUT = do_DELETE = do_PATCH = do_POST  # noqa: N815
+            do_PUT = do_DELETE = do_PATCH = do_POST
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -1,9 +1,8 @@
 """The ledger's settings (env prefix ARCFLARE_)."""
 from __future__ import annotations
 
-from pydantic import Field
-
 from arcflare.runtime import Settings
+from pydantic import Field
 
 
 class LedgerSettings(Settings):
