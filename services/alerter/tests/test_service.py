@@ -67,3 +67,43 @@ def test_a_site_down_past_its_duration_is_delivered_and_published(tmp_path, rece
     with service.state.connect() as db:
         rows = db.execute("SELECT sink, status FROM deliveries ORDER BY sink").fetchall()
     assert [tuple(r) for r in rows] == [("hook", "delivered"), ("log", "delivered")]
+
+
+def test_a_stalled_webhook_blocks_neither_evaluation_nor_other_sinks(tmp_path, receiver) -> None:
+    rules_file = tmp_path / "stall.yaml"
+    rules_file.write_text(
+        "sinks:\n"
+        f"  - {{name: hook, kind: webhook, url: '{receiver.url}', timeout_s: 60}}\n"
+        "rules:\n"
+        "  - {name: deploy, event: DeploymentFailed, key: [target], sinks: [log, hook],"
+        " severity: critical}\n"
+    )
+    settings = AlerterSettings(data_dir=tmp_path / "data", alert_rules_file=rules_file)
+    service = bootstrap(settings)
+    receiver.script = ["slow"]  # the first POST hangs until the test releases it
+    failures = [Envelope.wrap(e.DeploymentFailed(federation=FED, target=t, reason="x"))
+                for t in ("a", "b", "c")]
+    with connect(settings) as bus:
+        bus.send("events", [to_outgoing(env) for env in failures])
+    service.start()
+    try:
+        receiver.wait_for(1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with service.state.connect() as db:
+                logged = db.execute("SELECT count(*) FROM deliveries WHERE sink = 'log'"
+                                    " AND status = 'delivered'").fetchone()[0]
+            if logged == 3:
+                break
+            time.sleep(0.05)
+        with service.state.connect() as db:
+            hook = [tuple(r) for r in db.execute(
+                "SELECT status FROM deliveries WHERE sink = 'hook'").fetchall()]
+        stalled_requests = len(receiver.requests)
+        receiver.release.set()
+    finally:
+        service.stop()
+
+    assert logged == 3  # every alert raised and logged while the webhook hung
+    assert stalled_requests == 1
+    assert hook == [("pending",)] * 3

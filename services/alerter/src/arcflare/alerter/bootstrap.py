@@ -1,6 +1,7 @@
 """Wires the alerter: rules (checked at start), the events consumer, the watchers."""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from arcflare.alerter.deliveries import workers
@@ -10,7 +11,9 @@ from arcflare.alerter.loader import load_rules
 from arcflare.alerter.schema import MIGRATIONS
 from arcflare.alerter.settings import AlerterSettings
 from arcflare.bus import connect
-from arcflare.runtime import Consumer, Service, StateStore
+from arcflare.runtime import Consumer, Service, StateStore, get_logger
+
+log = get_logger("arcflare.alerter")
 
 
 def bootstrap(settings: AlerterSettings | None = None, **overrides: Any) -> Service:
@@ -21,6 +24,10 @@ def bootstrap(settings: AlerterSettings | None = None, **overrides: Any) -> Serv
     state = overrides.pop("state", None) or StateStore(s.data_dir / "alerter.db",
                                                        migrations=MIGRATIONS)
     engine = AlertEngine(book)
+    for sink in book.all_sinks():
+        if sink.url_env and not os.environ.get(sink.url_env):
+            log.warning("webhook URL variable is not set; its deliveries will fail until it is",
+                        sink=sink.name, variable=sink.url_env)
     delivery_workers = overrides.pop("delivery_workers", None) or workers(book, state)
     return Service(
         name="alerter",

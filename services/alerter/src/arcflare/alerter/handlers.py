@@ -5,7 +5,7 @@ import threading
 from collections.abc import Callable
 
 from arcflare.alerter.deliveries import DeliveryWorker, raise_alert, utcnow
-from arcflare.alerter.engine import AlertEngine
+from arcflare.alerter.engine import AlertEngine, stamp
 from arcflare.contracts.base import Message, message_types
 from arcflare.contracts.events import Event
 from arcflare.runtime import StateStore, UnitOfWork
@@ -44,6 +44,10 @@ def pending_watcher(engine: AlertEngine, state: StateStore,
 
 def raise_due(engine: AlertEngine, state: StateStore, delivery_workers: list[DeliveryWorker],
               now) -> int:
+    with state.connect() as db:  # a read first: no write lock every tick when nothing is due
+        if not db.execute("SELECT 1 FROM pending WHERE due_at <= ? LIMIT 1",
+                          (stamp(now),)).fetchone():
+            return 0
     with state.unit_of_work() as uow:
         alerts = engine.due(uow.write(), now)
         for alert in alerts:
