@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from arcflare.bus.port import Bus, OutgoingMessage, ReceivedMessage
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from arcflare.bus.port import (
-    Bus, EntityNotFound, InvalidMessage, MessageTooLarge,
+    Bus,
+    EntityNotFound,
+    InvalidMessage,
+    MessageTooLarge,
 )
+
 from tests.conformance.base import ContractBase
 
 
@@ -109,7 +112,7 @@ class BasicsContract(ContractBase):
     def test_stats_count_active_locked_scheduled_and_dead_lettered(self, bus: Bus):
         bus.send(self.queue, [self.message() for _ in range(3)])
         bus.schedule(self.queue, self.message(), self.later(60))
-        first, second = bus.receive(self.queue, max_messages=2, max_wait=5)
+        _still_locked, second = bus.receive(self.queue, max_messages=2, max_wait=5)
         bus.dead_letter(second, "Broken", "test")
 
         stats = {s.entity_path: s for s in bus.stats()}[self.queue]

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from arcflare.bus.port import Bus, MessageLockLost, SubQueue
+
 from tests.conformance.base import ContractBase
 
 DLQ = SubQueue.DEAD_LETTER

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from arcflare.bus.port import Bus
+
 from tests.conformance import workers
 from tests.conformance.base import ContractBase
 
@@ -66,7 +68,7 @@ class ProcessContract(ContractBase):
             by_id[i].append((float(started), float(ended)))
         for spans in by_id.values():  # never in two hands at once
             spans.sort()
-            assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+            assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
         assert len({log for log, *_ in handled}) >= 2
 
     def test_a_killed_consumer_loses_nothing(self, bus: Bus, bus_factory: Callable[[], Bus]):

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from arcflare.bus.port import Bus
 from arcflare.bus.sqlite import SqliteBus
+
 from tests.conformance.bus_contract import BusContract
 from tests.conformance.topology import CONFORMANCE_TOPOLOGY
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from arcflare.bus.port import Bus, SubQueue
 from arcflare.contracts.topology import Rule
+
 from tests.conformance.base import ContractBase
 
 

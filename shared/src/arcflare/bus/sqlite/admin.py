@@ -10,7 +10,12 @@ from arcflare.bus.port import EntityNotFound, EntityStats, ReceivedMessage
 from arcflare.bus.sqlite.catalogue import Catalogue
 from arcflare.bus.sqlite.rows import COLUMNS, received
 from arcflare.bus.sqlite.schema import (
-    ACTIVE, DEAD_LETTERED, SCHEDULED, Entity, now_ms, transaction,
+    ACTIVE,
+    DEAD_LETTERED,
+    SCHEDULED,
+    Entity,
+    now_ms,
+    transaction,
 )
 from arcflare.contracts.topology import Rule, Topology
 

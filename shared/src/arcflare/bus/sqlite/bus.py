@@ -9,7 +9,13 @@ from datetime import datetime
 from pathlib import Path
 
 from arcflare.bus.port import (
-    Bus, BusError, EntityStats, OutgoingMessage, ReceivedMessage, Session, SubQueue,
+    Bus,
+    BusError,
+    EntityStats,
+    OutgoingMessage,
+    ReceivedMessage,
+    Session,
+    SubQueue,
 )
 from arcflare.bus.sqlite import admin, receive, schema, send, sessions
 from arcflare.bus.sqlite.catalogue import Catalogue
@@ -69,10 +75,15 @@ class SqliteBus(Bus):
         state = DEAD_LETTERED if SubQueue(sub_queue) == SubQueue.DEAD_LETTER else ACTIVE
         if state == ACTIVE and target.requires_session:
             raise BusError(f"{target.path} requires sessions; receive through accept_session")
+
+        def ready() -> bool:
+            return receive.ready(conn, target.path, state)
+
         return wait_for(
             conn,
-            lambda: receive.claim(conn, target, max_messages, state=state),
-            lambda: receive.ready(conn, target.path, state),
+            # the read first: an empty entity never takes the write lock
+            lambda: receive.claim(conn, target, max_messages, state=state) if ready() else [],
+            ready,
             max_wait,
             idle=lambda: self._housekeeper.maybe_run(conn),
         )

@@ -13,7 +13,12 @@ import uuid
 from arcflare.bus.port import MessageLockLost, ReceivedMessage
 from arcflare.bus.sqlite.rows import COLUMNS, received
 from arcflare.bus.sqlite.schema import (
-    ACTIVE, DEAD_LETTERED, SCHEDULED, Entity, now_ms, transaction,
+    ACTIVE,
+    DEAD_LETTERED,
+    SCHEDULED,
+    Entity,
+    now_ms,
+    transaction,
 )
 
 MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"

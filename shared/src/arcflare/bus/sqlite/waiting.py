@@ -15,7 +15,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-MAX_SLEEP = 0.025
+MAX_SLEEP = 0.05
 RECHECK = 0.2
 
 
