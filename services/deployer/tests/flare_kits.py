@@ -1,6 +1,7 @@
 """Real NVFlare startup kits for the deployer's tests, provisioned with NVFlare itself.
 
-A free port, a short heart_beat_timeout, and the server's resources.json left
+A free port, a short heart_beat_timeout (above the clients' 10 s heartbeat, else they
+flap), and the server's resources.json left
 pointing at NVFlare's /tmp/nvflare defaults — the deployer must move them into its
 workspace, and these tests check that it does.
 """
@@ -45,7 +46,7 @@ class Kits:
 
 
 def provision(workdir: Path, federation: str, sites: list[str],
-              heart_beat_timeout: int = 5) -> Kits:
+              heart_beat_timeout: int = 15) -> Kits:
     port = free_port()
     clients = "".join(f"  - name: {s}\n    type: client\n    org: arc\n" for s in sites)
     workdir.mkdir(parents=True, exist_ok=True)
