@@ -107,3 +107,39 @@ def test_a_stalled_webhook_blocks_neither_evaluation_nor_other_sinks(tmp_path, r
     assert logged == 3  # every alert raised and logged while the webhook hung
     assert stalled_requests == 1
     assert hook == [("pending",)] * 3
+
+
+def test_a_repeat_within_the_dedup_window_reaches_the_webhook_once(tmp_path, receiver) -> None:
+    rules_file = tmp_path / "dedup.yaml"
+    rules_file.write_text(
+        "sinks:\n"
+        f"  - {{name: hook, kind: webhook, format: teams, url: '{receiver.url}'}}\n"
+        "rules:\n"
+        "  - {name: deploy, event: DeploymentFailed, key: [federation, target], dedup: 10m,"
+        " sinks: [hook], summary: '{target} failed'}\n"
+    )
+    settings = AlerterSettings(data_dir=tmp_path / "data", alert_rules_file=rules_file)
+    service = bootstrap(settings)
+    failures = [Envelope.wrap(e.DeploymentFailed(federation=FED, target=t, reason="x"))
+                for t in ("a", "a", "b")]
+    with connect(settings) as bus:
+        bus.send("events", [to_outgoing(env) for env in failures])
+    service.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with service.state.connect() as db:
+                handled = db.execute("SELECT count(*) FROM _inbox").fetchone()[0]
+                delivered = db.execute("SELECT count(*) FROM deliveries"
+                                       " WHERE status = 'delivered'").fetchone()[0]
+            if handled == 3 and delivered == 2:
+                break
+            time.sleep(0.05)
+    finally:
+        service.stop()
+
+    texts = sorted(r["attachments"][0]["content"]["body"][1]["text"] for r in receiver.requests)
+    assert texts == ["a failed", "b failed"]
+    with service.state.connect() as db:
+        assert db.execute("SELECT suppressed FROM last_raised WHERE key LIKE '%target=a'"
+                          ).fetchone()[0] == 1
