@@ -19,7 +19,9 @@ def bootstrap(
 ) -> Service:
     s = settings or JobControllerSettings()
     bus = overrides.pop("bus", None) or connect(s)
-    state = StateStore(s.data_dir / "job-controller.db", migrations=MIGRATIONS)
+    state = overrides.pop("state", None) or StateStore(
+        s.data_dir / "job-controller.db", migrations=MIGRATIONS
+    )
     flare_admins = FlareAdmins(state, admin_factory or flare_api_factory(s))
     return Service(
         name="job-controller",
