@@ -152,3 +152,10 @@ def test_logs_prints_the_tail_the_agent_answers_with(tmp_path: Path) -> None:
     tail = json.loads(result.stdout)
     assert tail["lines"] == ["Successfully registered client:north-1"]
     assert tail["redacted_count"] == 1
+
+
+def test_logs_with_an_invalid_site_name_exits_2_naming_the_field(tmp_path: Path) -> None:
+    result = arcflare("logs", FED, "bad site!", "--data-dir", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "site: String should match pattern" in result.stderr

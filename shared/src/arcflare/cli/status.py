@@ -28,8 +28,9 @@ from arcflare.cli.common import (
     settings_for,
 )
 from arcflare.contracts.commands import TailSiteLogs
-from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.envelope import Envelope, field_errors
 from arcflare.contracts.outcomes import is_failure
+from pydantic import ValidationError
 from rich.table import Table
 
 Federation = Annotated[str | None, typer.Argument(help="Federation name (default: all).")]
@@ -182,8 +183,8 @@ def logs(
     """The last lines of a site's NVFlare log, fetched by its agent (redacted, capped)."""
     try:
         command = TailSiteLogs(federation=federation, site=site, lines=lines, file=file)
-    except ValueError as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else "invalid arguments", code=2)
+    except ValidationError as exc:
+        fail("; ".join(f"{e['field']}: {e['problem']}" for e in field_errors(exc)), code=2)
     with client_for(data_dir, as_) as client:
         command_id = client.send(command)
         try:
