@@ -9,14 +9,32 @@ from flare_kits import ADMIN, SERVER_NAME, Kits
 from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
+from dataclasses import replace
+
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
+from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.deployer.settings import DeployerSettings
 
 FINGERPRINT = ":".join(["AB"] * 32)
+
+
+def short_lock_topology(seconds: float = 5.0) -> Topology:
+    """The real topology with locks of a few seconds (Service Bus allows as little as 5 s)."""
+    def short(options):
+        return replace(options, lock_duration=timedelta(seconds=seconds))
+
+    return Topology(
+        queues=tuple(replace(q, options=short(q.options)) for q in TOPOLOGY.queues),
+        topics=tuple(
+            replace(t, subscriptions=tuple(replace(s, options=short(s.options))
+                                           for s in t.subscriptions))
+            for t in TOPOLOGY.topics
+        ),
+    )
 
 
 def settings(data_dir: Path, **overrides) -> DeployerSettings:

@@ -1,0 +1,19 @@
+"""The deployer as a process of its own (for chaos tests), on a bus whose locks expire in
+seconds, so a killed deployer's messages come back within the test instead of minutes."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from service_kit import short_lock_topology  # noqa: E402
+
+from arcflare.bus.sqlite import SqliteBus  # noqa: E402
+from arcflare.deployer.bootstrap import bootstrap  # noqa: E402
+from arcflare.deployer.settings import DeployerSettings  # noqa: E402
+
+if __name__ == "__main__":
+    settings = DeployerSettings()
+    bus = SqliteBus(settings.data_dir / "bus.db", topology=short_lock_topology())
+    bootstrap(settings, bus=bus).run()
