@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from arcflare.client import Client
 from arcflare.contracts.commands import AddSite, CreateFederation
 from arcflare.provisioner.bootstrap import bootstrap

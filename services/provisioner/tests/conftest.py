@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from arcflare.client import Client
 from arcflare.contracts.commands import CreateFederation
 from arcflare.contracts.envelope import Envelope

@@ -5,11 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from arcflare.cli.federation import load_spec
 from arcflare.cli.main import app
 from arcflare.provisioner.bootstrap import bootstrap
+from typer.testing import CliRunner
 
 from .conftest import make_settings
 

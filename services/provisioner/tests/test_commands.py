@@ -4,11 +4,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from arcflare.bus.codec import to_outgoing
 from arcflare.contracts.commands import AddSite, RemoveSite
 from arcflare.contracts.envelope import Envelope
-from arcflare.flare.kits import resolve
+from arcflare.flare.kits import FolderKitStore, resolve
+from arcflare.provisioner.flare_ca import FederationCA
+from arcflare.provisioner.project import ServerEndpoint
+from arcflare.provisioner.provisioning import provision_federation
 
 from .conftest import ADMIN, federation_spec
 
@@ -199,3 +201,22 @@ def test_no_key_material_in_any_message_or_log_line(harness, capfd):
     for text in [*outbox, output.out, output.err]:
         assert "PRIVATE KEY" not in text
         assert "-----BEGIN" not in text
+
+
+def test_a_redelivery_after_a_crash_reuses_the_ca_and_certificates_left_behind(harness):
+    # Prepare: NVFlare provisioning ran, then the process died before the commit
+    spec = federation_spec()
+    ca = FederationCA(harness.settings.ca_dir, "demo")
+    kits = provision_federation(spec, ServerEndpoint("localhost", 20000), ca,
+                                FolderKitStore(harness.settings.kits_dir),
+                                harness.settings.runtime_dir)
+    root = ca.root_certificate().fingerprint
+    site_cert = next(k for k in kits if k.name == "site-1").certificate.fingerprint
+
+    # Execute: the command is delivered again
+    outcome = harness.run(spec)
+
+    # Assert: provisioned for real now, with the CA and site certificate it had minted
+    assert outcome.type == "FederationProvisioned" and not outcome.payload["existing"]
+    assert outcome.payload["ca_fingerprint"] == root
+    assert harness.caused_by(outcome)[1].payload["cert_fingerprint"] == site_cert

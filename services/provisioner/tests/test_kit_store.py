@@ -6,12 +6,14 @@ import stat
 from pathlib import Path
 
 import pytest
-from azure.ai.ml.constants import AssetTypes
-
 from arcflare.flare.kits import FolderKitStore, KitNotFound, resolve
 from arcflare.provisioner.adapters.aml_kit_store import (
-    AzureMLKitStore, asset_name, kit_asset, kit_version,
+    AzureMLKitStore,
+    asset_name,
+    kit_asset,
+    kit_version,
 )
+from azure.ai.ml.constants import AssetTypes
 
 
 def built_kit(where: Path, name: str = "site-1", cert: bytes = b"CERT") -> Path:

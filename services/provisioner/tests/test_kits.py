@@ -5,12 +5,11 @@ import json
 import stat
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import padding
-
 from arcflare.contracts.commands import AddSite
 from arcflare.flare.kits import resolve
 from arcflare.provisioner.certificates import fingerprint
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from .conftest import ADMIN, federation_spec
 

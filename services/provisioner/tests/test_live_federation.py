@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from arcflare.contracts.commands import AddSite
 from arcflare.flare.kits import resolve
 

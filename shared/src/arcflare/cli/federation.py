@@ -10,13 +10,19 @@ from typing import Annotated
 
 import typer
 import yaml
-from pydantic import ValidationError
-
 from arcflare.cli.common import (
-    AsPrincipal, DataDir, Json, Timeout, Wait, console, fail, send_command,
+    AsPrincipal,
+    DataDir,
+    Json,
+    Timeout,
+    Wait,
+    console,
+    fail,
+    send_command,
 )
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
 from arcflare.contracts.envelope import field_errors
+from pydantic import ValidationError
 
 federation_app = typer.Typer(help="Create federations (NVFlare provisioning).", no_args_is_help=True)
 site_app = typer.Typer(help="Add or remove a federation's sites.", no_args_is_help=True)

@@ -14,15 +14,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
+from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
+from arcflare.runtime import get_logger
 from cryptography import x509
 from nvflare.lighter.constants import CtxKey
 from nvflare.lighter.prov_utils import prepare_builders
 from nvflare.lighter.provision import prepare_project
 from nvflare.lighter.provisioner import Provisioner
-
-from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
-from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
-from arcflare.runtime import get_logger
 
 log = get_logger("arcflare.provisioner.flare")
 

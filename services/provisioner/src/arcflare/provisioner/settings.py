@@ -5,9 +5,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
-
 from arcflare.runtime import Settings
+from pydantic import Field
 
 
 class ProvisionerSettings(Settings):

@@ -13,10 +13,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from arcflare.flare.kits import AZUREML_SCHEME, FolderKitStore, KitStore
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data
-
-from arcflare.flare.kits import AZUREML_SCHEME, FolderKitStore, KitStore
 
 ASSET_PREFIX = "arcflare-kit"
 
