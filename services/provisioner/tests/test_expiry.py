@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
+from arcflare.provisioner.bootstrap import bootstrap
 from arcflare.provisioner.expiry import announce_expiring
 
-from .conftest import federation_spec
+from .conftest import federation_spec, make_settings
 
 
 def outbox(harness) -> list[tuple[dict, str | None]]:
@@ -63,3 +65,28 @@ def test_short_lived_certificates_are_announced_when_issued(harness):
     assert all(env["payload"]["days_left"] <= 20 for env in immediate)
     assert announce_expiring(harness.service.state, timedelta(days=30),
                              now=datetime.now(UTC)) == 0
+
+
+def test_the_service_checks_at_start_up(harness, tmp_path):
+    # Prepare: provisioned with the default 30-day window, restarted with a 400-day one
+    harness.run(federation_spec(sites=1))
+    harness.service.stop(timeout=5)
+    settings = make_settings(harness.settings.data_dir, cert_expiry_warning_days=400)
+    restarted = bootstrap(settings)
+
+    # Execute
+    restarted.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(immediate(harness)) < 5:
+            time.sleep(0.1)
+    finally:
+        restarted.stop(timeout=10)
+
+    # Assert
+    assert sorted(env["payload"]["kind"] for env in immediate(harness)) == \
+        ["admin", "admin", "ca", "client", "server"]
+
+
+def immediate(harness) -> list[dict]:
+    return [env for env, at in expiring(harness) if at is None]
