@@ -87,6 +87,26 @@ class ProcessContract(ContractBase):
         assert sorted(m.message_id for m in back) == sorted(held)
         assert {m.delivery_count for m in back} == {2}
 
+    def test_a_killed_session_holder_releases_the_session(
+        self, bus: Bus, bus_factory: Callable[[], Bus]
+    ):
+        bus.send(self.session_queue, [self.message(message_id="first", session_id="fed-k"),
+                                      self.message(message_id="second", session_id="fed-k")])
+
+        with consumer_processes(1, "hold-session", workers.encode(bus_factory),
+                                self.session_queue, "fed-k") as [holder]:
+            try:
+                held = json.loads(holder.stdout.readline())
+            finally:
+                holder.kill()
+        session = bus.accept_session(self.session_queue, session_id="fed-k",
+                                     max_wait=self.lock_seconds + 10)
+        with session:
+            back = session.receive(max_messages=2, max_wait=5)
+
+        assert held == ["first"]
+        assert [(m.message_id, m.delivery_count) for m in back] == [("first", 2), ("second", 1)]
+
     @staticmethod
     def _wait_until_empty(bus: Bus, queue: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

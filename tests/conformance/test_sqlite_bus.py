@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from arcflare.bus.port import Bus
+from arcflare.bus.port import Bus, BusError, EntityNotFound, OutgoingMessage
 from arcflare.bus.sqlite import SqliteBus
 
 from tests.conformance.bus_contract import BusContract
@@ -18,3 +20,54 @@ class TestSqliteBus(BusContract):
     @pytest.fixture
     def bus_factory(self, tmp_path: Path) -> Callable[[], Bus]:
         return functools.partial(SqliteBus, tmp_path / "bus.db", CONFORMANCE_TOPOLOGY)
+
+
+@pytest.mark.conformance
+class TestSqliteBusSpecifics:
+    """What only the embedded broker promises (beyond the contract)."""
+
+    @pytest.fixture
+    def bus(self, tmp_path: Path):
+        with SqliteBus(tmp_path / "bus.db", CONFORMANCE_TOPOLOGY) as bus:
+            yield bus
+
+    def test_expired_copies_in_a_subscription_nobody_receives_are_purged(self, bus: SqliteBus):
+        bus.send("news", [OutgoingMessage(b"{}", "now")])
+        bus.schedule("news", OutgoingMessage(b"{}", "soon"),
+                     datetime.now(UTC) + timedelta(seconds=0.2))
+        time.sleep(1.5)
+
+        bus.purge_expired()
+
+        left = bus._conn().execute(
+            "SELECT COUNT(*) FROM messages WHERE entity = 'news/subscriptions/transient'"
+        ).fetchone()[0]
+        assert left == 0
+        assert len(bus.peek("news", "all")) == 2
+
+    def test_a_subscription_made_by_one_process_is_used_by_another(self, tmp_path: Path):
+        with SqliteBus(tmp_path / "bus.db", CONFORMANCE_TOPOLOGY) as creator, \
+                SqliteBus(tmp_path / "bus.db", CONFORMANCE_TOPOLOGY) as sender:
+            sender.send("news", [OutgoingMessage(b"{}", "warm-up")])
+            creator.ensure_subscription("news", "late", None)
+
+            sender.send("news", [OutgoingMessage(b"{}", "after")])
+
+            assert [m.message_id for m in creator.peek("news", "late")] == ["after"]
+
+    def test_a_session_queue_is_received_only_through_sessions(self, bus: SqliteBus):
+        with pytest.raises(BusError, match="accept_session"):
+            bus.receive("orders")
+        with pytest.raises(BusError, match="does not use sessions"):
+            bus.accept_session("work")
+
+    def test_sending_to_a_subscription_is_refused(self, bus: SqliteBus):
+        with pytest.raises(EntityNotFound, match="send to its topic"):
+            bus.send("news/subscriptions/all", [OutgoingMessage(b"{}", "x")])
+
+    def test_a_closed_bus_refuses_further_use(self, tmp_path: Path):
+        bus = SqliteBus(tmp_path / "bus.db", CONFORMANCE_TOPOLOGY)
+        bus.close()
+
+        with pytest.raises(BusError, match="closed"):
+            bus.peek("work")

@@ -71,3 +71,15 @@ class TopicContract(ContractBase):
         bus.send(self.topic, [self.message(message_id="once")])
 
         assert len(bus.peek(self.topic, self.all_subscription)) == 1
+
+    def test_a_scheduled_topic_message_reaches_every_subscription_or_none(self, bus: Bus):
+        kept = bus.schedule(self.topic, self.message(message_id="kept"), self.later(1))
+        dropped = bus.schedule(self.topic, self.message(message_id="dropped"), self.later(1))
+
+        bus.cancel_scheduled(self.topic, dropped)
+
+        [first] = bus.receive(self.topic, self.all_subscription, max_wait=5)
+        everywhere = [[first], *(bus.peek(self.topic, sub) for sub in (
+            self.all_subscription, self.transient_subscription))]
+        assert kept != dropped
+        assert [[m.message_id for m in got] for got in everywhere] == [["kept"]] * 3

@@ -49,8 +49,18 @@ def hold(bus: Bus, entity: str, count: str) -> None:
     time.sleep(600)
 
 
+def hold_session(bus: Bus, entity: str, session_id: str) -> None:
+    """Lock a session and its first message, and never let go (SIGKILLed by the test)."""
+    session = bus.accept_session(entity, session_id=session_id, max_wait=10)
+    held = session.receive(max_wait=5) if session else []
+    print(json.dumps([m.message_id for m in held]), flush=True)
+    time.sleep(600)
+
+
 if __name__ == "__main__":
     role, factory, entity, arg = sys.argv[1:5]
     with pickle.loads(base64.b64decode(factory))() as bus:
-        {"compete": compete, "hold": hold}[role](bus, entity,
-                                                Path(arg) if role == "compete" else arg)
+        if role == "compete":
+            compete(bus, entity, Path(arg))
+        else:
+            {"hold": hold, "hold-session": hold_session}[role](bus, entity, arg)

@@ -41,7 +41,7 @@ class SqliteBus(Bus):
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._closed:
             with self._guard:
                 if self._closed:
                     raise BusError(f"the bus at {self.path} is closed")
@@ -132,6 +132,10 @@ class SqliteBus(Bus):
     def ensure_subscription(self, topic: str, subscription: str, rule: Rule | None) -> None:
         admin.ensure_subscription(self._conn(), self._catalogue, self._topology, topic,
                                   subscription, rule)
+
+    def purge_expired(self) -> None:
+        """Housekeeping now rather than at the next send or idle wait (tests, the CLI)."""
+        self._housekeeper.run(self._conn())
 
     def close(self) -> None:
         with self._guard:

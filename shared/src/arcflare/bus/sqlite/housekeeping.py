@@ -11,7 +11,7 @@ import time
 
 from arcflare.bus.sqlite.catalogue import Catalogue
 from arcflare.bus.sqlite.receive import expire
-from arcflare.bus.sqlite.schema import ACTIVE, now_ms, transaction
+from arcflare.bus.sqlite.schema import ACTIVE, SCHEDULED, now_ms, transaction
 
 INTERVAL = 5.0
 BATCH = 500
@@ -33,8 +33,9 @@ class Housekeeper:
     def run(self, conn: sqlite3.Connection) -> None:
         now = now_ms()
         expired = conn.execute(
-            "SELECT seq, entity FROM messages WHERE state = ? AND expires_at <= ? "
-            "AND visible_at <= ? LIMIT ?", (ACTIVE, now, now, BATCH),
+            # scheduled rows too: a due copy nobody receives is never promoted
+            "SELECT seq, entity FROM messages WHERE state IN (?, ?) AND expires_at <= ? "
+            "AND visible_at <= ? LIMIT ?", (ACTIVE, SCHEDULED, now, now, BATCH),
         ).fetchall()
         stale_duplicates = conn.execute(
             "SELECT 1 FROM duplicates WHERE expires_at <= ? LIMIT 1", (now,)).fetchone()
@@ -47,8 +48,8 @@ class Housekeeper:
             for seq, path in expired:
                 # re-checked inside the write lock: a consumer may have taken it meanwhile
                 still = conn.execute(
-                    "SELECT 1 FROM messages WHERE seq = ? AND state = ? AND visible_at <= ?",
-                    (seq, ACTIVE, now)).fetchone()
+                    "SELECT 1 FROM messages WHERE seq = ? AND state IN (?, ?) "
+                    "AND visible_at <= ?", (seq, ACTIVE, SCHEDULED, now)).fetchone()
                 if still:
                     expire(conn, self._catalogue.entity(conn, path), seq, now)
             conn.execute("DELETE FROM duplicates WHERE expires_at <= ?", (now,))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from arcflare.bus.port import BusUnavailable
 from arcflare.contracts.topology import EntityOptions, Rule, Topology
 
 ACTIVE, SCHEDULED, DEAD_LETTERED = 0, 1, 2
@@ -184,7 +185,11 @@ class transaction:
         self.conn = conn
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # busy past BUSY_TIMEOUT_MS: another process holds the write lock; retry later
+            raise BusUnavailable(f"the broker file is busy: {exc}") from exc
         return self.conn
 
     def __exit__(self, exc_type, *exc: object) -> None:
