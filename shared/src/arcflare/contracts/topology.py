@@ -151,7 +151,8 @@ TOPOLOGY = Topology(
                 ),
                 Subscription(
                     "ledger",
-                    by_type("SiteHeartbeat", "SiteLogTail", "FlareEventObserved"),
+                    by_type("SiteHeartbeat", "SiteLogTail", "FlareEventObserved",
+                            "MetricsReported"),
                     TELEMETRY,
                 ),
                 Subscription(FOLLOW_SUBSCRIPTION, (), FOLLOW),
