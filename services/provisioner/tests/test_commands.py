@@ -62,6 +62,17 @@ def test_different_spec_for_existing_name_is_a_conflict_naming_the_differences(h
     assert fields["sites"] == "site-3 added"
 
 
+def test_naming_the_chosen_port_is_the_same_spec(harness):
+    first = harness.run(federation_spec())
+    port = int(first.payload["server_endpoint"].rsplit(":", 1)[1])
+
+    again = harness.run(federation_spec(server={"port": port}))
+    other = harness.run(federation_spec(server={"port": port + 1 if port < 65535 else port - 1}))
+
+    assert again.type == "FederationProvisioned" and again.payload["existing"]
+    assert [e["field"] for e in other.payload["errors"]] == ["server.port"]
+
+
 def test_add_site_twice_is_a_no_op_the_second_time(harness):
     harness.run(federation_spec())
     first = harness.run(AddSite(federation="demo", site="site-9", org="h9", deploy=True))
@@ -172,9 +183,9 @@ def spec_payload(**changes) -> dict:
         ({"admins__1__email": "not-an-email"}, "admins.1.email"),
         ({"cert_validity_days": 0}, "cert_validity_days"),
         ({"sites__1__name": "site-1"}, "(message)"),
-        ({"sites__0__name": "server"}, "sites[0].name"),
-        ({"sites__1__name": "localhost"}, "sites[1].name"),
-        ({"sites__0__compute": {"backend": "azureml"}}, "sites[0].compute.compute"),
+        ({"sites__0__name": "server"}, "sites.0.name"),
+        ({"sites__1__name": "localhost"}, "sites.1.name"),
+        ({"sites__0__compute": {"backend": "azureml"}}, "sites.0.compute.compute"),
     ],
 )
 def test_each_bad_spec_is_rejected_naming_the_field(harness, changes, field):

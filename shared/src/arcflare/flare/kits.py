@@ -114,15 +114,14 @@ class FolderKitStore(KitStore):
     def put(self, federation: str, participant: str, built: Path) -> str:
         target = self._folder(federation, participant)
         make_private_dir(target.parent)
-        lock_down(built)
+        lock_down(built)  # private before it appears under its final name
         if target.exists():
             shutil.rmtree(target)
         try:
             os.replace(built, target)  # same file system: a rename, O(1) per kit
         except OSError:
-            shutil.copytree(built, target, symlinks=True)
+            shutil.copytree(built, target, symlinks=True)  # keeps the modes set above
             shutil.rmtree(built)
-        lock_down(target)
         return file_ref(target)
 
     def ref(self, federation: str, participant: str) -> str | None:

@@ -30,7 +30,7 @@ def create_federation(
 ) -> None:
     existing = records.federation(uow.db, cmd.name)
     if existing is not None:
-        if changed := differences(existing.spec, cmd):
+        if changed := differences(existing.spec, cmd, existing.server_port):
             raise Rejected(
                 "conflict",
                 f"federation {cmd.name} already exists with a different spec "

@@ -35,9 +35,9 @@ def federation_problems(spec: CreateFederation) -> list[FieldError]:
     errors: list[FieldError] = []
     for i, site in enumerate(spec.sites):
         if problem := site_name_problem(site.name, spec.server.host):
-            errors.append({"field": f"sites[{i}].name", "problem": problem})
+            errors.append({"field": f"sites.{i}.name", "problem": problem})
         if problem := compute_problem(site.compute):
-            errors.append({"field": f"sites[{i}].compute.compute", "problem": problem})
+            errors.append({"field": f"sites.{i}.compute.compute", "problem": problem})
     if problem := compute_problem(spec.server.compute):
         errors.append({"field": "server.compute.compute", "problem": problem})
     return errors
@@ -54,15 +54,18 @@ def _sites_differences(before: list[SiteSpec], after: list[SiteSpec]) -> list[st
     return changes
 
 
-def differences(existing: CreateFederation, given: CreateFederation) -> list[FieldError]:
+def differences(
+    existing: CreateFederation, given: CreateFederation, chosen_port: int | None = None
+) -> list[FieldError]:
     """The fields in which `given` differs from the spec the federation was created with.
 
-    A port left out (None) means "any", so it matches the port chosen at creation.
+    A port left out (None) means "any", so it matches the port chosen at creation;
+    naming the chosen port matches too.
     """
     errors: list[FieldError] = []
     before = existing.model_dump(mode="json", exclude={"sites"})
     after = given.model_dump(mode="json", exclude={"sites"})
-    if given.server.port is None:
+    if given.server.port in (None, chosen_port):
         after["server"]["port"] = before["server"]["port"]
     for key in before:
         if key == "server":
