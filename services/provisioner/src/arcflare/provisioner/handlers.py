@@ -118,8 +118,8 @@ def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore) -> Non
     uow.publish(SiteRemoved(federation=cmd.federation, site=cmd.site))
 
 
+#: the provisioner consumes no events: it is the source of the federation's facts
 COMMAND_HANDLERS = {CreateFederation: create_federation, AddSite: add_site, RemoveSite: remove_site}
-EVENT_HANDLERS: dict = {}
 
 
 # --- helpers ----------------------------------------------------------------------
