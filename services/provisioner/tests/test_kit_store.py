@@ -59,6 +59,11 @@ class TestKitStoreContract:
         assert kit_store.ref("demo", "site-1") == ref
         assert kit_store.participants("demo") == ["site-1"]
 
+    def test_the_ref_resolves_to_the_kit(self, kit_store, tmp_path):
+        ref = kit_store.put("demo", "site-1", built_kit(tmp_path / "build", cert=b"MINE"))
+
+        assert (kit_store.resolve(ref) / "startup" / "client.crt").read_bytes() == b"MINE"
+
     def test_put_replaces_a_kit_as_a_whole(self, kit_store, tmp_path):
         kit_store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
         second = kit_store.put("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from arcflare.flare.kits import AZUREML_SCHEME, FolderKitStore, KitStore
+from arcflare.flare.kits import AZUREML_SCHEME, FolderKitStore, KitNotFound, KitStore
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data
 
@@ -79,3 +79,13 @@ class AzureMLKitStore(KitStore):
 
     def participants(self, federation: str) -> list[str]:
         return self.local.participants(federation)
+
+    def resolve(self, kit_ref: str) -> Path:
+        """An `azureml:` ref resolves to the provisioner's local copy of that kit version."""
+        if not kit_ref.startswith(AZUREML_SCHEME):
+            return self.local.resolve(kit_ref)
+        name, _, version = kit_ref[len(AZUREML_SCHEME):].rpartition(":")
+        for kit in self.local.root.glob("*/*"):
+            if asset_name(kit.parent.name, kit.name) == name and kit_version(kit) == version:
+                return kit
+        raise KitNotFound(f"no local copy of {kit_ref}")
