@@ -7,17 +7,23 @@ starts `client_train` (pid in pid.fl) and restarts it when it dies, unless
 """
 from __future__ import annotations
 
-import json
+import itertools
 import os
-import re
 import signal
 import subprocess
 import time
-from datetime import datetime
 from pathlib import Path
 
 import psutil
 from arcflare.runtime import get_logger
+from arcflare.site_agent.adapters.workspace import (
+    environment_of,
+    has_once_mode,
+    log_time,
+    read_pid,
+    same_path,
+    server_address,
+)
 from arcflare.site_agent.logtail import LogFollower, Tail, read_last_lines
 from arcflare.site_agent.observer import (
     CannotRestart,
@@ -29,47 +35,6 @@ from arcflare.site_agent.observer import (
 log = get_logger(__name__)
 
 DEFAULT_LOG_FILES = ("log.txt", "log.json", "error_log.txt")
-_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
-
-
-def read_pid(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip() or "x")
-    except (OSError, ValueError):
-        return None
-
-
-def server_address(workspace: Path) -> str | None:
-    """The server target from the kit's fed_client.json, e.g. 'fl.example.org:8002'."""
-    try:
-        config = json.loads((workspace / "startup" / "fed_client.json").read_text())
-        return config["servers"][0]["service"]["target"]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        return None
-
-
-def _has_once_mode(script: Path) -> bool:
-    try:
-        return "--once" in script.read_text(errors="replace")
-    except OSError:
-        return False
-
-
-def _same_path(arg: str, target: str) -> bool:
-    try:
-        return str(Path(arg).resolve()) == target
-    except OSError:
-        return False
-
-
-def _stamp(line: str) -> float | None:
-    match = _STAMP.match(line)
-    if not match:
-        return None
-    try:  # NVFlare logs local time
-        return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
-    except ValueError:
-        return None
 
 
 class ProcessObserver(SiteObserver):
@@ -103,6 +68,9 @@ class ProcessObserver(SiteObserver):
         gone = self._last_seen
         if daemon is not None:
             return self._watched(ws, address)
+        if self._started is not None:  # our restart, before it execs NVFlare
+            return Observation("starting", server_address=address,
+                               detail="The NVFlare client is being restarted.")
         if (ws / "pid.fl").exists() or (gone and not self._shut_down(gone[1], lines)):
             pid = gone[0] if gone else read_pid(ws / "pid.fl")
             return Observation("exited", server_address=address, detail=(
@@ -158,10 +126,11 @@ class ProcessObserver(SiteObserver):
         target = str(self.workspace.resolve())
         for proc in psutil.process_iter(["cmdline"]):
             args = proc.info.get("cmdline") or []
-            if not any("client_train" in a for a in args) or "-m" not in args:
+            if not any("client_train" in a for a in args):
                 continue
-            i = args.index("-m")
-            if i + 1 < len(args) and _same_path(args[i + 1], target):
+            # `python -m <module> -m <workspace>`: the workspace follows the second -m
+            if any(flag == "-m" and same_path(value, target)
+                   for flag, value in itertools.pairwise(args)):
                 return self._alive(proc.pid, "client_train")
         return None
 
@@ -217,7 +186,7 @@ class ProcessObserver(SiteObserver):
         """Only lines this incarnation wrote (log.txt outlives restarts)."""
         keep, out = True, []
         for line in lines:
-            stamp = _stamp(line)
+            stamp = log_time(line)
             if stamp is not None:
                 keep = stamp >= int(started) - 1
             if keep:
@@ -256,8 +225,10 @@ class ProcessObserver(SiteObserver):
             raise CannotRestart(f"{startup / 'sub_start.sh'} does not exist: the site has no "
                                 "startup kit to restart from")
         daemon = self._alive(read_pid(ws / "daemon_pid.fl"), "sub_start")
-        watchdog = daemon is not None or not _has_once_mode(startup / "sub_start.sh")
-        for proc in (daemon, self._find_client()):
+        client = self._find_client()
+        watchdog = daemon is not None or not has_once_mode(startup / "sub_start.sh")
+        env = environment_of(client or daemon)  # its python3 on PATH, as its starter set it
+        for proc in (daemon, client):
             if proc is not None:
                 self._stop_group(proc)
         for name in ("pid.fl", "daemon_pid.fl", "shutdown.fl", "restart.fl"):
@@ -268,7 +239,7 @@ class ProcessObserver(SiteObserver):
         with open(ws / "console.txt", "ab") as console:
             child = subprocess.Popen(
                 argv, cwd=ws, start_new_session=True, stdin=subprocess.DEVNULL, stdout=console,
-                stderr=subprocess.STDOUT, env={**os.environ, "ARCFLARE_WORKSPACE": str(ws)})
+                stderr=subprocess.STDOUT, env={**env, "ARCFLARE_WORKSPACE": str(ws)})
         if watchdog:
             child.wait(timeout=30)  # start.sh only backgrounds the watchdog and returns
         else:

@@ -1,0 +1,111 @@
+"""A real NVFlare federation on loopback: kits provisioned with nvflare itself, the
+server and clients started the way the deployer starts them (sub_start.sh --once,
+each in its own process group), always killed by the test that started them."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+VENV_BIN = Path(sys.executable).parent
+ADMIN = "admin@arcflare.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def provision(workdir: Path, federation: str, sites: list[str]) -> tuple[Path, int]:
+    """Kits in workdir/ws/<federation>/prod_00; returns that folder and the server port."""
+    port = free_port()
+    clients = "".join(f"  - name: {s}\n    type: client\n    org: arc\n" for s in sites)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "project.yml").write_text(
+        f"api_version: 3\nname: {federation}\nparticipants:\n"
+        f"  - name: localhost\n    type: server\n    org: arc\n    fed_learn_port: {port}\n"
+        f"{clients}"
+        f"  - name: {ADMIN}\n    type: admin\n    org: arc\n    role: project_admin\n"
+        "builders:\n"
+        "  - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n"
+        "  - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n"
+        "    args:\n      config_folder: config\n"
+        "  - path: nvflare.lighter.impl.cert.CertBuilder\n"
+        "  - path: nvflare.lighter.impl.signature.SignatureBuilder\n")
+    subprocess.run([str(VENV_BIN / "nvflare"), "provision", "-p", "project.yml", "-w", "ws"],
+                   cwd=workdir, check=True, capture_output=True)
+    return workdir / "ws" / federation / "prod_00", port
+
+
+def place(kit: Path, workspace: Path, *, server_port: int | None = None) -> Path:
+    """Copy a kit to its workspace; optionally point a client at another server port."""
+    shutil.copytree(kit, workspace)
+    local = workspace / "local"
+    resources = json.loads((local / "resources.json.default").read_text())
+    if "servers" in resources:  # keep NVFlare's job store and snapshots inside the workspace
+        resources["servers"][0]["heart_beat_timeout"] = 15
+        resources["snapshot_persistor"]["args"]["storage"]["args"]["root_dir"] = str(
+            workspace / "snapshot-storage")
+        for component in resources.get("components", []):
+            if component["id"] == "job_manager":
+                component["args"]["uri_root"] = str(workspace / "jobs-storage")
+    (local / "resources.json").write_text(json.dumps(resources, indent=2))
+    if server_port is not None:
+        config_file = workspace / "startup" / "fed_client.json"
+        config = json.loads(config_file.read_text())
+        host = config["servers"][0]["service"]["target"].rsplit(":", 1)[0]
+        config["servers"][0]["service"]["target"] = f"{host}:{server_port}"
+        config_file.write_text(json.dumps(config, indent=2))
+    return workspace
+
+
+def start(workspace: Path) -> subprocess.Popen:
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "ARCFLARE_WORKSPACE": str(workspace)}
+    with open(workspace / "console.txt", "ab") as console:
+        return subprocess.Popen(["bash", "startup/sub_start.sh", "--once"], cwd=workspace,
+                                env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=console, stderr=subprocess.STDOUT)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def kill_everything_in(workspace: Path) -> None:
+    """Process groups of any NVFlare process running from this workspace (e.g. one the
+    agent restarted), found by the workspace path on its command line."""
+    target = str(workspace)
+    for proc in psutil.process_iter(["cmdline"]):
+        args = proc.info.get("cmdline") or []
+        if "-m" in args and target in args and any("nvflare" in a for a in args):
+            try:
+                os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the NVFlare server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"the NVFlare server did not listen on {port} within {timeout} s")
