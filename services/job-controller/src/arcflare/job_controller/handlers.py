@@ -39,16 +39,16 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
         ) from None
 
 
-def _connected(view: ServerView, sites: list[str] | None) -> int:
+def _connected(view: ServerView, sites: list[str] | None) -> list[str]:
     names = {c.name for c in view.clients}
-    return len(names & set(sites)) if sites else len(names)
+    return sorted(names & set(sites) if sites else names)
 
 
 def _wait_for_clients(admin: FlareAdmin, cmd: SubmitJob) -> str | None:
     """None once min_clients are connected; otherwise the reason, after timeout_s."""
     deadline = time.monotonic() + cmd.timeout_s
     while True:
-        seen = _connected(admin.server_view(), cmd.sites)
+        seen = len(_connected(admin.server_view(), cmd.sites))
         if seen >= cmd.min_clients:
             return None
         if time.monotonic() >= deadline:
@@ -80,14 +80,16 @@ def submit_job(
     log.info("job_submitted", federation=cmd.federation, job_id=job_id, submit_token=token)
     status = admin.job(job_id).status or "SUBMITTED"
     rounds = rounds_of(job_dir)
+    # the sites it runs on: those named, or (deployed to @ALL) those connected now
+    sites = list(cmd.sites or _connected(admin.server_view(), None))
     uow.write().execute(
         "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
-        " deadline, rounds) VALUES (?,?,?,?,?,?,?,?,?)",
+        " deadline, rounds, sites) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (job_id, cmd.federation, cmd.name, token, uow.envelope.correlation_id or token, status,
-         time.time(), time.time() + cmd.timeout_s, rounds),
+         time.time(), time.time() + cmd.timeout_s, rounds, json.dumps(sites)),
     )
     uow.publish(JobSubmitted(federation=cmd.federation, job_id=job_id, name=cmd.name,
-                             sites=list(cmd.sites or []), rounds=rounds))
+                             sites=sites, rounds=rounds))
 
 
 def abort_job(

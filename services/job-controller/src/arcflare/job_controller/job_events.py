@@ -58,6 +58,6 @@ def finish(
     duration = view.duration_s if view.duration_s is not None else time.time() - job.submitted_at
     uow.publish(JobCompleted(
         federation=job.federation, job_id=job.job_id, name=job.name, status=view.status,
-        duration_s=round(duration, 3), result_ref=result_ref, reason=reason,
+        duration_s=round(duration, 3), result_ref=result_ref, reason=reason or job.abort_reason,
     ))
     return True

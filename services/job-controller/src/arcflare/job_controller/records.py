@@ -35,6 +35,11 @@ MIGRATIONS = [
     );
     CREATE INDEX jobs_unfinished ON jobs (finished, federation)
     """,
+    # sites: JSON list of the sites the job runs on; abort_reason: why we aborted it, if we did
+    """
+    ALTER TABLE jobs ADD COLUMN sites TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN abort_reason TEXT
+    """,
 ]
 
 
@@ -60,6 +65,8 @@ class JobRecord:
     deadline: float
     rounds: int | None
     result_ref: str | None
+    sites: list[str]
+    abort_reason: str | None
 
 
 def kit_dir(admin_kit_ref: str) -> Path:
@@ -83,7 +90,7 @@ def federations(db: sqlite3.Connection) -> list[str]:
 
 
 def _job(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(**{**dict(row), "finished": bool(row["finished"])})
+    return JobRecord(**{**dict(row), "finished": bool(row["finished"]), "sites": json.loads(row["sites"])})
 
 
 def job(db: sqlite3.Connection, job_id: str) -> JobRecord | None:

@@ -16,6 +16,9 @@ class JobControllerSettings(Settings):
     flare_command_timeout_s: float = Field(default=30.0, gt=0)
     #: FLARE API: attempts per call when the server is unreachable (a fresh session each time)
     flare_attempts: int = Field(default=3, ge=1, le=10)
+    #: abort a running job when one of its sites is dropped by the server (after NVFlare's
+    #: heart_beat_timeout) instead of waiting for NVFlare's own, much later, dead-client handling
+    abort_on_site_loss: bool = True
     #: how long AbortJob waits for NVFlare's terminal state before leaving it to the watcher
     abort_wait_s: float = Field(default=60.0, gt=0)
     #: job packages: caps applied while validating and unpacking

@@ -52,13 +52,32 @@ class JobWatcher:
                 admin = self.flare_admins.for_federation(federation)
             except UnknownFederation:
                 continue
+            lost = self._lost_sites(admin, fed_jobs)
             for job in fed_jobs:
                 try:
-                    self.poll_job(admin, job)
+                    self.poll_job(admin, job, lost)
                 except Exception as exc:  # noqa: BLE001 - one job's trouble must not stall the rest
                     log.warning("job_poll_failed", job_id=job.job_id, error=repr(exc))
 
-    def poll_job(self, admin: FlareAdmin, job: JobRecord) -> None:
+    def _lost_sites(self, admin: FlareAdmin, jobs: list[JobRecord]) -> set[str] | None:
+        """Sites the server no longer lists (it drops a client after heart_beat_timeout)."""
+        if not self.settings.abort_on_site_loss or not any(j.status == "RUNNING" for j in jobs):
+            return None
+        try:
+            seen = {c.name for c in admin.server_view().clients}
+        except Exception as exc:  # noqa: BLE001 - no view this time: decide nothing
+            log.info("server_view_failed", error=repr(exc))
+            return None
+        return {site for job in jobs for site in job.sites} - seen
+
+    def _abort(self, admin: FlareAdmin, job: JobRecord, reason: str) -> None:
+        log.warning("aborting_job", job_id=job.job_id, reason=reason)
+        with self.state.unit_of_work() as uow:
+            uow.write().execute("UPDATE jobs SET abort_reason=? WHERE job_id=? AND abort_reason IS NULL",
+                                (reason, job.job_id))
+        admin.abort(job.job_id)  # the terminal state arrives on a later poll
+
+    def poll_job(self, admin: FlareAdmin, job: JobRecord, lost: set[str] | None = None) -> None:
         view = admin.job(job.job_id)
         if job_events.is_terminal(view.status):
             result_ref = job_events.download_result(admin, job, self.settings.data_dir / "results")
@@ -69,8 +88,12 @@ class JobWatcher:
             with self.state.unit_of_work(_cause(job)) as uow:
                 job_events.record_status(uow, job, view.status)
         if time.time() > job.deadline:
-            log.warning("job_timed_out", job_id=job.job_id, deadline=job.deadline)
-            admin.abort(job.job_id)  # the terminal state arrives on a later poll
+            self._abort(admin, job, "timeout_s exceeded")
+            return
+        gone = sorted(set(job.sites) & (lost or set()))
+        if view.status == "RUNNING" and gone:
+            self._abort(admin, job, f"site lost: {', '.join(gone)} no longer connected to the server "
+                                    "(dropped after its heart_beat_timeout)")
 
     def observe_federations(self) -> None:
         interval = self.settings.status_poll_interval_s
