@@ -71,3 +71,14 @@ class TestSqliteBusSpecifics:
 
         with pytest.raises(BusError, match="closed"):
             bus.peek("work")
+
+    def test_a_doorbell_registration_left_by_a_killed_process_is_removed(self, bus: SqliteBus):
+        assert bus.receive("work", max_wait=0.05) == []  # registers this thread's doorbell
+        [folder] = bus._doorbell.root.iterdir()
+        orphan = folder / "0123456789abcdef"
+        orphan.touch()
+
+        bus.send("work", [OutgoingMessage(b"{}", "wake")])
+
+        assert not orphan.exists()
+        assert len(list(folder.iterdir())) == 1

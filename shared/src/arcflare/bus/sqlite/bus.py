@@ -19,6 +19,7 @@ from arcflare.bus.port import (
 )
 from arcflare.bus.sqlite import admin, receive, schema, send, sessions
 from arcflare.bus.sqlite.catalogue import Catalogue
+from arcflare.bus.sqlite.doorbell import Doorbell
 from arcflare.bus.sqlite.housekeeping import Housekeeper
 from arcflare.bus.sqlite.rows import at
 from arcflare.bus.sqlite.schema import ACTIVE, DEAD_LETTERED
@@ -38,6 +39,7 @@ class SqliteBus(Bus):
         self._catalogue = Catalogue()
         self._housekeeper = Housekeeper(self._catalogue)
         schema.create(self._conn(), topology)
+        self._doorbell = Doorbell(self.path)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -55,11 +57,13 @@ class SqliteBus(Bus):
     def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
         if messages:
             conn = self._conn()
-            send.send(conn, self._catalogue, entity, messages)
+            _, destinations = send.send(conn, self._catalogue, entity, messages)
+            self._doorbell.ring(destinations)
             self._housekeeper.maybe_run(conn)
 
     def schedule(self, entity: str, message: OutgoingMessage, enqueue_at: datetime) -> int:
-        return send.send(self._conn(), self._catalogue, entity, [message], enqueue_at)[0]
+        # nobody to wake: it falls due later, and waiting receivers re-check on their own
+        return send.send(self._conn(), self._catalogue, entity, [message], enqueue_at)[0][0]
 
     def cancel_scheduled(self, entity: str, sequence_number: int) -> None:
         send.cancel_scheduled(self._conn(), self._catalogue, entity, sequence_number)
@@ -86,6 +90,7 @@ class SqliteBus(Bus):
             ready,
             max_wait,
             idle=lambda: self._housekeeper.maybe_run(conn),
+            listener=self._doorbell.listener(target.path) if max_wait > 0 else None,
         )
 
     def accept_session(self, entity: str, subscription: str | None = None, *,
@@ -93,7 +98,7 @@ class SqliteBus(Bus):
         target = self._catalogue.receivable(self._conn(), entity, subscription)
         if not target.requires_session:
             raise BusError(f"{target.path} does not use sessions; receive from it directly")
-        return sessions.accept(self._conn, target, session_id, max_wait)
+        return sessions.accept(self._conn, self._doorbell, target, session_id, max_wait)
 
     def complete(self, message: ReceivedMessage) -> None:
         receive.complete(self._conn(), message)
@@ -101,6 +106,7 @@ class SqliteBus(Bus):
     def abandon(self, message: ReceivedMessage) -> None:
         conn = self._conn()
         receive.abandon(conn, self._catalogue.entity(conn, message.entity_path), message)
+        self._doorbell.ring([message.entity_path])
 
     def dead_letter(self, message: ReceivedMessage, reason: str,
                     description: str | None = None) -> None:
@@ -125,6 +131,7 @@ class SqliteBus(Bus):
         conn = self._conn()
         target = self._catalogue.receivable(conn, entity, subscription)
         admin.resubmit_dead_letter(conn, target, message_id)
+        self._doorbell.ring([target.path])
 
     def stats(self) -> list[EntityStats]:
         return admin.stats(self._conn())
@@ -140,6 +147,7 @@ class SqliteBus(Bus):
     def close(self) -> None:
         with self._guard:
             self._closed = True
+            self._doorbell.close()
             for _, conn in self._connections:
                 conn.close()
             self._connections.clear()

@@ -61,9 +61,10 @@ def send(
     entity: str,
     messages: Sequence[OutgoingMessage],
     enqueue_at: datetime | None = None,
-) -> list[int]:
-    """Enqueue every message; returns, per message, the sequence number of its
-    first copy (0 when a duplicate or no subscription matched)."""
+) -> tuple[list[int], list[str]]:
+    """Enqueue every message. Returns, per message, the sequence number of its
+    first copy (0 when a duplicate or no subscription matched), and the
+    entities that may have received a copy (to ring their doorbells)."""
     target = catalogue.entity(conn, entity)
     if target.kind == "subscription":
         raise EntityNotFound(f"{entity!r} is a subscription; send to its topic instead")
@@ -78,10 +79,11 @@ def send(
             ]
         else:
             destinations = [(target, [])]
-        return [
+        sequence_numbers = [
             _enqueue(conn, target, destinations, message, now, enqueue_at)
             for message in messages
         ]
+    return sequence_numbers, [entity.path for entity, _ in destinations]
 
 
 def _enqueue(conn, target, destinations, message, now, enqueue_at) -> int:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from arcflare.bus.port import ReceivedMessage, Session, SessionLockLost
 from arcflare.bus.sqlite import receive
+from arcflare.bus.sqlite.doorbell import Doorbell
 from arcflare.bus.sqlite.rows import at
 from arcflare.bus.sqlite.schema import ACTIVE, SCHEDULED, Entity, now_ms, transaction
 from arcflare.bus.sqlite.waiting import wait_for
@@ -27,9 +28,10 @@ _NEXT_SESSION = (
 )
 
 
-def accept(connect: Connect, entity: Entity, session_id: str | None,
+def accept(connect: Connect, doorbell: Doorbell, entity: Entity, session_id: str | None,
            max_wait: float) -> SqliteSession | None:
     conn = connect()
+    listener = doorbell.listener(entity.path) if max_wait > 0 else None
 
     def ready() -> bool:
         now = now_ms()
@@ -40,10 +42,11 @@ def accept(connect: Connect, entity: Entity, session_id: str | None,
             "SELECT 1 FROM sessions WHERE entity = ? AND session_id = ? AND locked_until > ?",
             (entity.path, session_id, now)).fetchone() is None
 
-    locked = wait_for(conn, lambda: _lock(conn, entity, session_id), ready, max_wait)
+    locked = wait_for(conn, lambda: _lock(conn, entity, session_id), ready, max_wait,
+                      listener=listener)
     if not locked:
         return None
-    return SqliteSession(connect, entity, *locked)
+    return SqliteSession(connect, doorbell, entity, *locked)
 
 
 def _lock(conn: sqlite3.Connection, entity: Entity,
@@ -68,9 +71,10 @@ def _lock(conn: sqlite3.Connection, entity: Entity,
 
 
 class SqliteSession(Session):
-    def __init__(self, connect: Connect, entity: Entity, session_id: str, token: str,
-                 locked_until: int) -> None:
+    def __init__(self, connect: Connect, doorbell: Doorbell, entity: Entity, session_id: str,
+                 token: str, locked_until: int) -> None:
         self._connect = connect
+        self._doorbell = doorbell
         self._entity = entity
         self.session_id = session_id
         self._token = token
@@ -98,7 +102,8 @@ class SqliteSession(Session):
 
         return wait_for(conn, attempt,
                         lambda: receive.ready(conn, self._entity.path, ACTIVE, self.session_id),
-                        max_wait)
+                        max_wait,
+                        listener=self._doorbell.listener(self._entity.path) if max_wait else None)
 
     def get_state(self) -> bytes | None:
         conn = self._connect()
@@ -137,3 +142,5 @@ class SqliteSession(Session):
                 "UPDATE sessions SET lock_token = NULL, locked_until = 0 WHERE entity = ? "
                 "AND session_id = ? AND lock_token = ?",
                 (self._entity.path, self.session_id, self._token))
+        # its remaining messages are up for grabs by whoever waits for a session
+        self._doorbell.ring([self._entity.path])

@@ -1,10 +1,11 @@
 """Waiting for messages without spinning.
 
-An idle receiver sleeps with exponential backoff (1 ms up to MAX_SLEEP) and,
-on each wake-up, reads `PRAGMA data_version`, which changes only when another
-connection committed. Only then (or every RECHECK, for locks and schedules
-that fall due without any commit) does it run the cheap `ready` read, and only
-when that finds something does it take the write lock to claim.
+An idle receiver blocks on its doorbell (see doorbell.py) for up to RECHECK,
+or, where there is none, sleeps with exponential backoff (1 ms up to
+MAX_SLEEP). On each wake-up it reads `PRAGMA data_version`, which changes only
+when another connection committed. Only when rung, when that changed, or every
+RECHECK (locks and schedules fall due without any commit) does it run the cheap
+`ready` read, and only when that finds something does it take the write lock.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import sqlite3
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from arcflare.bus.sqlite.doorbell import Listener
 
 T = TypeVar("T")
 
@@ -29,6 +32,7 @@ def wait_for(
     ready: Callable[[], bool],
     max_wait: float,
     idle: Callable[[], None] = lambda: None,
+    listener: Listener | None = None,
 ) -> T:
     """Run `attempt` until it returns something truthy or max_wait elapses."""
     deadline = time.monotonic() + max_wait
@@ -40,10 +44,13 @@ def wait_for(
         now = time.monotonic()
         if now >= deadline:
             return result
-        time.sleep(min(sleep, deadline - now))
-        sleep = min(sleep * 2, MAX_SLEEP)
+        if listener is not None:
+            rung = listener.wait(min(RECHECK, deadline - now))
+        else:
+            time.sleep(min(sleep, deadline - now))
+            sleep, rung = min(sleep * 2, MAX_SLEEP), False
         latest = data_version(conn)
-        if latest == version and time.monotonic() - checked < RECHECK:
+        if not rung and latest == version and time.monotonic() - checked < RECHECK:
             continue
         version, checked = latest, time.monotonic()
         idle()
