@@ -1,0 +1,173 @@
+"""Handlers around a fake FLARE admin: rejections, not enough clients, idempotent submit.
+
+The real adapter is exercised against NVFlare in test_flare_jobs; here the fake
+lets the surrounding logic be checked in milliseconds.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from arcflare.client import Client
+from arcflare.contracts.commands import ArchivePackage, FolderPackage, RecipePackage, SubmitJob
+from arcflare.contracts.events import FederationProvisioned, SiteRemoved
+from arcflare.job_controller.adapters.flare_admin import ClientSeen, FlareAdmin, JobView, ServerView
+from arcflare.job_controller.bootstrap import bootstrap
+from arcflare.job_controller.settings import JobControllerSettings
+
+CA = ":".join(["AB"] * 32)
+
+
+class FakeFlareAdmin(FlareAdmin):
+    def __init__(self, clients: list[str]) -> None:
+        self.clients = clients
+        self.submitted: dict[str, str] = {}
+        self.disabled: list[str] = []
+
+    def server_view(self) -> ServerView:
+        return ServerView("started", [ClientSeen(c, 1.0) for c in self.clients])
+
+    def submit(self, job_dir: Path, submit_token: str) -> str:
+        return self.submitted.setdefault(submit_token, f"job-{len(self.submitted) + 1}")
+
+    def find_submitted(self, submit_token: str) -> str | None:
+        return self.submitted.get(submit_token)
+
+    def job(self, job_id: str) -> JobView:
+        return JobView(job_id, "j", "SUBMITTED")
+
+    def jobs(self) -> list[JobView]:
+        return [self.job(j) for j in self.submitted.values()]
+
+    def abort(self, job_id: str) -> None: ...
+
+    def download_result(self, job_id: str, destination: Path) -> Path:
+        return destination / job_id
+
+    def disable_client(self, site: str) -> None:
+        self.disabled.append(site)
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    admin = FakeFlareAdmin(["site-1", "site-2"])
+    settings = JobControllerSettings(data_dir=tmp_path, max_package_bytes=100_000)
+    svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
+    with svc.state.unit_of_work() as uow:
+        uow.publish(FederationProvisioned(
+            federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
+            admin_kit_ref="file:/kits/admin/startup", admin_name="a@b.org", sites=["site-1", "site-2"],
+            ca_fingerprint=CA))
+    svc.drain()
+    client = Client(settings)
+    try:
+        yield svc, client, admin, settings
+    finally:
+        client.close()
+        svc.stop()
+
+
+def outcome(svc, client: Client, command) -> dict:
+    command_id = client.send(command)
+    svc.drain()
+    env = client.wait(command_id, timeout=5)
+    return {"type": env.type, **env.payload}
+
+
+def recipe(**params) -> RecipePackage:
+    return RecipePackage(recipe="fedavg-logreg", parameters=params)
+
+
+def test_a_recipe_job_is_submitted_once_with_its_rounds(env) -> None:
+    svc, client, admin, settings = env
+
+    result = outcome(svc, client, SubmitJob(federation="fed", name="lr", package=recipe(rounds=4)))
+
+    assert result["type"] == "JobSubmitted" and result["rounds"] == 4
+    assert result["sites"] == ["site-1", "site-2"]
+    assert len(admin.submitted) == 1
+    job_dir = next((settings.data_dir / "jobs").iterdir()) / "lr"
+    assert "arcflare.flare.bridge.BusBridge" in (job_dir / "app/config/config_fed_server.json").read_text()
+
+
+def test_an_unknown_federation_is_rejected_as_not_found(env) -> None:
+    svc, client, _, _ = env
+
+    result = outcome(svc, client, SubmitJob(federation="nope", name="lr", package=recipe()))
+
+    assert (result["type"], result["reason"]) == ("CommandRejected", "not_found")
+
+
+def test_an_unknown_recipe_is_rejected_with_the_built_ins_named(env) -> None:
+    svc, client, _, _ = env
+
+    result = outcome(svc, client, SubmitJob(
+        federation="fed", name="x", package=RecipePackage(recipe="resnet")))
+
+    assert (result["type"], result["reason"]) == ("CommandRejected", "invalid")
+    assert "fedavg-logreg" in result["detail"]
+
+
+def test_a_bad_recipe_parameter_names_the_field(env) -> None:
+    svc, client, _, _ = env
+
+    result = outcome(svc, client, SubmitJob(federation="fed", name="x", package=recipe(rounds=0)))
+
+    assert result["reason"] == "invalid" and "parameters.rounds" in result["detail"]
+
+
+def test_a_zip_slip_upload_is_rejected_and_nothing_is_submitted(env) -> None:
+    svc, client, admin, settings = env
+    uploads = settings.data_dir / "uploads"
+    uploads.mkdir()
+    with zipfile.ZipFile(uploads / "evil.zip", "w") as zf:
+        zf.writestr("job/meta.json", '{"deploy_map": {"app": ["@ALL"]}}')
+        zf.writestr("job/../../../escape.py", "x")
+
+    result = outcome(svc, client, SubmitJob(federation="fed", name="x", package=ArchivePackage(path="evil.zip")))
+
+    assert result["reason"] == "invalid" and "'..'" in result["detail"]
+    assert admin.submitted == {}
+
+
+def test_an_archive_outside_uploads_is_rejected(env, tmp_path: Path) -> None:
+    svc, client, _, _ = env
+
+    result = outcome(svc, client, SubmitJob(
+        federation="fed", name="x", package=ArchivePackage(path="../bus.db")))
+
+    assert result["reason"] == "invalid" and "uploads" in result["detail"]
+
+
+def test_a_folder_that_is_not_an_nvflare_job_is_rejected(env, tmp_path: Path) -> None:
+    svc, client, _, _ = env
+    (tmp_path / "notajob").mkdir()
+
+    result = outcome(svc, client, SubmitJob(
+        federation="fed", name="x", package=FolderPackage(path=str(tmp_path / "notajob"))))
+
+    assert result["reason"] == "invalid" and "meta.json" in result["detail"]
+
+
+def test_too_few_clients_within_the_timeout_fails_the_job_with_the_reason(env) -> None:
+    svc, client, admin, _ = env
+    admin.clients = ["site-1"]
+
+    result = outcome(svc, client, SubmitJob(
+        federation="fed", name="lr", package=recipe(), min_clients=2, timeout_s=1))
+
+    assert result["type"] == "JobFailed"
+    assert "only 1 of min_clients=2" in result["reason"]
+    assert admin.submitted == {}
+
+
+def test_a_removed_site_is_disabled_on_the_server(env) -> None:
+    svc, _, admin, _ = env
+
+    with svc.state.unit_of_work() as uow:
+        uow.publish(SiteRemoved(federation="fed", site="site-2"))
+    svc.drain()
+
+    assert admin.disabled == ["site-2"]
