@@ -1,0 +1,161 @@
+"""Deployer: from DeployServer to every site connected, for a 3-site local federation,
+beside the same kits started by hand with NVFlare's start.sh in the same run.
+
+Both runs use copies of one set of kits (same port, one after the other) and the same
+readiness probe: the server's port accepts, then FLARE API check_status lists every
+site as connected. Rounds alternate to spread machine noise over both.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.benchmarks.harness import ROOT, Results
+
+sys.path.insert(0, str(ROOT / "services" / "deployer" / "tests"))
+
+from flare_kits import ADMIN, SERVER_NAME, Kits, provision  # noqa: E402
+from nvflare.fuel.flare_api.api_spec import NoClientsAvailable  # noqa: E402
+from nvflare.fuel.flare_api.flare_api import new_secure_session  # noqa: E402
+from service_kit import (  # noqa: E402
+    federation_provisioned, publish, settings, site_provisioned, wait_for,
+)
+
+from arcflare.client import Client  # noqa: E402
+from arcflare.contracts.commands import DeployServer, DeploySite, TeardownFederation  # noqa: E402
+from arcflare.deployer.bootstrap import bootstrap  # noqa: E402
+
+SITES = ["site-1", "site-2", "site-3"]
+ROUNDS = 2
+TIMEOUT_S = 120.0
+
+
+def run(results: Results) -> None:
+    with tempfile.TemporaryDirectory(prefix="arcflare-bench-deployer-") as tmp:
+        root = Path(tmp)
+        kits = provision(root / "prov", "fedbench", SITES)
+        by_hand, deployer = [], []
+        for n in range(ROUNDS):
+            by_hand.append(_by_hand(kits, root / f"hand-{n}"))
+            deployer.append(_with_deployer(kits, root / f"deployer-{n}"))
+    value, baseline = statistics.median(deployer), statistics.median(by_hand)
+    ratio = value / baseline
+    results.add("deployer.deploy_server_to_3_sites_connected", value, "s", baseline=baseline,
+                ratio=ratio, target="<= 1.2", ok=ratio <= 1.2)
+
+
+def _by_hand(kits: Kits, workdir: Path) -> float:
+    """What a person does: every participant's startup/start.sh, the server first."""
+    shutil.copytree(kits.root, workdir)
+    groups: list[int] = []
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    started = time.monotonic()
+    try:
+        for participant in [SERVER_NAME, *SITES]:
+            script = workdir / participant / "startup" / "start.sh"
+            proc = subprocess.Popen(["bash", str(script)], cwd=workdir / participant, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    start_new_session=True)
+            groups.append(proc.pid)
+        _wait_all_connected(kits)
+        return time.monotonic() - started
+    finally:
+        for pgid in groups:
+            _kill_group(pgid)
+        _kill_workspace_processes(workdir)
+        _wait_port_free(kits.port)
+
+
+def _with_deployer(kits: Kits, data_dir: Path) -> float:
+    data_dir.mkdir()
+    svc = bootstrap(settings(data_dir))
+    svc.start()
+    client = Client(svc.settings, issued_by=ADMIN)
+    try:
+        publish(client.bus, federation_provisioned(kits, auto_deploy=False),
+                *[site_provisioned(kits, s, deploy=False) for s in SITES])
+        _wait_provisioned(svc, kits)
+        started = time.monotonic()
+        client.send(DeployServer(federation=kits.federation))
+        for site in SITES:
+            client.send(DeploySite(federation=kits.federation, site=site))
+        _wait_all_connected(kits)
+        elapsed = time.monotonic() - started
+        client.wait(client.send(TeardownFederation(federation=kits.federation)), timeout=60)
+        return elapsed
+    finally:
+        client.close()
+        svc.stop()
+        _kill_workspace_processes(data_dir)
+        _wait_port_free(kits.port)
+
+
+def _wait_all_connected(kits: Kits) -> None:
+    """The server's port accepts; then check_status shows every site connected."""
+    if not wait_for(lambda: _accepts(kits.port), timeout=TIMEOUT_S, poll=0.1):
+        raise TimeoutError(f"server port {kits.port} never accepted connections")
+    session = new_secure_session(ADMIN, str(kits.admin), timeout=TIMEOUT_S)
+    try:
+        def all_connected() -> bool:
+            try:
+                meta = session.check_status("client")
+            except NoClientsAvailable:
+                return False
+            statuses = {c["client_name"]: c["status"] for c in meta.get("client_status", [])}
+            return all(statuses.get(s) not in (None, "no_reply") for s in SITES)
+
+        if not wait_for(all_connected, timeout=TIMEOUT_S, poll=0.1):
+            raise TimeoutError("not every site connected")
+    finally:
+        session.close()
+
+
+def _wait_provisioned(svc, kits: Kits) -> None:
+    def known() -> bool:
+        with svc.state.connect() as db:
+            return db.execute("SELECT count(*) FROM sites WHERE federation=?",
+                              (kits.federation,)).fetchone()[0] == len(SITES)
+    if not wait_for(known, timeout=30, poll=0.05):
+        raise TimeoutError("the deployer never took in the provisioning events")
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _wait_port_free(port: int) -> None:
+    wait_for(lambda: not _accepts(port), timeout=30, poll=0.2)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_workspace_processes(folder: Path) -> None:
+    """NVFlare processes whose command line names this folder (start.sh's python included)."""
+    import psutil
+
+    doomed = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if str(folder) in " ".join(proc.info["cmdline"] or ()):
+            doomed.append(proc)
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+    psutil.wait_procs(doomed, timeout=10)
