@@ -4,14 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from arcflare.cli.main import app
 from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import JobView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from test_handlers import CA, FakeFlareAdmin
+from jc_fakes import CA, FakeFlareAdmin
+from typer.testing import CliRunner
 
 
 class FinishingAdmin(FakeFlareAdmin):

@@ -10,10 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from arcflare.client import Client
-from test_flare_jobs import SITES, logreg, start_service, wait_for, wait_until_running
-from federation import LocalFederation
+from jc_federation import LocalFederation
+from jc_service import SITES, logreg, start_service, wait_for, wait_until_running
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.slow, pytest.mark.timeout(600)]
 HEART_BEAT_TIMEOUT = 10

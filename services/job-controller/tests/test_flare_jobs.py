@@ -5,30 +5,23 @@ has its own data dir, bus and state. Waits are bounded, never asserted on.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.client import Client
-from arcflare.contracts.commands import AbortJob, RecipePackage, SubmitJob
+from arcflare.contracts.commands import AbortJob
 from arcflare.contracts.envelope import Envelope
-from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
-from arcflare.job_controller.bootstrap import bootstrap
-from arcflare.job_controller.records import MIGRATIONS
 from arcflare.job_controller.recipes.logreg_client import accuracy, site_dataset, split
-from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.job_controller.records import MIGRATIONS
 from arcflare.runtime.state import StateStore
-from federation import ADMIN, LocalFederation
+from jc_federation import ADMIN, LocalFederation
+from jc_service import FED, SITES, logreg, nvflare_jobs, start_service, wait_for, wait_until_running
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.slow, pytest.mark.timeout(600)]
-SITES = ["site-1", "site-2"]
-FED = "fedtest"
-CA = ":".join(["AB"] * 32)
 #: 3 rounds of FedAvg reach ~0.93 in a NumPy simulation of the same data; a zero model
 #: scores ~0.55 (the majority class), a single site's own model ~0.88 on the other site
 MIN_ACCURACY = 0.85
@@ -44,47 +37,6 @@ def federation(tmp_path_factory: pytest.TempPathFactory):
         yield fed
     finally:
         fed.stop()
-
-
-def provisioned(fed: LocalFederation) -> FederationProvisioned:
-    return FederationProvisioned(
-        federation=FED, server_endpoint=f"localhost:{fed.port}", server_kit_ref="file:/unused",
-        admin_kit_ref=f"file:{fed.admin_kit}", admin_name=ADMIN, sites=SITES, ca_fingerprint=CA,
-    )
-
-
-def start_service(data_dir: Path, fed: LocalFederation, **overrides):
-    settings = JobControllerSettings(data_dir=data_dir, job_poll_interval_s=0.5, status_poll_interval_s=0)
-    svc = bootstrap(settings, **overrides)
-    with svc.state.unit_of_work() as uow:
-        uow.publish(provisioned(fed))
-    svc.drain(timeout=10)
-    return svc, settings
-
-
-def logreg(rounds: int, name: str = "logreg") -> SubmitJob:
-    return SubmitJob(federation=FED, name=name, min_clients=2, timeout_s=600,
-                     package=RecipePackage(recipe="fedavg-logreg", parameters={"rounds": rounds}))
-
-
-def wait_for(client: Client, job_id: str, event_type: str, timeout: float) -> Envelope:
-    for env in client.follow(types=[event_type], timeout=timeout, from_start=True):
-        if env.payload.get("job_id") == job_id:
-            return env
-    raise TimeoutError(f"no {event_type} for {job_id} within {timeout}s")
-
-
-def wait_until_running(fed: LocalFederation, job_id: str, timeout: float) -> None:
-    admin = FlareApiAdmin(fed.admin_kit, ADMIN)
-    deadline = time.monotonic() + timeout
-    while admin.job(job_id).status != "RUNNING":
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} not RUNNING within {timeout}s")
-        time.sleep(0.5)
-
-
-def nvflare_jobs(fed: LocalFederation, **query) -> list[dict]:
-    return FlareApiAdmin(fed.admin_kit, ADMIN)._call("list_jobs", lambda s: s.list_jobs(**query))
 
 
 def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation, tmp_path):

@@ -9,45 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from arcflare.client import Client
 from arcflare.contracts.commands import ArchivePackage, FolderPackage, RecipePackage, SubmitJob
 from arcflare.contracts.events import FederationProvisioned, SiteRemoved
-from arcflare.job_controller.adapters.flare_admin import ClientSeen, FlareAdmin, JobView, ServerView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-
-CA = ":".join(["AB"] * 32)
-
-
-class FakeFlareAdmin(FlareAdmin):
-    def __init__(self, clients: list[str]) -> None:
-        self.clients = clients
-        self.submitted: dict[str, str] = {}
-        self.disabled: list[str] = []
-
-    def server_view(self) -> ServerView:
-        return ServerView("started", [ClientSeen(c, 1.0) for c in self.clients])
-
-    def submit(self, job_dir: Path, submit_token: str) -> str:
-        return self.submitted.setdefault(submit_token, f"job-{len(self.submitted) + 1}")
-
-    def find_submitted(self, submit_token: str) -> str | None:
-        return self.submitted.get(submit_token)
-
-    def job(self, job_id: str) -> JobView:
-        return JobView(job_id, "j", "SUBMITTED")
-
-    def jobs(self) -> list[JobView]:
-        return [self.job(j) for j in self.submitted.values()]
-
-    def abort(self, job_id: str) -> None: ...
-
-    def download_result(self, job_id: str, destination: Path) -> Path:
-        return destination / job_id
-
-    def disable_client(self, site: str) -> None:
-        self.disabled.append(site)
+from jc_fakes import CA, FakeFlareAdmin
 
 
 @pytest.fixture

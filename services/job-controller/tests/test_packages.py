@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from arcflare.job_controller.packages import Caps, InvalidPackage, check_folder, unpack_archive
 
 CAPS = Caps(max_bytes=1_000_000, max_files=100)

@@ -12,16 +12,31 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from arcflare.cli.common import (
+    AsPrincipal,
+    DataDir,
+    Json,
+    Timeout,
+    Wait,
+    client_for,
+    console,
+    envelope_json,
+    fail,
+    out,
+    print_json,
+    send_command,
+    settings_for,
+)
+from arcflare.contracts.commands import (
+    AbortJob,
+    ArchivePackage,
+    FolderPackage,
+    RecipePackage,
+    SubmitJob,
+)
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-from arcflare.cli.common import (
-    AsPrincipal, DataDir, Json, Timeout, Wait, client_for, console, describe_failure, envelope_json,
-    fail, out, print_json, send_command, settings_for,
-)
-from arcflare.contracts.commands import AbortJob, ArchivePackage, FolderPackage, RecipePackage, SubmitJob
-from arcflare.contracts.outcomes import is_failure
 
 app = typer.Typer(help="Submit, abort and list NVFlare jobs.", no_args_is_help=True)
 Federation = Annotated[str, typer.Argument(help="The federation (NVFlare project) name.")]

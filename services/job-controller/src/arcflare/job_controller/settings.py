@@ -1,9 +1,8 @@
 """Job-controller knobs (env prefix ARCFLARE_); the defaults suit a laptop."""
 from __future__ import annotations
 
-from pydantic import Field
-
 from arcflare.runtime.settings import Settings
+from pydantic import Field
 
 
 class JobControllerSettings(Settings):

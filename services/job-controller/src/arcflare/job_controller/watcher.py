@@ -38,7 +38,7 @@ class JobWatcher:
             try:
                 self.poll_jobs()
                 self.observe_federations()
-            except Exception as exc:  # noqa: BLE001 - the watcher must outlive one bad poll
+            except Exception as exc:
                 log.exception("watch_failed", error=repr(exc))
 
     def poll_jobs(self) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import abc
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from arcflare.runtime.logging import get_logger
 
@@ -144,7 +144,12 @@ class FlareApiAdmin(FlareAdmin):
             sess.close()
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
-        from nvflare.fuel.flare_api.api_spec import NoConnection, NoReply, SessionClosed, SessionExpired
+        from nvflare.fuel.flare_api.api_spec import (
+            NoConnection,
+            NoReply,
+            SessionClosed,
+            SessionExpired,
+        )
 
         retryable = (NoConnection, NoReply, SessionClosed, SessionExpired, TimeoutError, ConnectionError)
         for attempt in range(1, self.attempts + 1):

@@ -7,9 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from arcflare.job_controller.packages import InvalidPackage
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 CLIENT_SCRIPT = Path(__file__).with_name("logreg_client.py")
 

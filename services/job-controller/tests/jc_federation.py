@@ -81,13 +81,12 @@ class LocalFederation:
     def _spawn(self, name: str, module: str, config: str, extra: list[str]) -> None:
         kit = self.kits / name
         env = {**os.environ, "PYTHONPATH": str(kit / "local")}
-        log = open(kit / "process.out", "ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-u", "-m", module, "-m", str(kit), "-s", config,
-             "--set", "secure_train=true", "org=arc", "config_folder=config", *extra],
-            cwd=kit, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
+        with open(kit / "process.out", "ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-u", "-m", module, "-m", str(kit), "-s", config,
+                 "--set", "secure_train=true", "org=arc", "config_folder=config", *extra],
+                cwd=kit, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
 
     def start_server(self) -> None:
         self._spawn("localhost", "nvflare.private.fed.app.server.server_train", "fed_server.json", [])
@@ -127,7 +126,7 @@ class LocalFederation:
                         return
                 finally:
                     sess.close()
-            except Exception as exc:  # the server is still starting
+            except Exception as exc:  # noqa: BLE001 - the server is still starting
                 last_error = exc
             time.sleep(1.0)
         raise TimeoutError(f"{count} clients not connected within {timeout}s (last error: {last_error})")
