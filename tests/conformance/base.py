@@ -18,10 +18,13 @@ from arcflare.bus.port import Bus, OutgoingMessage, ReceivedMessage
 
 class ContractBase:
     #: a queue without sessions; lock `lock_seconds`, max delivery `max_delivery_count`,
-    #: dead-lettering on expiration
+    #: dead-lettering on expiration. Or a topic, with queue_subscription naming one of
+    #: its subscriptions without rules (where no such queue exists, as in TOPOLOGY).
     queue = "work"
-    #: a queue without sessions whose lock outlasts a slow consumer (competing consumers)
+    queue_subscription: str | None = None
+    #: the same, with a lock that outlasts a slow consumer (competing consumers)
     crowded_queue = "crowd"
+    crowded_subscription: str | None = None
     #: a queue that requires sessions; lock `lock_seconds`
     session_queue = "orders"
     topic = "news"
@@ -38,6 +41,17 @@ class ContractBase:
     transient_ttl_seconds = 1.0
     lock_seconds = 1.0
     max_delivery_count = 3
+    #: tests that must outwait a lock or a TTL longer than this skip themselves
+    longest_wait_seconds = 30.0
+
+    @property
+    def plain(self) -> tuple[str, str | None]:
+        """Where messages sent to `queue` are received from."""
+        return self.queue, self.queue_subscription
+
+    def outwaits(self, seconds: float) -> None:
+        if seconds > self.longest_wait_seconds:
+            pytest.skip(f"needs to outwait {seconds:.0f} s here (longest_wait_seconds)")
 
     @pytest.fixture
     def bus_factory(self) -> Callable[[], Bus]:
@@ -58,6 +72,7 @@ class ContractBase:
         return OutgoingMessage(body=body, **fields)
 
     def outlive_lock(self) -> None:
+        self.outwaits(self.lock_seconds)
         time.sleep(self.lock_seconds + 0.3)
 
     @staticmethod

@@ -9,6 +9,7 @@ from arcflare.bus.port import (
     EntityNotFound,
     InvalidMessage,
     MessageTooLarge,
+    entity_path,
 )
 
 from tests.conformance.base import ContractBase
@@ -20,7 +21,7 @@ class BasicsContract(ContractBase):
                             application_properties={"site": "a", "n": 3, "ok": True, "x": 1.5})
 
         bus.send(self.queue, [sent])
-        [got] = bus.receive(self.queue, max_wait=5)
+        [got] = bus.receive(*self.plain, max_wait=5)
 
         assert (got.body, got.message_id, got.subject, got.correlation_id) == (
             sent.body, sent.message_id, "Greeted", "c-1")
@@ -31,28 +32,28 @@ class BasicsContract(ContractBase):
     def test_the_first_delivery_has_count_one_and_a_lock(self, bus: Bus):
         bus.send(self.queue, [self.message()])
 
-        [got] = bus.receive(self.queue, max_wait=5)
+        [got] = bus.receive(*self.plain, max_wait=5)
 
         assert got.delivery_count == 1
         assert got.lock_token and got.locked_until is not None
 
     def test_a_completed_message_is_gone(self, bus: Bus):
         bus.send(self.queue, [self.message()])
-        [got] = bus.receive(self.queue, max_wait=5)
+        [got] = bus.receive(*self.plain, max_wait=5)
 
         bus.complete(got)
 
-        assert bus.peek(self.queue) == []
-        assert bus.receive(self.queue, max_wait=0.2) == []
+        assert bus.peek(*self.plain) == []
+        assert bus.receive(*self.plain, max_wait=0.2) == []
 
     def test_receiving_from_an_empty_queue_returns_nothing_after_max_wait(self, bus: Bus):
-        assert bus.receive(self.queue, max_wait=0.3) == []
+        assert bus.receive(*self.plain, max_wait=0.3) == []
 
     def test_a_batch_arrives_complete_in_sequence_order(self, bus: Bus):
         sent = [self.message(message_id=f"batch-{i}") for i in range(20)]
 
         bus.send(self.queue, sent)
-        got = self.receive_all(bus, self.queue, count=20)
+        got = self.receive_all(bus, *self.plain, count=20)
 
         assert [m.message_id for m in got] == [m.message_id for m in sent]
         assert [m.sequence_number for m in got] == sorted(m.sequence_number for m in got)
@@ -66,12 +67,12 @@ class BasicsContract(ContractBase):
     def test_a_message_over_256_kib_is_refused_with_its_size(self, bus: Bus):
         with pytest.raises(MessageTooLarge, match="256"):
             bus.send(self.queue, [self.message(b"x" * (256 * 1024 + 1))])
-        assert bus.peek(self.queue) == []
+        assert bus.peek(*self.plain) == []
 
     def test_a_message_just_under_the_limit_is_accepted(self, bus: Bus):
         bus.send(self.queue, [self.message(b"x" * (250 * 1024))])
 
-        [got] = bus.receive(self.queue, max_wait=5)
+        [got] = bus.receive(*self.plain, max_wait=5)
 
         assert len(got.body) == 250 * 1024
 
@@ -90,32 +91,32 @@ class BasicsContract(ContractBase):
     def test_a_refused_message_refuses_its_whole_batch(self, bus: Bus):
         with pytest.raises(InvalidMessage):
             bus.send(self.queue, [self.message(), self.message(message_id="m" * 129)])
-        assert bus.peek(self.queue) == []
+        assert bus.peek(*self.plain) == []
 
     def test_peek_neither_locks_nor_counts_a_delivery(self, bus: Bus):
         bus.send(self.queue, [self.message()])
 
-        [peeked] = bus.peek(self.queue)
-        [got] = bus.receive(self.queue, max_wait=5)
+        [peeked] = bus.peek(*self.plain)
+        [got] = bus.receive(*self.plain, max_wait=5)
 
         assert peeked.lock_token is None
         assert got.message_id == peeked.message_id and got.delivery_count == 1
 
     def test_peek_reads_in_sequence_order_from_a_sequence_number(self, bus: Bus):
         bus.send(self.queue, [self.message(message_id=f"p-{i}") for i in range(6)])
-        first = bus.peek(self.queue, max_messages=3)
+        first = bus.peek(*self.plain, max_messages=3)
 
-        rest = bus.peek(self.queue, from_sequence_number=first[-1].sequence_number + 1)
+        rest = bus.peek(*self.plain, from_sequence_number=first[-1].sequence_number + 1)
 
         assert [m.message_id for m in first + rest] == [f"p-{i}" for i in range(6)]
 
     def test_stats_count_active_locked_scheduled_and_dead_lettered(self, bus: Bus):
         bus.send(self.queue, [self.message() for _ in range(3)])
         bus.schedule(self.queue, self.message(), self.later(60))
-        _still_locked, second = bus.receive(self.queue, max_messages=2, max_wait=5)
+        _still_locked, second = bus.receive(*self.plain, max_messages=2, max_wait=5)
         bus.dead_letter(second, "Broken", "test")
 
-        stats = {s.entity_path: s for s in bus.stats()}[self.queue]
+        stats = {s.entity_path: s for s in bus.stats()}[entity_path(*self.plain)]
 
         assert (stats.active, stats.locked, stats.scheduled, stats.dead_lettered) == (2, 1, 1, 1)
 
@@ -124,7 +125,7 @@ class BasicsContract(ContractBase):
         seen: list[str] = []
 
         def consume() -> None:
-            while got := bus.receive(self.queue, max_messages=5, max_wait=0.5):
+            while got := bus.receive(*self.plain, max_messages=5, max_wait=0.5):
                 for message in got:
                     bus.complete(message)
                     seen.append(message.message_id)

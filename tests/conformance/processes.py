@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from arcflare.bus.port import Bus
+from arcflare.bus.port import Bus, entity_path
 
 from tests.conformance import workers
 from tests.conformance.base import ContractBase
@@ -47,14 +47,14 @@ class ProcessContract(ContractBase):
     ):
         ids = [f"job-{i}" for i in range(200)]
         factory = workers.encode(bus_factory)
-        with consumer_processes(4, "compete", factory, self.crowded_queue,
-                                str(tmp_path)) as consumers:
+        crowd = entity_path(self.crowded_queue, self.crowded_subscription)
+        with consumer_processes(4, "compete", factory, crowd, str(tmp_path)) as consumers:
             try:
                 assert [c.stdout.readline().strip() for c in consumers] == ["ready"] * 4
                 for start in range(0, len(ids), 50):
                     bus.send(self.crowded_queue,
                              [self.message(message_id=i) for i in ids[start:start + 50]])
-                self._wait_until_empty(bus, self.crowded_queue)
+                self._wait_until_empty(bus, crowd)
             finally:
                 (tmp_path / "stop").touch()
 
@@ -75,13 +75,14 @@ class ProcessContract(ContractBase):
         sent = [self.message(message_id=f"kill-{i}") for i in range(3)]
         bus.send(self.queue, sent)
 
-        with consumer_processes(1, "hold", workers.encode(bus_factory), self.queue,
-                                "3") as [holder]:
+        self.outwaits(self.lock_seconds)
+        with consumer_processes(1, "hold", workers.encode(bus_factory),
+                                entity_path(*self.plain), "3") as [holder]:
             try:
                 held = json.loads(holder.stdout.readline())
             finally:
                 holder.kill()  # SIGKILL: no cleanup, its locks simply stay
-        back = self.receive_all(bus, self.queue, count=3, max_wait=self.lock_seconds + 10)
+        back = self.receive_all(bus, *self.plain, count=3, max_wait=self.lock_seconds + 10)
 
         assert sorted(held) == sorted(m.message_id for m in sent)
         assert sorted(m.message_id for m in back) == sorted(held)
@@ -90,6 +91,7 @@ class ProcessContract(ContractBase):
     def test_a_killed_session_holder_releases_the_session(
         self, bus: Bus, bus_factory: Callable[[], Bus]
     ):
+        self.outwaits(self.lock_seconds)
         bus.send(self.session_queue, [self.message(message_id="first", session_id="fed-k"),
                                       self.message(message_id="second", session_id="fed-k")])
 
@@ -108,10 +110,10 @@ class ProcessContract(ContractBase):
         assert [(m.message_id, m.delivery_count) for m in back] == [("first", 2), ("second", 1)]
 
     @staticmethod
-    def _wait_until_empty(bus: Bus, queue: str, timeout: float = 60) -> None:
+    def _wait_until_empty(bus: Bus, path: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            stats = {s.entity_path: s for s in bus.stats()}[queue]
+            stats = {s.entity_path: s for s in bus.stats()}[path]
             if stats.active == 0:
                 return
             time.sleep(0.05)

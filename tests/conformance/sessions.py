@@ -83,6 +83,7 @@ class SessionContract(ContractBase):
 
     def test_a_renewed_session_lock_keeps_the_session(self, bus: Bus):
         bus.send(self.session_queue, [self.message(session_id="fed-r")])
+        self.outwaits(self.lock_seconds)
         session = bus.accept_session(self.session_queue, session_id="fed-r", max_wait=5)
         [held] = session.receive(max_wait=5)
         for _ in range(4):

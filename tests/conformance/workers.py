@@ -22,12 +22,18 @@ def encode(factory: Callable[[], Bus]) -> str:
     return base64.b64encode(pickle.dumps(factory)).decode()
 
 
+def _address(path: str) -> tuple[str, str | None]:
+    """'queue' or 'topic/subscriptions/name' as receive() takes it."""
+    entity, _, subscription = path.partition("/subscriptions/")
+    return entity, subscription or None
+
+
 def compete(bus: Bus, entity: str, folder: Path) -> None:
     """Receive one at a time until folder/stop exists; log 'message_id start end outcome'."""
     with (folder / f"consumer-{time.monotonic_ns()}.log").open("w") as out:
         print("ready", flush=True)
         while not (folder / "stop").exists():
-            for message in bus.receive(entity, max_messages=1, max_wait=0.2):
+            for message in bus.receive(*_address(entity), max_messages=1, max_wait=0.2):
                 started = time.monotonic()
                 time.sleep(0.002)  # the "work": long enough for a second holder to overlap
                 try:
@@ -43,8 +49,8 @@ def hold(bus: Bus, entity: str, count: str) -> None:
     """Lock `count` messages and never settle them (the test SIGKILLs this process)."""
     held: list[str] = []
     while len(held) < int(count):
-        held += [m.message_id for m in bus.receive(entity, max_messages=int(count) - len(held),
-                                                   max_wait=5)]
+        held += [m.message_id for m in bus.receive(*_address(entity), max_wait=5,
+                                                   max_messages=int(count) - len(held))]
     print(json.dumps(held), flush=True)
     time.sleep(600)
 
