@@ -14,6 +14,7 @@ from pathlib import Path
 MAX_LINE_CHARS = 2000
 #: never read more than this from the end of a file for one tail
 MAX_SCAN_BYTES = 1024 * 1024
+_BLOCK = 64 * 1024
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -40,16 +41,20 @@ def read_last_lines(path: Path, lines: int, *, max_scan: int = MAX_SCAN_BYTES) -
     """
     with open(path, "rb") as f:
         size = f.seek(0, os.SEEK_END)
-        start = max(0, size - max_scan)
-        f.seek(start)
-        data = f.read(size - start)
+        start, data = size, b""
+        # backwards in blocks until the window holds enough lines (or the scan cap)
+        while start > 0 and size - start < max_scan and data.count(b"\n") <= lines:
+            step = min(_BLOCK, start, max_scan - (size - start))
+            start -= step
+            f.seek(start)
+            data = f.read(step) + data
     chunks = data.split(b"\n")
     if chunks and chunks[-1] == b"":
         chunks.pop()
     cut_at_start = start > 0
     if cut_at_start and chunks:
         chunks.pop(0)  # a partial first line
-    truncated = cut_at_start and len(chunks) < lines
+    truncated = cut_at_start and len(chunks) < lines and size - start >= max_scan
     picked = chunks[-lines:]
     out: list[str] = []
     for raw in picked:
