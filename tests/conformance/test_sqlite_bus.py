@@ -75,7 +75,8 @@ class TestSqliteBusSpecifics:
     def test_a_doorbell_registration_left_by_a_killed_process_is_removed(self, bus: SqliteBus):
         assert bus.receive("work", max_wait=0.05) == []  # registers this thread's doorbell
         [folder] = bus._doorbell.root.iterdir()
-        orphan = folder / "0123456789abcdef"
+        [registration] = folder.iterdir()
+        orphan = folder / (registration.name.split("-")[0] + "-0123456789abcdef")
         orphan.touch()
 
         bus.send("work", [OutgoingMessage(b"{}", "wake")])

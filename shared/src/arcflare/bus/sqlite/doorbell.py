@@ -24,6 +24,18 @@ from pathlib import Path
 _ABSTRACT = os.uname().sysname == "Linux"
 
 
+def _network_namespace() -> str:
+    # abstract names are per network namespace: containers sharing the bus file through a
+    # volume must neither ring nor remove each other's registrations
+    try:
+        return str(os.stat("/proc/self/ns/net").st_ino)
+    except OSError:
+        return "0"
+
+
+_PREFIX = _network_namespace() + "-"
+
+
 def _folder(root: Path, entity: str) -> Path:
     return root / hashlib.blake2s(entity.encode(), digest_size=6).hexdigest()
 
@@ -49,6 +61,8 @@ class Doorbell:
             except FileNotFoundError:
                 continue
             for name in names:
+                if not name.startswith(_PREFIX):
+                    continue
                 try:
                     self._ringer.sendto(b"!", b"\0arcflare-" + name.encode())
                 except ConnectionRefusedError:  # nobody listens any more: a killed process
@@ -82,7 +96,7 @@ class Doorbell:
 class Listener:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.name = uuid.uuid4().hex
+        self.name = _PREFIX + uuid.uuid4().hex
         self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.socket.bind(b"\0arcflare-" + self.name.encode())
         self.socket.setblocking(False)
@@ -114,4 +128,7 @@ class Listener:
                     os.unlink(folder / self.name)
             self.socket.close()
 
-    __del__ = close
+    def __del__(self) -> None:
+        # also at interpreter exit, when modules may already be torn down
+        with contextlib.suppress(Exception):
+            self.close()
