@@ -2,11 +2,13 @@
 subscription on site-commands (created here, filtered on its site)."""
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from arcflare.bus import Bus, connect
+from arcflare.bus.port import BusError
 from arcflare.contracts.topology import Rule, site_subscription_name
-from arcflare.runtime import Consumer, Service, StateStore
+from arcflare.runtime import Consumer, Service, StateStore, get_logger
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
 from arcflare.site_agent.observer import SiteObserver
@@ -15,6 +17,8 @@ from arcflare.site_agent.reporter import PeriodicTails, SiteReporter
 from arcflare.site_agent.settings import SiteAgentSettings
 from arcflare.site_agent.tails import RateLimit
 from arcflare.site_agent.telemetry import TelemetrySender
+
+log = get_logger(__name__)
 
 
 def build_observer(settings: SiteAgentSettings) -> SiteObserver:
@@ -27,12 +31,35 @@ def build_observer(settings: SiteAgentSettings) -> SiteObserver:
     return ProcessObserver(settings.workspace_dir(), log_files=settings.log_files)
 
 
+class SiteSubscription:
+    """The agent's own subscription on site-commands, filtered on its site. Made at
+    start; if the bus is away then, made by a background retry instead of failing."""
+
+    def __init__(self, bus: Bus, site: str) -> None:
+        self.bus, self.site = bus, site
+        self.ready = False
+
+    def ensure(self) -> bool:
+        try:
+            self.bus.ensure_subscription("site-commands", site_subscription_name(self.site),
+                                         Rule(name="site", properties={"site": self.site}))
+        except BusError as exc:
+            log.warning("site subscription not created yet; retrying", error=repr(exc))
+            return False
+        self.ready = True
+        return True
+
+    def __call__(self, stop: threading.Event) -> None:
+        while not self.ready and not stop.wait(5.0):
+            self.ensure()
+
+
 def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = None,
               site_observer: SiteObserver | None = None, **overrides: Any) -> Service:
     s = settings or SiteAgentSettings()
     bus = bus or connect(s)
-    bus.ensure_subscription("site-commands", site_subscription_name(s.site),
-                            Rule(name="site", properties={"site": s.site}))
+    subscription = SiteSubscription(bus, s.site)
+    subscription.ensure()
     observer = site_observer or build_observer(s)
     redactor = overrides.pop("redactor", None) or Redactor(s.redaction_patterns)
     model = overrides.pop("health_model", None) or HealthModel(
@@ -49,6 +76,8 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
             federation=s.federation, site=s.site, file=s.periodic_tail_file,
             every_s=s.periodic_tail_s, observer=observer, redactor=redactor,
             telemetry=telemetry))
+    if not subscription.ready:
+        background.append(subscription)
     dependencies = {
         "site_observer": observer, "redactor": redactor, "health_model": model,
         "tail_rate": RateLimit(s.tail_rate_per_minute), "reporter": reporter,
