@@ -136,3 +136,16 @@ def test_only_the_three_endpoints_are_called(stub, observer):
     assert paths == {("GET", "/api/v1/namespaces/hospital/pods"),
                      ("GET", "/api/v1/namespaces/hospital/pods/p1/log"),
                      ("DELETE", "/api/v1/namespaces/hospital/pods/p1")}
+
+
+def test_periodic_tails_get_each_new_pod_log_line_once(stub, observer):
+    stub.pods = [pod("p1", state=RUNNING)]
+    stub.logs["p1"] = "one\ntwo\n"
+    first = observer.new_lines("log.txt")
+    stub.logs["p1"] += "three\n"
+
+    second = observer.new_lines("log.txt")
+
+    assert first == ["one", "two"] and second == ["three"]
+    observer.observe()  # the health reader has its own cursor
+    assert observer.new_lines("log.txt") == []

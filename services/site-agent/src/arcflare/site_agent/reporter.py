@@ -8,7 +8,7 @@ import time
 from arcflare.contracts.events import SiteHealthChanged, SiteHeartbeat, SiteLogTail
 from arcflare.runtime import StateStore, get_logger
 from arcflare.site_agent.health import Health, HealthModel
-from arcflare.site_agent.observer import SiteObserver
+from arcflare.site_agent.observer import LogUnavailable, SiteObserver
 from arcflare.site_agent.redaction import Redactor
 from arcflare.site_agent.tails import make_safe
 from arcflare.site_agent.telemetry import TelemetrySender
@@ -92,7 +92,10 @@ class PeriodicTails:
     def tick(self) -> SiteLogTail | None:
         try:
             lines = self.observer.new_lines(self.file)
-        except Exception:
+        except LogUnavailable as exc:
+            log.warning("periodic tail not possible", file=self.file, reason=str(exc))
+            return None
+        except Exception:  # an observer bug must not end periodic tails for good
             log.exception("reading new log lines failed", file=self.file)
             return None
         if not lines:

@@ -7,6 +7,7 @@ pod. On Kubernetes the client's log.txt is its container output.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,13 @@ def api_client(kubeconfig: Path | None) -> Any:
     return client.ApiClient(cfg)
 
 
+@dataclass
+class _LogCursor:
+    identity: str | None = None
+    stamp: str | None = None  # the last RFC 3339 stamp read
+    read_at: float = 0.0
+
+
 class KubernetesObserver(SiteObserver):
     kind = "kubernetes"
 
@@ -56,9 +64,8 @@ class KubernetesObserver(SiteObserver):
         self.namespace = namespace
         self.selector = label_selector
         self.container = container
-        self._identity: str | None = None
-        self._last_stamp: str | None = None
-        self._last_read = 0.0
+        self._health_cursor = _LogCursor()
+        self._tail_cursor = _LogCursor()
 
     @classmethod
     def from_settings(cls, settings: Any) -> KubernetesObserver:
@@ -131,30 +138,39 @@ class KubernetesObserver(SiteObserver):
 
     def _running(self, pod: Any, started: datetime | None, restarts: int) -> Observation:
         identity = f"{pod.metadata.uid}/{restarts}"
-        if identity != self._identity:
-            self._identity, self._last_stamp = identity, None
         return Observation(
             "running", identity=identity, pod=pod.metadata.name, restarts=restarts,
             started_at=started.timestamp() if started else None,
-            new_log_lines=self._new_lines(pod.metadata.name))
+            new_log_lines=self._new_lines(pod.metadata.name, identity, self._health_cursor))
 
-    def _new_lines(self, name: str) -> list[str]:
-        """Lines since the last read, deduplicated on the API's RFC 3339 timestamps."""
-        first = self._last_stamp is None
-        since = int(time.monotonic() - self._last_read) + 5  # overlap; deduplicated below
+    def new_lines(self, file: str) -> list[str]:
+        """New lines of the client container's output (periodic tails)."""
+        if file != "log.txt":
+            raise LogUnavailable(f"on Kubernetes only log.txt can be tailed, not {file}")
+        pod = self._pod()
+        if pod is None:
+            return []
+        return self._new_lines(pod.metadata.name, pod.metadata.uid, self._tail_cursor)
+
+    def _new_lines(self, name: str, identity: str, cursor: _LogCursor) -> list[str]:
+        """Lines since the cursor's last read, deduplicated on the API's RFC 3339 stamps."""
+        if cursor.identity != identity:
+            cursor.identity, cursor.stamp = identity, None
+        first = cursor.stamp is None
+        since = int(time.monotonic() - cursor.read_at) + 5  # overlap; deduplicated below
         try:
             text = self._read_log(name, tail_lines=_FIRST_READ_LINES if first else None,
                                   since_seconds=None if first else since, timestamps=True)
-            self._last_read = time.monotonic()
+            cursor.read_at = time.monotonic()
         except _API_ERRORS as exc:
             log.warning("pod log not readable", pod=name, error=repr(exc))
             return []
         lines = []
         for raw in text.splitlines():
             stamp, _, line = raw.partition(" ")
-            if self._last_stamp is not None and stamp <= self._last_stamp:
+            if cursor.stamp is not None and stamp <= cursor.stamp:
                 continue
-            self._last_stamp = stamp
+            cursor.stamp = stamp
             lines.append(clean_line(line.encode())[0])
         return lines
 
