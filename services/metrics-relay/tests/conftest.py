@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def relay_settings(data_dir: Path, **overrides) -> MetricsRelaySettings:
-    return MetricsRelaySettings(data_dir=data_dir, retry_backoff_base_s=0.01,
-                                retry_backoff_max_s=0.05, **overrides)
+    fast_retries = {"retry_backoff_base_s": 0.01, "retry_backoff_max_s": 0.05}
+    return MetricsRelaySettings(data_dir=data_dir, **{**fast_retries, **overrides})
 
 
 class Relay:

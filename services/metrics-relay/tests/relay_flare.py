@@ -129,3 +129,62 @@ def admin_session(prod: Path):
         yield session
     finally:
         session.close()
+
+
+CLIENT_SCRIPT = '''\
+"""Trains nothing: adds 1 to every weight and logs deterministic metrics per round."""
+import nvflare.client as flare
+from nvflare.client.tracking import SummaryWriter
+
+flare.init()
+site = flare.get_site_name()
+offset = int(site.rsplit("-", 1)[-1])
+writer = SummaryWriter()
+while flare.is_running():
+    model = flare.receive()
+    r = model.current_round
+    writer.add_scalar("train_loss", offset + 1.0 / (r + 1), global_step=r)
+    writer.add_scalar("accuracy", offset / 10 + r / 100, global_step=r)
+    flare.send(flare.FLModel(params={k: v + 1 for k, v in model.params.items()},
+                             metrics={"accuracy": offset / 10 + r / 100}))
+'''
+
+
+def expected_history(site: str, rounds: int) -> dict[str, list[tuple[int, float]]]:
+    offset = int(site.rsplit("-", 1)[-1])
+    return {"train_loss": [(r, offset + 1.0 / (r + 1)) for r in range(rounds)],
+            "accuracy": [(r, offset / 10 + r / 100) for r in range(rounds)]}
+
+
+def export_job(root: Path, name: str, rounds: int, bridge: dict | None) -> Path:
+    """A numpy FedAvg recipe job whose clients log metrics; with the bridge if given
+    (what the job-controller does to every job)."""
+    import numpy as np
+    from nvflare.app_common.np.recipes.fedavg import NumpyFedAvgRecipe
+
+    root.mkdir(parents=True, exist_ok=True)
+    script = root / "client.py"
+    script.write_text(CLIENT_SCRIPT)
+    recipe = NumpyFedAvgRecipe(name=name, model=np.zeros((2, 2)).tolist(), min_clients=2,
+                               num_rounds=rounds, train_script=str(script))
+    recipe.export(str(root / "jobs"))
+    job = root / "jobs" / name
+    if bridge is not None:
+        config = job / "app" / "config" / "config_fed_server.json"
+        server = json.loads(config.read_text())
+        server["components"].append(
+            {"id": "arcflare_bridge", "path": "arcflare.flare.bridge.BusBridge", "args": bridge})
+        config.write_text(json.dumps(server, indent=2))
+    return job
+
+
+def run_job(prod: Path, job: Path, results: Path, timeout: float = 300) -> tuple[str, dict]:
+    """Submit, wait for the end, download the result into results/<job_id>."""
+    import shutil
+
+    with admin_session(prod) as session:
+        job_id = session.submit_job(str(job))
+        _, meta = session.monitor_job_and_return_job_meta(job_id, timeout=timeout)
+        downloaded = Path(session.download_job_result(job_id))
+    shutil.copytree(downloaded, results / job_id)
+    return job_id, meta

@@ -171,3 +171,31 @@ def test_failed_and_aborted_jobs_end_their_runs_with_the_matching_status(relay):
     status = {(r.data.tags["job_id"], r.data.tags.get("site")): r.info.status for r in runs}
     assert status == {(JOB, None): "FAILED", (JOB, "site-1"): "FAILED", (other, None): "KILLED"}
     assert relay.events("ModelRegistered") == []
+
+
+def test_while_mlflow_is_unreachable_messages_wait_and_nothing_is_lost(tmp_path, monkeypatch):
+    from conftest import Relay
+    from relay_flare import free_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    data_dir = tmp_path / "data"
+    down = Relay(data_dir, tracking_uri=f"http://127.0.0.1:{free_port()}",
+                 retry_backoff_base_s=1.0)
+    try:
+        down.publish(_submitted())
+        for step in range(3):
+            down.publish(_metrics("site-1", step, f"s{step}", loss=float(step)))
+        down.service.drain(timeout=1.5)  # every handler fails: abandoned, to be retried
+        assert down.dead_letters() == {} and down.dead_letters("events") == {}
+    finally:
+        down.close()
+
+    back = Relay(data_dir)  # the same bus and state, MLflow reachable again
+    try:
+        back.drain()
+        _, children = _runs(back)
+        assert back.tracking.metric_history(children["site-1"].info.run_id, "loss") == \
+            [(0, 0.0), (1, 1.0), (2, 2.0)]
+    finally:
+        back.close()

@@ -38,10 +38,6 @@ from arcflare.contracts.events import FlareEventObserved, MetricPoint
 from arcflare.flare.batching import MetricsBatcher
 from arcflare.flare.sender import TelemetrySender
 from arcflare.flare.spool import Spool
-from arcflare.runtime.logging import get_logger
-
-log = get_logger("arcflare.flare.bridge")
-
 LIFECYCLE = {
     EventType.START_RUN: "job_started",
     EventType.END_RUN: "job_ended",
@@ -115,7 +111,7 @@ class BusBridge(AnalyticsReceiver):
         self._spool = Spool(self.spool_path)
         self._batcher = MetricsBatcher(self.federation, window_s=self.window_s)
         self._sender = TelemetrySender(self._connect, self._spool, collect=self._collect,
-                                       capacity=self.buffer_capacity)
+                                       capacity=self.buffer_capacity, log=self.logger)
         self._sender.start()
         self.log_info(fl_ctx, f"ArcFlare bridge on for federation {self.federation}, "
                               f"job {self.job_id}; spool {self.spool_path}")

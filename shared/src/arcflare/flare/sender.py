@@ -7,6 +7,7 @@ replayed, oldest first, before anything new once the bus answers again.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -16,9 +17,11 @@ from arcflare.bus import codec
 from arcflare.bus.port import Bus
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.spool import Spool
-from arcflare.runtime.logging import get_logger
-
-log = get_logger("arcflare.flare.sender")
+# stdlib logging, not structlog: this runs inside the NVFlare server's job process, whose
+# logging configuration (the job's log.txt, log.json) is NVFlare's. The bridge passes its
+# component logger, which NVFlare configures (a module-level logger created before
+# NVFlare's dictConfig would be disabled by it).
+_default_log = logging.getLogger("arcflare.flare.sender")
 
 TELEMETRY_TOPIC = "telemetry"
 
@@ -35,7 +38,9 @@ class TelemetrySender:
         tick_s: float = 0.1,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 10.0,
+        log: logging.Logger | None = None,
     ) -> None:
+        self._log = log or _default_log
         self._connect = connect
         self._spool = spool
         self._collect = collect
@@ -119,7 +124,8 @@ class TelemetrySender:
         while batch := self._spool.peek(self._max_batch):
             self._send([e for _, e in batch])
             self._spool.remove([seq for seq, _ in batch])
-            log.info("bridge.spool_replayed", count=len(batch), left=len(self._spool))
+            self._log.info("replayed %d spooled telemetry message(s) to the bus; %d left",
+                     len(batch), len(self._spool))
         return True
 
     def _send_buffered(self) -> bool:
@@ -143,8 +149,8 @@ class TelemetrySender:
 
     def _bus_failed(self, exc: Exception) -> None:
         self._retry_s = min(self._retry_max_s, max(self._retry_initial_s, self._retry_s * 2))
-        log.warning("bridge.bus_unavailable", error=str(exc), retry_in_s=self._retry_s,
-                    spooled=len(self._spool))
+        self._log.warning("bus unavailable (%s): %d message(s) spooled, retrying in %.1f s",
+                    exc, len(self._spool), self._retry_s)
         self._close_bus()
 
     def _close_bus(self) -> None:
@@ -153,7 +159,7 @@ class TelemetrySender:
             try:
                 bus.close()
             except Exception as exc:  # noqa: BLE001 (a broken connection may fail to close)
-                log.debug("bridge.bus_close_failed", error=str(exc))
+                self._log.debug("closing the broken bus connection failed: %s", exc)
 
     def _spill(self, envelopes: list[Envelope]) -> None:
         if envelopes:
