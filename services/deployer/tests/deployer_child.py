@@ -7,11 +7,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from service_kit import short_lock_topology  # noqa: E402
-
 from arcflare.bus.sqlite import SqliteBus  # noqa: E402
 from arcflare.deployer.bootstrap import bootstrap  # noqa: E402
 from arcflare.deployer.settings import DeployerSettings  # noqa: E402
+from dep_service import short_lock_topology  # noqa: E402
 
 if __name__ == "__main__":
     settings = DeployerSettings()

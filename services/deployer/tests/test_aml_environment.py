@@ -4,13 +4,13 @@ from __future__ import annotations
 import os
 import sys
 from importlib.metadata import version
+
 import pytest
 import yaml
-from azure.ai.ml import load_environment
-
 from arcflare.contracts.fields import ComputeSpec
 from arcflare.deployer.compute import DeploymentError, Target
 from arcflare.deployer.settings import DeployerSettings
+from azure.ai.ml import load_environment
 
 AML = DeployerSettings().aml_environment_context
 LIVE_VARS = ("ARCFLARE_TEST_AML_SUBSCRIPTION", "ARCFLARE_TEST_AML_RESOURCE_GROUP",
@@ -42,10 +42,9 @@ def test_the_image_installs_the_conda_spec_with_nvflare_and_arcflare():
 @pytest.mark.skipif(not all(os.environ.get(v) for v in LIVE_VARS),
                     reason=f"set {', '.join(LIVE_VARS)} for the live Azure ML tier")
 def test_live_a_compute_that_does_not_exist_is_reported_without_submitting():
+    from arcflare.deployer.adapters.azureml import AzureMLCompute
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
-
-    from arcflare.deployer.adapters.azureml import AzureMLCompute
 
     ml = MLClient(DefaultAzureCredential(), os.environ[LIVE_VARS[0]], os.environ[LIVE_VARS[1]],
                   os.environ[LIVE_VARS[2]])

@@ -5,10 +5,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from arcflare.contracts.fields import ComputeSpec
 from arcflare.deployer.adapters.aml_jobs import (
-    JOB_WORKSPACE, environment_ref, job_name, participant_job, run_status,
+    JOB_WORKSPACE,
+    environment_ref,
+    job_name,
+    participant_job,
+    run_status,
 )
 from arcflare.deployer.compute import DeploymentError, Target
 

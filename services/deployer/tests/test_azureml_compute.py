@@ -5,10 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_ml_client import FakeMLClient
-from flare_kits import ADMIN
-from service_kit import FINGERPRINT, settings
-
 from arcflare.client import Client
 from arcflare.contracts.commands import AdminSpec, DeployServer, DeploySite, StopSite
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
@@ -18,6 +14,9 @@ from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.compute import Computes, DeploymentError, Target
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.deployer.watcher import check_deployments
+from dep_fake_ml import FakeMLClient
+from dep_kits import ADMIN
+from dep_service import FINGERPRINT, settings
 
 AML_CONTEXT = DeployerSettings().aml_environment_context
 ARC = ComputeSpec(backend="azureml", compute="arc-hospital-a", instance_type="gpu-small")
@@ -161,7 +160,7 @@ def test_job_status_becomes_deployment_events_for_the_request(tmp_path, aml_serv
 def provision_events(client: Client, tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from service_kit import publish
+    from dep_service import publish
 
     publish(client.bus,
             FederationProvisioned(

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import processes_in
-from flare_kits import SERVER_NAME, provision
-
 from arcflare.deployer.adapters.local import LocalCompute
 from arcflare.deployer.compute import DeploymentError, Target
+from dep_kits import SERVER_NAME, provision
+from dep_service import processes_in
 
 pytestmark = pytest.mark.nvflare
 

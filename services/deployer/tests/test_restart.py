@@ -9,15 +9,19 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import processes_in
-from flare_kits import ADMIN, provision
-from service_kit import (
-    connected, federation_provisioned, publish, short_lock_topology, site_provisioned, wait_for,
-)
-
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.client import Client
 from arcflare.runtime.settings import Settings
+from dep_kits import ADMIN, provision
+from dep_service import (
+    connected,
+    federation_provisioned,
+    processes_in,
+    publish,
+    short_lock_topology,
+    site_provisioned,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.chaos]
 CHILD = Path(__file__).with_name("deployer_child.py")

@@ -7,16 +7,20 @@ import socket
 
 import psutil
 import pytest
-from conftest import processes_in
-from flare_kits import ADMIN, SERVER_NAME, provision
-from service_kit import (
-    connected, registered_clients, federation_provisioned, publish, settings, site_provisioned,
-    wait_for,
-)
-
 from arcflare.client import Client
 from arcflare.contracts.commands import DeployServer, DeploySite, StopSite, TeardownFederation
 from arcflare.deployer.bootstrap import bootstrap
+from dep_kits import ADMIN, provision
+from dep_service import (
+    connected,
+    federation_provisioned,
+    processes_in,
+    publish,
+    registered_clients,
+    settings,
+    site_provisioned,
+    wait_for,
+)
 
 pytestmark = pytest.mark.nvflare
 
@@ -39,7 +43,8 @@ def provisioned(svc, kits, sites) -> None:
     """Wait until the deployer has taken in the provisioning events (they race commands)."""
     def known():
         with svc.state.connect() as db:
-            fed = db.execute("SELECT 1 FROM federations WHERE name=?", (kits.federation,)).fetchone()
+            fed = db.execute("SELECT 1 FROM federations WHERE name=?",
+                             (kits.federation,)).fetchone()
             n = db.execute("SELECT count(*) FROM sites WHERE federation=?",
                            (kits.federation,)).fetchone()[0]
         return fed is not None and n == len(sites)

@@ -9,11 +9,21 @@ from __future__ import annotations
 from dataclasses import replace
 
 from arcflare.contracts.commands import (
-    DeployServer, DeploySite, RestartSite, StopSite, TeardownFederation,
+    DeployServer,
+    DeploySite,
+    RestartSite,
+    StopSite,
+    TeardownFederation,
 )
 from arcflare.contracts.events import (
-    DeploymentFailed, FederationProvisioned, FederationTornDown, ServerDeployed, SiteDeployed,
-    SiteProvisioned, SiteRemoved, SiteStopped,
+    DeploymentFailed,
+    FederationProvisioned,
+    FederationTornDown,
+    ServerDeployed,
+    SiteDeployed,
+    SiteProvisioned,
+    SiteRemoved,
+    SiteStopped,
 )
 from arcflare.deployer import state
 from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Target

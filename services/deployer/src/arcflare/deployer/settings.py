@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-
 from arcflare.runtime import Settings
+from pydantic import Field
 
 #: deploy/aml/ in a source checkout (the Azure ML environment's build context)
 _REPO_AML_ENV = Path(__file__).resolve().parents[5] / "deploy" / "aml"

@@ -14,7 +14,11 @@ from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import DeploymentFailed, SiteStopped
 from arcflare.deployer import state
 from arcflare.deployer.compute import (
-    SERVER, Computes, DeploymentError, Observation, Target,
+    SERVER,
+    Computes,
+    DeploymentError,
+    Observation,
+    Target,
 )
 from arcflare.deployer.handlers import deployed_event
 from arcflare.runtime import StateStore, get_logger

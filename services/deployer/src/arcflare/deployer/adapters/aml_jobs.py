@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from arcflare.deployer.compute import DeploymentError, RunStatus, Target
+from arcflare.deployer.kits import parse_kit_ref
 from azure.ai.ml import Input, command
 from azure.ai.ml.constants import AssetTypes, InputOutputModes
 from azure.ai.ml.entities import BuildContext, Environment
 from azure.ai.ml.entities._builders.command import Command
-
-from arcflare.deployer.compute import DeploymentError, RunStatus, Target
-from arcflare.deployer.kits import parse_kit_ref
 
 #: where the job copies its kit and runs: NVFlare's sub_start.sh supports a workspace
 #: apart from the (read-only, downloaded) kit through NVFL_WORKSPACE. Not an output:

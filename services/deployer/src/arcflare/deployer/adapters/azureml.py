@@ -10,13 +10,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
 from arcflare.deployer.adapters.aml_jobs import (
-    TERMINAL, environment_ref, job_name, nvflare_environment, participant_job, run_status,
+    TERMINAL,
+    environment_ref,
+    job_name,
+    nvflare_environment,
+    participant_job,
+    run_status,
 )
 from arcflare.deployer.compute import Compute, DeploymentError, Observation, Placement, Target
 from arcflare.runtime import get_logger
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 log = get_logger("arcflare.deployer.azureml")
 #: generations tried past a terminal job before giving up (a loop guard, not a policy)

@@ -20,10 +20,19 @@ import time
 from pathlib import Path
 
 from arcflare.deployer.adapters.processes import (
-    MARKER, ProcessRef, ProcessTable, find_running, listener_of,
+    MARKER,
+    ProcessRef,
+    ProcessTable,
+    find_running,
+    listener_of,
 )
 from arcflare.deployer.compute import (
-    SERVER, Compute, DeploymentError, Observation, Placement, Target,
+    SERVER,
+    Compute,
+    DeploymentError,
+    Observation,
+    Placement,
+    Target,
 )
 from arcflare.deployer.kits import check_local_kit, parse_kit_ref, server_port
 
@@ -67,7 +76,8 @@ class LocalCompute(Compute):
                 _fresh_workspace(kit.path, workspace)
                 ref = self.processes.spawn(
                     ["bash", str(workspace / "startup" / "sub_start.sh"), "--once"],
-                    cwd=workspace, env=_environment(workspace, target), log=workspace / "console.txt",
+                    cwd=workspace, env=_environment(workspace, target),
+                    log=workspace / "console.txt",
                 )
                 placement = self._placement(ref, workspace, target, adopted=False)
             if target.name == SERVER:

@@ -2,22 +2,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flare_kits import ADMIN, SERVER_NAME, Kits
-from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
-from nvflare.fuel.flare_api.flare_api import new_secure_session
-
-from dataclasses import replace
-
+import psutil
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
 from arcflare.contracts.topology import TOPOLOGY, Topology
+from arcflare.deployer.adapters.processes import MARKER
 from arcflare.deployer.settings import DeployerSettings
+from dep_kits import ADMIN, SERVER_NAME, Kits
+from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
+from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 FINGERPRINT = ":".join(["AB"] * 32)
 
@@ -100,3 +100,25 @@ def wait_for(condition, timeout: float = 90.0, poll: float = 0.5):
 def connected(kits: Kits, sites: list[str]) -> bool:
     statuses = client_statuses(kits)
     return all(statuses.get(s) not in (None, "no_reply") for s in sites)
+
+
+def processes_in(data_dir: Path) -> list[psutil.Process]:
+    """Every process the deployer started under this data dir (NVFlare's job processes too)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(MARKER, "").startswith(str(data_dir)):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def kill_all_in(data_dir: Path) -> None:
+    procs = processes_in(data_dir)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
