@@ -78,13 +78,16 @@ class ContractBase:
     @staticmethod
     def receive_all(bus: Bus, entity: str, subscription: str | None = None, *, count: int,
                     max_wait: float = 10.0, **kwargs) -> list[ReceivedMessage]:
-        """Receive until `count` messages arrived or nothing more comes within max_wait."""
+        """Receive until `count` messages arrived or nothing more comes within max_wait,
+        completing each at once: waiting on for more must not outlast its lock."""
         got: list[ReceivedMessage] = []
         while len(got) < count:
             batch = bus.receive(entity, subscription, max_messages=count - len(got),
                                 max_wait=max_wait, **kwargs)
             if not batch:
                 break
+            for message in batch:
+                bus.complete(message)
             got += batch
         return got
 
