@@ -5,9 +5,21 @@ azure-ai-ml ones, and their serialized form is what it keeps.
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
+from arcflare.client import Client
+from arcflare.contracts.commands import AdminSpec
+from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
+from arcflare.contracts.fields import ComputeSpec
+from arcflare.deployer.adapters.azureml import AzureMLCompute
+from arcflare.deployer.settings import DeployerSettings
 from azure.core.exceptions import ResourceNotFoundError
+from dep_kits import ADMIN
+from dep_service import FINGERPRINT, publish
+
+ARC = ComputeSpec(backend="azureml", compute="arc-hospital-a", instance_type="gpu-small")
 
 
 class FakeJobs:
@@ -66,3 +78,24 @@ class FakeMLClient:
         self.compute = FakeComputes(computes)
         self.environments = FakeEnvironments(environments)
         self.workspace_name = "ws-test"
+
+
+def compute_with(ml: FakeMLClient) -> AzureMLCompute:
+    return AzureMLCompute(ml, environment="arcflare-nvflare",
+                          environment_context=DeployerSettings().aml_environment_context)
+
+
+def provision_events(client: Client, tmp_path: Path) -> None:
+    """A federation whose server runs on AML compute and whose site on an Arc cluster."""
+    publish(client.bus,
+            FederationProvisioned(
+                federation="fedaml", server_endpoint="server.example.org:8002",
+                server_kit_ref="azureml:kit-fedaml-server:1",
+                admin_kit_ref=f"file:{tmp_path}/admin", admin_name=ADMIN, sites=["hospital-a"],
+                server_compute=ComputeSpec(backend="azureml", compute="cpu-cluster"),
+                admins=[AdminSpec(email=ADMIN, org="arc", role="project_admin")],
+                ca_fingerprint=FINGERPRINT),
+            SiteProvisioned(
+                federation="fedaml", site="hospital-a", org="arc",
+                kit_ref="azureml:kit-fedaml-hospital-a:1", cert_fingerprint=FINGERPRINT,
+                not_after=datetime.now(UTC) + timedelta(days=300), compute=ARC))

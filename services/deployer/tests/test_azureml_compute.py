@@ -6,24 +6,17 @@ from pathlib import Path
 
 import pytest
 from arcflare.client import Client
-from arcflare.contracts.commands import AdminSpec, DeployServer, DeploySite, StopSite
-from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
+from arcflare.contracts.commands import DeployServer, DeploySite, StopSite
 from arcflare.contracts.fields import ComputeSpec
-from arcflare.deployer.adapters.azureml import AzureMLCompute
 from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.compute import Computes, DeploymentError, Target
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.deployer.watcher import check_deployments
-from dep_fake_ml import FakeMLClient
+from dep_fake_ml import ARC, FakeMLClient, compute_with, provision_events
 from dep_kits import ADMIN
-from dep_service import FINGERPRINT, settings
+from dep_service import settings
 
 AML_CONTEXT = DeployerSettings().aml_environment_context
-ARC = ComputeSpec(backend="azureml", compute="arc-hospital-a", instance_type="gpu-small")
-
-
-def compute_with(ml: FakeMLClient) -> AzureMLCompute:
-    return AzureMLCompute(ml, environment="arcflare-nvflare", environment_context=AML_CONTEXT)
 
 
 def site(generation: int = 1, compute: ComputeSpec = ARC) -> Target:
@@ -155,22 +148,3 @@ def test_job_status_becomes_deployment_events_for_the_request(tmp_path, aml_serv
     assert client.wait(retry_id, timeout=10).type == "SiteDeployed"
     assert client.wait(stop_id, timeout=10).payload["reason"] == "requested"
     assert ml.jobs.cancelled == ["arcflare-fedaml-hospital-a-2"]
-
-
-def provision_events(client: Client, tmp_path: Path) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from dep_service import publish
-
-    publish(client.bus,
-            FederationProvisioned(
-                federation="fedaml", server_endpoint="server.example.org:8002",
-                server_kit_ref="azureml:kit-fedaml-server:1",
-                admin_kit_ref=f"file:{tmp_path}/admin", admin_name=ADMIN, sites=["hospital-a"],
-                server_compute=ComputeSpec(backend="azureml", compute="cpu-cluster"),
-                admins=[AdminSpec(email=ADMIN, org="arc", role="project_admin")],
-                ca_fingerprint=FINGERPRINT),
-            SiteProvisioned(
-                federation="fedaml", site="hospital-a", org="arc",
-                kit_ref="azureml:kit-fedaml-hospital-a:1", cert_fingerprint=FINGERPRINT,
-                not_after=datetime.now(UTC) + timedelta(days=300), compute=ARC))
