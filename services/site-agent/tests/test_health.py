@@ -102,3 +102,13 @@ def test_process_states_map_to_health():
     assert m.update(Observation("restarting", detail="again"))[-1].status == "crashed"
     assert m.update(Observation("stopped", detail="off"))[-1].status == "stopped"
     assert m.update(Observation("broken", detail="no ws"))[-1].status == "misconfigured"
+
+
+def test_an_expired_site_certificate_is_misconfigured_before_any_log_says_so():
+    obs = Observation("running", identity="1@1", pid=1, started_at=0.0,
+                      server_address=ADDR, certificate_not_after=5.0)
+
+    health = model(now=10.0).update(obs)[-1]
+
+    assert health.status == "misconfigured" and "client.crt" in health.diagnosis
+    assert "1970-01-01" in health.diagnosis

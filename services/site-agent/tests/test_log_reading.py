@@ -98,3 +98,26 @@ def test_missing_and_unreadable_logs_are_explained(tmp_path):
         observer.tail("log.txt", 10)
     with pytest.raises(LogUnavailable, match="cannot be read"):
         observer.tail("error_log.txt", 10)
+
+
+def test_the_kit_certificate_expiry_is_read_from_startup(tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from arcflare.site_agent.adapters.workspace import certificate_not_after
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "site-1")])
+    not_after = datetime(2025, 1, 2, tzinfo=UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(not_after - timedelta(days=360)).not_valid_after(not_after)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "startup").mkdir()
+    (tmp_path / "startup" / "client.crt").write_bytes(cert.public_bytes(Encoding.PEM))
+
+    assert certificate_not_after(tmp_path) == not_after.timestamp()
+    assert certificate_not_after(tmp_path / "nothing-here") is None

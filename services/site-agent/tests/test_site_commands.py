@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from arcflare.bus.port import SubQueue
 from arcflare.client.client import Client
 from arcflare.contracts.commands import RestartSiteClient, TailSiteLogs
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
@@ -122,10 +123,20 @@ def test_commands_for_another_site_are_not_delivered_here(agent, client):
     assert agent.drain() == 0
 
 
-def test_a_command_for_the_same_site_name_in_another_federation_is_refused(agent, client):
-    command_id = client.send(TailSiteLogs(federation="fed-b", site="site-1"))
+def test_a_command_for_a_same_named_site_of_another_federation_is_left_for_its_agent(
+        agent_settings, workspace):
+    svc = bootstrap(agent_settings(retry_backoff_base_s=0.01, retry_backoff_max_s=0.01))
+    try:
+        client = Client(svc.settings, bus=svc.bus)
+        client.send(TailSiteLogs(federation="fed-b", site="site-1"))
 
-    agent.drain()
-    answer = client.wait(command_id, timeout=5)
+        svc.drain(timeout=5)
+    finally:
+        svc.stop(timeout=5)
 
-    assert answer.type == "CommandRejected" and answer.payload["reason"] == "not_found"
+    published = {m.subject for t in ("events", "telemetry")
+                 for m in svc.bus.peek(t, FOLLOW_SUBSCRIPTION, max_messages=100)}
+    dead = svc.bus.peek("site-commands", "site-site-1", sub_queue=SubQueue.DEAD_LETTER)
+    assert "SiteLogTail" not in published and "CommandRejected" not in published
+    assert [m.dead_letter_reason for m in dead] == ["MaxDeliveryCountExceeded"]
+    svc.bus.close()

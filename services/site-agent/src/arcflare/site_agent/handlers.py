@@ -13,11 +13,17 @@ from arcflare.site_agent.tails import RateLimit, make_safe
 log = get_logger(__name__)
 
 
+class OtherFederation(Exception):
+    """A command for a same-named site of another federation. Transient on purpose: the
+    site subscription is named after the site alone, so agents of two federations with
+    a site of the same name share it, and the other agent must get its chance."""
+
+
 def _check_federation(cmd: TailSiteLogs | RestartSiteClient, settings: SiteAgentSettings) -> None:
     if cmd.federation != settings.federation:
-        raise Rejected("not_found", (
+        raise OtherFederation(
             f"this agent serves site {settings.site} of federation {settings.federation}, "
-            f"not of {cmd.federation}"))
+            f"not of {cmd.federation}; leaving it for that federation's agent")
 
 
 def tail_site_logs(cmd: TailSiteLogs, *, uow: UnitOfWork, settings: SiteAgentSettings,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from arcflare.site_agent.observer import Observation
 from arcflare.site_agent.signals import Signal, read_signal
@@ -113,6 +114,13 @@ class HealthModel:
                 return Health("unknown", obs.detail)
         if self._failure is not None:
             return _link_health(self._failure, address)
+        expired = obs.certificate_not_after is not None and \
+            obs.certificate_not_after < self.clock()
+        if expired and not self._registered:
+            return Health("misconfigured", (
+                "The site's client certificate (startup/client.crt) expired on "
+                f"{datetime.fromtimestamp(obs.certificate_not_after, UTC):%Y-%m-%d}: "
+                "re-issue the site's startup kit and redeploy."))
         if self._registered:
             return Health("connected", (
                 f"Registered with the NVFlare server at {address} as {self._registered}."))

@@ -40,6 +40,8 @@ class Observation:
     new_log_lines: list[str] = field(default_factory=list)
     #: the NVFlare server address the client is configured with, when known
     server_address: str | None = None
+    #: when the site's client certificate expires (epoch seconds), when known
+    certificate_not_after: float | None = None
 
 
 class LogUnavailable(LookupError):

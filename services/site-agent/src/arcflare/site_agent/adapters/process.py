@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 from arcflare.runtime import get_logger
 from arcflare.site_agent.adapters.workspace import (
+    certificate_not_after,
     environment_of,
     has_once_mode,
     log_time,
@@ -164,7 +165,8 @@ class ProcessObserver(SiteObserver):
                                detail="The NVFlare client process just exited.")
         lines = self._since(started, lines)
         return Observation(
-            "running", identity=f"{proc.pid}@{started:.2f}", pid=proc.pid, started_at=started,
+            "running", identity=f"{proc.pid}@{started:.2f}",
+            certificate_not_after=certificate_not_after(self.workspace), pid=proc.pid, started_at=started,
             cpu_percent=cpu, rss_bytes=rss, current_job=job, new_log_lines=lines,
             server_address=address)
 

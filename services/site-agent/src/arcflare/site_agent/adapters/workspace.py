@@ -2,10 +2,11 @@
 log time stamps, and how its process was started."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -58,3 +59,43 @@ def log_time(line: str) -> float | None:
         return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").timestamp()
     except ValueError:
         return None
+
+
+def certificate_not_after(workspace: Path) -> float | None:
+    """When the kit's client certificate expires (epoch seconds), if it can be read.
+
+    A few lines of DER walking instead of `cryptography`, whose import alone would
+    add ~8 MB to an agent that must stay under 60 MB."""
+    try:
+        pem = (workspace / "startup" / "client.crt").read_text()
+        body = pem.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
+        return _not_after(base64.b64decode("".join(body.split())))
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _tlv(der: bytes, at: int) -> tuple[int, int, int]:
+    """(tag, start of value, end of value) of the DER element at `at`."""
+    tag, length, at = der[at], der[at + 1], at + 2
+    if length & 0x80:
+        n = length & 0x7F
+        length, at = int.from_bytes(der[at:at + n], "big"), at + n
+    if at + length > len(der):
+        raise ValueError("truncated DER")
+    return tag, at, at + length
+
+
+def _not_after(der: bytes) -> float:
+    _, cert, _ = _tlv(der, 0)                # Certificate ::= SEQUENCE
+    _, at, _ = _tlv(der, cert)               # tbsCertificate ::= SEQUENCE
+    tag, _, end = _tlv(der, at)
+    if tag == 0xA0:                          # [0] version, optional
+        at = end
+    for _ in range(3):                       # serialNumber, signature, issuer
+        at = _tlv(der, at)[2]
+    _, validity, _ = _tlv(der, at)
+    _, _, after = _tlv(der, validity)        # notBefore
+    tag, start, end = _tlv(der, after)       # notAfter: UTCTime or GeneralizedTime
+    text = der[start:end].decode("ascii")
+    layout = "%y%m%d%H%M%SZ" if tag == 0x17 else "%Y%m%d%H%M%SZ"
+    return datetime.strptime(text, layout).replace(tzinfo=UTC).timestamp()
