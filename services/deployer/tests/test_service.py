@@ -8,7 +8,14 @@ import socket
 import psutil
 import pytest
 from arcflare.client import Client
-from arcflare.contracts.commands import DeployServer, DeploySite, StopSite, TeardownFederation
+from arcflare.contracts.commands import (
+    DeployServer,
+    DeploySite,
+    RestartSite,
+    StopSite,
+    TeardownFederation,
+)
+from arcflare.contracts.events import SiteRemoved
 from arcflare.deployer.bootstrap import bootstrap
 from dep_kits import ADMIN, provision
 from dep_service import (
@@ -141,7 +148,8 @@ def test_failures_say_what_to_fix_and_a_retry_after_the_fix_succeeds(tmp_path, d
     assert wait_for(lambda: connected(kits, ["site-1"]))
 
 
-def test_a_site_that_dies_on_its_own_is_reported_crashed(tmp_path, data_dir, running):
+def test_a_site_that_dies_on_its_own_is_reported_crashed_and_restarts_on_request(
+        tmp_path, data_dir, running):
     svc, client = running
     kits = provision(tmp_path / "prov", "fedcrash", ["site-1"])
     publish(client.bus, federation_provisioned(kits, auto_deploy=True),
@@ -156,19 +164,29 @@ def test_a_site_that_dies_on_its_own_is_reported_crashed(tmp_path, data_dir, run
     assert crashed[0].payload == {"federation": kits.federation, "site": "site-1",
                                   "reason": "crashed"}
 
+    restarted = client.wait(client.send(RestartSite(federation=kits.federation, site="site-1")),
+                            timeout=60)
 
-def test_teardown_stops_every_site_then_the_server(tmp_path, data_dir, running):
+    assert restarted.type == "SiteDeployed" and int(restarted.payload["handle"]) != pid
+    assert wait_for(lambda: connected(kits, ["site-1"]))
+
+
+def test_a_removed_site_is_stopped_and_teardown_stops_the_rest_then_the_server(
+        tmp_path, data_dir, running):
     svc, client = running
     kits = provision(tmp_path / "prov", "fedtear", ["site-1", "site-2"])
     publish(client.bus, federation_provisioned(kits, auto_deploy=True),
             site_provisioned(kits, "site-1", deploy=True),
             site_provisioned(kits, "site-2", deploy=True))
     outcomes(client, ["ServerDeployed", "SiteDeployed"], 3)
+    publish(client.bus, SiteRemoved(federation=kits.federation, site="site-2"))
+    removed = outcomes(client, ["SiteStopped"], 1, timeout=60)
 
     torn = client.wait(client.send(TeardownFederation(federation=kits.federation)), timeout=60)
 
+    assert removed[0].payload["site"] == "site-2" and removed[0].payload["reason"] == "removed"
     assert torn.type == "FederationTornDown"
-    assert torn.payload["stopped"] == ["site-1", "site-2", "server"]
+    assert torn.payload["stopped"] == ["site-1", "server"]
     assert processes_in(data_dir) == []
     assert not wait_for(lambda: _listening(kits.port), timeout=1)
 
