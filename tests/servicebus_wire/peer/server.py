@@ -75,6 +75,8 @@ class _Binding:
                  dead_letter: bool = False) -> None:
         self.kind, self.entity, self.session_id, self.dead_letter = (
             kind, entity, session_id, dead_letter)
+        #: a wedged link keeps its credit but is never sent anything: a silent stall
+        self.wedged = False
 
 
 class PeerHandler:
@@ -82,6 +84,7 @@ class PeerHandler:
         self.store = store
         self.bindings: dict[Any, _Binding] = {}
         self.pending_sessions: list[Any] = []
+        self.session_deadlines: dict[Any, float] = {}
         self.outstanding: dict[Any, tuple] = {}
         self.connections: list[Any] = []
         self.frames: list[str] = []  # an operation log the tests can read
@@ -136,7 +139,9 @@ class PeerHandler:
             entity = self._entity(node)
             if entity is None:
                 link.open()
-                link.close(Condition("amqp:not-found", f"The messaging entity '{node}' could not be found."))
+                link.condition = Condition("amqp:not-found",
+                                           f"The messaging entity '{node}' could not be found.")
+                link.close()
                 return
             self.bindings[link] = _Binding("entity", entity)
             if link.is_sender and entity.requires_session:
@@ -160,12 +165,17 @@ class PeerHandler:
         wanted = (filters or {}).get(SESSION_FILTER)
         session_id = str(wanted) if wanted is not None else self.store.available_session(entity)
         if session_id is None:
-            self.pending_sessions.append(link)  # answered when a session has messages
+            # answered when a session has messages, or with com.microsoft:timeout after the
+            # link's own com.microsoft:timeout (ms), as the broker does
+            timeout_ms = (link.remote_properties or {}).get(symbol("com.microsoft:timeout"), 60000)
+            self.pending_sessions.append(link)
+            self.session_deadlines[link] = time.time() + float(timeout_ms) / 1000
             return
         if session_id in entity.session_locks:
             link.open()
-            link.close(Condition("com.microsoft:session-cannot-be-locked",
-                                 f"the session {session_id} is locked by another receiver"))
+            link.condition = Condition("com.microsoft:session-cannot-be-locked",
+                                       f"the session {session_id} is locked by another receiver")
+            link.close()
             return
         entity.session_locks[session_id] = link
         binding.session_id = session_id
@@ -187,7 +197,8 @@ class PeerHandler:
 
     def _pump(self, link) -> None:
         binding = self.bindings.get(link)
-        if binding is None or binding.kind != "entity" or link.state & link.LOCAL_UNINIT:
+        if (binding is None or binding.kind != "entity" or binding.wedged
+                or link.state & link.LOCAL_UNINIT):
             return
         entity = binding.entity
         while link.credit > 0:
@@ -309,6 +320,12 @@ class PeerHandler:
             if self.store.available_session(entity) is not None:
                 self.pending_sessions.remove(link)
                 self._attach_session(link)
+            elif self.session_deadlines.get(link, float("inf")) <= time.time():
+                self.pending_sessions.remove(link)
+                link.open()
+                link.condition = Condition("com.microsoft:timeout",
+                                           "no session with messages became available in time")
+                link.close()
         self.pump_all()
         event.container.schedule(TICK, self)
 
@@ -318,6 +335,13 @@ class PeerHandler:
             results.put((True, fn(self)))
         except BaseException as exc:  # handed to the calling thread
             results.put((False, exc))
+
+    def wedge_receivers(self, entity: str) -> int:
+        wedged = [b for lk, b in self.bindings.items()
+                  if lk.is_sender and b.kind == "entity" and b.entity.name == entity]
+        for binding in wedged:
+            binding.wedged = True
+        return len(wedged)
 
     def drop_connections(self) -> int:
         dropped = 0
