@@ -32,9 +32,10 @@ class ContractBase:
     all_subscription = "all"
     #: a subscription of `topic` with two rules: subject == filtered_subject, OR
     #: the application property filtered_property[0] == filtered_property[1]
+    #: (None where the subscription has only the subject rule)
     filtered_subscription = "created"
     filtered_subject = "Created"
-    filtered_property = ("colour", "red")
+    filtered_property: tuple[str, str] | None = ("colour", "red")
     #: a subscription of `topic` without rules, default TTL `transient_ttl_seconds`,
     #: that drops expired messages instead of dead-lettering them
     transient_subscription = "transient"

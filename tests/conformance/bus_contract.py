@@ -5,7 +5,17 @@
         def bus_factory(self, tmp_path): return functools.partial(SqliteBus, ...)
 
 Entity names are class attributes (see ContractBase) so a live Service Bus
-variant can point them at entities that exist in its namespace.
+variant can point them at entities that exist in its namespace. Against
+TOPOLOGY that could be:
+
+    queue, queue_subscription = "events", "alerter"         # no rules
+    crowded_queue, crowded_subscription = "events", "ledger"
+    session_queue = "provisioner"
+    topic, all_subscription = "events", "alerter"
+    filtered_subscription, filtered_subject = "deployer", "SiteRemoved"
+    filtered_property = None
+    transient_subscription, transient_ttl_seconds = "cli", 1800
+    lock_seconds, max_delivery_count = 60, 10                # lock tests then skip
 """
 from __future__ import annotations
 
