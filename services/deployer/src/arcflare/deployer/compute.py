@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from arcflare.contracts.fields import ComputeSpec
@@ -61,7 +61,6 @@ class Placement:
     #: false while it is only submitted (an Azure ML server job still queued): the watcher
     #: announces it once it runs
     ready: bool = True
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,3 @@ class DeployerSettings(Settings):
     aml_environment: str = "arcflare-nvflare"
     aml_environment_context: Path = _REPO_AML_ENV
     aml_experiment: str = "arcflare"
-
-    @property
-    def sites_dir(self) -> Path:
-        return self.data_dir / "sites"
