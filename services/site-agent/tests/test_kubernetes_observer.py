@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from arcflare.client.client import Client
+from arcflare.contracts.commands import RestartSiteClient
 from arcflare.site_agent.adapters.kubernetes import KubernetesObserver
-from arcflare.site_agent.bootstrap import build_observer
+from arcflare.site_agent.bootstrap import bootstrap, build_observer
 from arcflare.site_agent.health import HealthModel
 from arcflare.site_agent.observer import CannotRestart, LogUnavailable
 from site_agent_kube_stub import CRASH_LOOP, LAST_ERROR, RUNNING, KubeStub, pod
@@ -149,3 +151,34 @@ def test_periodic_tails_get_each_new_pod_log_line_once(stub, observer):
     assert first == ["one", "two"] and second == ["three"]
     observer.observe()  # the health reader has its own cursor
     assert observer.new_lines("log.txt") == []
+
+
+def test_no_credentials_at_all_is_misconfigured_not_a_crash(agent_settings, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    observer = build_observer(agent_settings(observer="kubernetes",
+                                             kubeconfig=tmp_path / "no-kubeconfig"))
+
+    health = HealthModel().update(observer.observe())[-1]
+
+    assert health.status == "misconfigured" and "ARCFLARE_KUBECONFIG" in health.diagnosis
+
+
+def test_restart_site_client_over_the_bus_deletes_the_pod(stub, agent_settings, tmp_path):
+    settings = agent_settings(observer="kubernetes", k8s_namespace="hospital",
+                              allow_restart=True, kubeconfig=stub.kubeconfig(tmp_path / "kc"))
+    stub.pods = [pod("p1", state=RUNNING)]
+    stub.logs["p1"] = REGISTERED
+    svc = bootstrap(settings)
+    try:
+        client = Client(settings, bus=svc.bus)
+        svc.background[0].tick()
+        command_id = client.send(RestartSiteClient(federation="fed-a", site="site-1"))
+        svc.drain()
+        answer = client.wait(command_id, timeout=5)
+    finally:
+        svc.stop(timeout=5)
+        svc.bus.close()
+
+    assert answer.type == "SiteClientRestarted" and answer.payload["handle"] == "pod:hospital/p1"
+    assert stub.deleted == ["p1"]

@@ -64,21 +64,31 @@ class KubernetesObserver(SiteObserver):
         self.namespace = namespace
         self.selector = label_selector
         self.container = container
+        self.config_problem: str | None = None
         self._health_cursor = _LogCursor()
         self._tail_cursor = _LogCursor()
 
     @classmethod
     def from_settings(cls, settings: Any) -> KubernetesObserver:
-        return cls(client.CoreV1Api(api_client(settings.kubeconfig)),
-                   namespace=settings.k8s_namespace, label_selector=settings.label_selector(),
-                   container=settings.k8s_container)
+        """The observer; with no usable credentials it still runs and reports why."""
+        problem = None
+        try:
+            api = client.CoreV1Api(api_client(settings.kubeconfig))
+        except (config.ConfigException, OSError, ValueError) as exc:
+            api, problem = None, (
+                f"The agent has no usable Kubernetes credentials ({exc}): run it in the "
+                "cluster with a service account, or set ARCFLARE_KUBECONFIG.")
+        observer = cls(api, namespace=settings.k8s_namespace,
+                       label_selector=settings.label_selector(), container=settings.k8s_container)
+        observer.config_problem = problem
+        return observer
 
     # --- observing ----------------------------------------------------------
     def observe(self) -> Observation:
         try:
             pod = self._pod()
         except LogUnavailable as exc:
-            return Observation("unknown", detail=str(exc))
+            return Observation("broken" if self.config_problem else "unknown", detail=str(exc))
         if pod is None:
             return Observation("stopped", detail=(
                 f"No pod matches label selector '{self.selector}' in namespace "
@@ -104,6 +114,8 @@ class KubernetesObserver(SiteObserver):
             f"The NVFlare client pod {name} is {phase or 'pending'}{_condition(pod)}."), **base)
 
     def _pod(self) -> Any | None:
+        if self.config_problem:
+            raise LogUnavailable(self.config_problem)
         try:
             pods = self.api.list_namespaced_pod(
                 self.namespace, label_selector=self.selector,
