@@ -29,7 +29,7 @@ from arcflare.contracts.topology import TOPOLOGY, Rule, Topology
 
 class SqliteBus(Bus):
     def __init__(self, path: Path, topology: Topology = TOPOLOGY) -> None:
-        self.path = self._db_path = Path(path)
+        self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._topology = topology
         self._local = threading.local()
@@ -47,11 +47,19 @@ class SqliteBus(Bus):
             with self._guard:
                 if self._closed:
                     raise BusError(f"the bus at {self.path} is closed")
-                conn = self._local.conn = schema.connect(self._db_path)
-                self._connections = [(t, c) for t, c in self._connections
-                                     if t.is_alive() or c.close()]
+                self._close_connections_of_finished_threads()
+                conn = self._local.conn = schema.connect(self.path)
                 self._connections.append((threading.current_thread(), conn))
         return conn
+
+    def _close_connections_of_finished_threads(self) -> None:
+        alive = []
+        for thread, conn in self._connections:
+            if thread.is_alive():
+                alive.append((thread, conn))
+            else:
+                conn.close()
+        self._connections = alive
 
     # --- sending -----------------------------------------------------------
     def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
