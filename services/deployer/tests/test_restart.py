@@ -49,7 +49,8 @@ def participants(data_dir: Path, entry: str) -> dict[str, int]:
     return found
 
 
-def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy(tmp_path, data_dir):
+def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy_and_reports_the_dead(
+        tmp_path, data_dir):
     kits = provision(tmp_path / "prov", "fedchaos", ["site-1", "site-2"])
     bus = SqliteBus(data_dir / "bus.db", topology=short_lock_topology())
     client = Client(Settings(data_dir=data_dir), bus=bus, issued_by=ADMIN)
@@ -75,6 +76,22 @@ def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy(tmp_path, d
         assert wait_for(lambda: connected(kits, ["site-1", "site-2"]))
         assert participants(data_dir, "server_train") == {"localhost": 1}
         assert participants(data_dir, "client_train") == {"site-1": 1, "site-2": 1}
+
+        # a site that dies while no deployer runs is reported by the next one
+        deployers[-1].send_signal(signal.SIGKILL)
+        deployers[-1].wait(timeout=10)
+        site_2 = next(p for p in processes_in(data_dir)
+                      if p.environ()["ARCFLARE_WORKSPACE"].endswith("/site-2")
+                      and "client_train" in " ".join(p.cmdline()))
+        site_2.kill()
+        site_2.wait(timeout=10)
+        deployers.append(start_deployer(data_dir, tmp_path / "deployer-3.log"))
+        crashed = next(client.follow(types=["SiteStopped"], timeout=60))
+
+        assert crashed.payload == {"federation": kits.federation, "site": "site-2",
+                                   "reason": "crashed"}
+        assert participants(data_dir, "server_train") == {"localhost": 1}
+        assert participants(data_dir, "client_train") == {"site-1": 1}
     finally:
         for deployer in deployers:
             if deployer.poll() is None:
