@@ -121,3 +121,23 @@ def test_the_kit_certificate_expiry_is_read_from_startup(tmp_path):
 
     assert certificate_not_after(tmp_path) == not_after.timestamp()
     assert certificate_not_after(tmp_path / "nothing-here") is None
+
+
+def test_a_client_that_logged_its_shutdown_then_exited_is_stopped_not_crashed(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "log.txt").write_text("")
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             "nvflare.private.fed.app.client.client_train", "-m", str(tmp_path)])
+    try:
+        observer = ProcessObserver(tmp_path)
+        assert observer.observe().runtime == "running"
+        with open(tmp_path / "log.txt", "a") as f:
+            f.write("2099-01-01 00:00:00,000 - ClientEngine - INFO - Client shutdown...\n")
+        assert observer.observe().runtime == "running"  # the line is read while it runs
+    finally:
+        fake.kill()
+        fake.wait()
+
+    assert observer.observe().runtime == "stopped"

@@ -36,6 +36,8 @@ from arcflare.site_agent.observer import (
 log = get_logger(__name__)
 
 DEFAULT_LOG_FILES = ("log.txt", "log.json", "error_log.txt")
+#: what ClientEngine logs when told to shut down (admin `shutdown client`)
+_CLEAN_SHUTDOWN = "Client shutdown..."
 
 
 class ProcessObserver(SiteObserver):
@@ -49,6 +51,7 @@ class ProcessObserver(SiteObserver):
         self._followers: dict[str, LogFollower] = {}
         #: (pid, create_time) of the client last seen running
         self._last_seen: tuple[int, float] | None = None
+        self._shutdown_logged = False
         #: the client this agent started itself (RestartSiteClient), reaped when it exits
         self._started: subprocess.Popen | None = None
 
@@ -62,9 +65,15 @@ class ProcessObserver(SiteObserver):
         self._reap()
         address = server_address(ws)
         lines = self._signals.read_new()
+        previous = self._last_seen
         client = self._find_client()
         if client is not None:
-            return self._running(client, address, lines)
+            if self._last_seen != previous:
+                self._shutdown_logged = False  # a new incarnation
+            observation = self._running(client, address, lines)
+            self._note_shutdown(observation.new_log_lines)
+            return observation
+        self._note_shutdown(lines)
         daemon = self._alive(read_pid(ws / "daemon_pid.fl"), "sub_start")
         gone = self._last_seen
         if daemon is not None:
@@ -72,7 +81,7 @@ class ProcessObserver(SiteObserver):
         if self._started is not None:  # our restart, before it execs NVFlare
             return Observation("starting", server_address=address,
                                detail="The NVFlare client is being restarted.")
-        if (ws / "pid.fl").exists() or (gone and not self._shut_down(gone[1], lines)):
+        if (ws / "pid.fl").exists() or (gone and not self._shut_down(gone[1])):
             pid = gone[0] if gone else read_pid(ws / "pid.fl")
             return Observation("exited", server_address=address, detail=(
                 f"The NVFlare client process (pid {pid}) is gone without NVFlare's clean "
@@ -98,9 +107,14 @@ class ProcessObserver(SiteObserver):
         return Observation("starting", server_address=address,
                            detail="The NVFlare client's watchdog is starting it.")
 
-    def _shut_down(self, started: float, lines: list[str]) -> bool:
-        """A clean stop: NVFlare's own shutdown, or a shutdown.fl newer than the process."""
-        if any("Client shutdown..." in line for line in lines):
+    def _note_shutdown(self, lines: list[str]) -> None:
+        if any(_CLEAN_SHUTDOWN in line for line in lines):
+            self._shutdown_logged = True
+
+    def _shut_down(self, started: float) -> bool:
+        """A clean stop: NVFlare logged its own shutdown (at any tick while it ran), or a
+        shutdown.fl newer than the process."""
+        if self._shutdown_logged:
             return True
         try:
             return (self.workspace / "shutdown.fl").stat().st_mtime >= started - 1
