@@ -6,7 +6,7 @@ from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flar
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from arcflare.job_controller.records import MIGRATIONS
 from arcflare.job_controller.settings import JobControllerSettings
-from arcflare.job_controller.watcher import JobWatcher
+from arcflare.job_controller.watcher import FederationWatcher, JobWatcher
 from arcflare.runtime import Consumer, Service, StateStore
 
 
@@ -22,7 +22,10 @@ def bootstrap(
     state = overrides.pop("state", None) or StateStore(
         s.data_dir / "job-controller.db", migrations=MIGRATIONS
     )
-    flare_admins = FlareAdmins(state, admin_factory or flare_api_factory(s))
+    factory = admin_factory or flare_api_factory(s)
+    flare_admins = FlareAdmins(state, factory)
+    # the federation watcher logs in separately, so its calls never queue behind job polls
+    observer_admins = FlareAdmins(state, factory)
     return Service(
         name="job-controller",
         settings=s,
@@ -33,5 +36,7 @@ def bootstrap(
             Consumer("events", subscription="job-controller", handlers=EVENT_HANDLERS),
         ],
         dependencies={"flare_admins": flare_admins, **overrides},
-        background=[JobWatcher(state, flare_admins, s)] if watch else [],
+        background=[JobWatcher(state, flare_admins, s), FederationWatcher(state, observer_admins, s)]
+        if watch else [],
+        on_stop=[flare_admins.close, observer_admins.close],
     )

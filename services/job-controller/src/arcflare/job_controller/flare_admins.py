@@ -1,6 +1,7 @@
 """One FlareAdmin per known federation, built from what FederationProvisioned told us."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from arcflare.job_controller import records
@@ -31,13 +32,31 @@ def flare_api_factory(settings: JobControllerSettings) -> AdminFactory:
 
 
 class FlareAdmins:
+    """Admins are kept per federation (each holds its session) until the record changes."""
+
     def __init__(self, state: StateStore, factory: AdminFactory) -> None:
         self.state = state
         self.factory = factory
+        self._lock = threading.Lock()
+        self._admins: dict[str, tuple[FederationRecord, FlareAdmin]] = {}
 
     def for_federation(self, name: str) -> FlareAdmin:
         with self.state.connect() as db:
             fed = records.federation(db, name)
         if fed is None:
             raise UnknownFederation(name)
-        return self.factory(fed)
+        with self._lock:
+            known = self._admins.get(name)
+            if known and known[0] == fed:
+                return known[1]
+            if known:
+                known[1].close()  # the kit or admin changed: log in anew
+            admin = self.factory(fed)
+            self._admins[name] = (fed, admin)
+            return admin
+
+    def close(self) -> None:
+        with self._lock:
+            admins, self._admins = list(self._admins.values()), {}
+        for _, admin in admins:
+            admin.close()

@@ -44,17 +44,31 @@ def _connected(view: ServerView, sites: list[str] | None) -> list[str]:
     return sorted(names & set(sites) if sites else names)
 
 
-def _wait_for_clients(admin: FlareAdmin, cmd: SubmitJob) -> str | None:
-    """None once min_clients are connected; otherwise the reason, after timeout_s."""
+def _wait_for_clients(admin: FlareAdmin, cmd: SubmitJob) -> tuple[list[str], str | None]:
+    """The connected sites, and None once min_clients are there; else the reason, after timeout_s."""
     deadline = time.monotonic() + cmd.timeout_s
     while True:
-        seen = len(_connected(admin.server_view(), cmd.sites))
-        if seen >= cmd.min_clients:
-            return None
+        seen = _connected(admin.server_view(), cmd.sites)
+        if len(seen) >= cmd.min_clients:
+            return seen, None
         if time.monotonic() >= deadline:
-            return (f"only {seen} of min_clients={cmd.min_clients} sites connected "
-                    f"within timeout_s={cmd.timeout_s}")
+            return seen, (f"only {len(seen)} of min_clients={cmd.min_clients} sites connected "
+                          f"within timeout_s={cmd.timeout_s}")
         time.sleep(min(CLIENT_POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+def _submit_once(admin: FlareAdmin, job_dir, token: str) -> str:
+    """NVFlare answers a repeated token with the job it already has; if the content differs
+    (say, a newer build of the same command), look the job up by its token instead."""
+    from nvflare.fuel.flare_api.api_spec import SubmitTokenConflict
+
+    try:
+        return admin.submit(job_dir, token)
+    except SubmitTokenConflict:
+        job_id = admin.find_submitted(token)
+        if job_id is None:
+            raise
+        return job_id
 
 
 def submit_job(
@@ -69,19 +83,18 @@ def submit_job(
         job_dir = prepare_job(cmd, token, data_dir=settings.data_dir, caps=caps, bridge=bridge_available())
     except InvalidPackage as exc:
         raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
-    # a crash after an earlier attempt's submit left the job in NVFlare: find it, never resubmit
-    job_id = admin.find_submitted(token)
-    if job_id is None:
-        reason = _wait_for_clients(admin, cmd)
-        if reason:
-            uow.publish(JobFailed(federation=cmd.federation, name=cmd.name, reason=reason))
-            return
-        job_id = admin.submit(job_dir, token)
+    connected, reason = _wait_for_clients(admin, cmd)
+    if reason:
+        uow.publish(JobFailed(federation=cmd.federation, name=cmd.name, reason=reason))
+        return
+    # the token is this command's id: after a crash between an earlier attempt's submit and
+    # its commit, NVFlare returns that attempt's job instead of starting a second one
+    job_id = _submit_once(admin, job_dir, token)
     log.info("job_submitted", federation=cmd.federation, job_id=job_id, submit_token=token)
-    status = admin.job(job_id).status or "SUBMITTED"
+    status = "SUBMITTED"
     rounds = rounds_of(job_dir)
     # the sites it runs on: those named, or (deployed to @ALL) those connected now
-    sites = list(cmd.sites or _connected(admin.server_view(), None))
+    sites = list(cmd.sites or connected)
     uow.write().execute(
         "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
         " deadline, rounds, sites) VALUES (?,?,?,?,?,?,?,?,?,?)",

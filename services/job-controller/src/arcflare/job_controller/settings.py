@@ -18,6 +18,8 @@ class JobControllerSettings(Settings):
     #: abort a running job when one of its sites is dropped by the server (after NVFlare's
     #: heart_beat_timeout) instead of waiting for NVFlare's own, much later, dead-client handling
     abort_on_site_loss: bool = True
+    #: how often the server's client list is checked while jobs run
+    site_check_interval_s: float = Field(default=5.0, gt=0)
     #: how long AbortJob waits for NVFlare's terminal state before leaving it to the watcher
     abort_wait_s: float = Field(default=60.0, gt=0)
     #: job packages: caps applied while validating and unpacking

@@ -28,6 +28,14 @@ def _cause(job: JobRecord) -> Envelope:
                     correlation_id=job.correlation_id or job.command_id)
 
 
+def abort_with_reason(state: StateStore, admin: FlareAdmin, job: JobRecord, reason: str) -> None:
+    log.warning("aborting_job", job_id=job.job_id, reason=reason)
+    with state.unit_of_work() as uow:
+        uow.write().execute("UPDATE jobs SET abort_reason=? WHERE job_id=? AND abort_reason IS NULL",
+                            (reason, job.job_id))
+    admin.abort(job.job_id)  # the terminal state arrives on a later poll
+
+
 class JobWatcher:
     def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
@@ -37,7 +45,6 @@ class JobWatcher:
         while not stop.wait(self.settings.job_poll_interval_s):
             try:
                 self.poll_jobs()
-                self.observe_federations()
             except Exception as exc:
                 log.exception("watch_failed", error=repr(exc))
 
@@ -52,32 +59,13 @@ class JobWatcher:
                 admin = self.flare_admins.for_federation(federation)
             except UnknownFederation:
                 continue
-            lost = self._lost_sites(admin, fed_jobs)
             for job in fed_jobs:
                 try:
-                    self.poll_job(admin, job, lost)
+                    self.poll_job(admin, job)
                 except Exception as exc:  # noqa: BLE001 - one job's trouble must not stall the rest
                     log.warning("job_poll_failed", job_id=job.job_id, error=repr(exc))
 
-    def _lost_sites(self, admin: FlareAdmin, jobs: list[JobRecord]) -> set[str] | None:
-        """Sites the server no longer lists (it drops a client after heart_beat_timeout)."""
-        if not self.settings.abort_on_site_loss or not any(j.status == "RUNNING" for j in jobs):
-            return None
-        try:
-            seen = {c.name for c in admin.server_view().clients}
-        except Exception as exc:  # noqa: BLE001 - no view this time: decide nothing
-            log.info("server_view_failed", error=repr(exc))
-            return None
-        return {site for job in jobs for site in job.sites} - seen
-
-    def _abort(self, admin: FlareAdmin, job: JobRecord, reason: str) -> None:
-        log.warning("aborting_job", job_id=job.job_id, reason=reason)
-        with self.state.unit_of_work() as uow:
-            uow.write().execute("UPDATE jobs SET abort_reason=? WHERE job_id=? AND abort_reason IS NULL",
-                                (reason, job.job_id))
-        admin.abort(job.job_id)  # the terminal state arrives on a later poll
-
-    def poll_job(self, admin: FlareAdmin, job: JobRecord, lost: set[str] | None = None) -> None:
+    def poll_job(self, admin: FlareAdmin, job: JobRecord) -> None:
         view = admin.job(job.job_id)
         if job_events.is_terminal(view.status):
             result_ref = job_events.download_result(admin, job, self.settings.data_dir / "results")
@@ -88,28 +76,55 @@ class JobWatcher:
             with self.state.unit_of_work(_cause(job)) as uow:
                 job_events.record_status(uow, job, view.status)
         if time.time() > job.deadline:
-            self._abort(admin, job, "timeout_s exceeded")
-            return
-        gone = sorted(set(job.sites) & (lost or set()))
-        if view.status == "RUNNING" and gone:
-            self._abort(admin, job, f"site lost: {', '.join(gone)} no longer connected to the server "
-                                    "(dropped after its heart_beat_timeout)")
+            abort_with_reason(self.state, admin, job, "timeout_s exceeded")
 
-    def observe_federations(self) -> None:
-        interval = self.settings.status_poll_interval_s
-        if interval <= 0:
-            return
+
+class FederationWatcher:
+    """The server's view of each federation: FederationStatusObserved now and then, and the
+    end of running jobs whose sites the server dropped (after its heart_beat_timeout) — NVFlare's
+    own dead-client handling inside a FedAvg task can take many minutes.
+
+    It has FLARE admins of its own, so its calls never delay the job polls.
+    """
+
+    def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
+        self.state, self.flare_admins, self.settings = state, flare_admins, settings
+        self._last_observed: dict[str, float] = {}
+
+    def __call__(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.site_check_interval_s):
+            try:
+                self.check()
+            except Exception as exc:
+                log.exception("federation_watch_failed", error=repr(exc))
+
+    def check(self) -> None:
         with self.state.connect() as db:
             names = records.federations(db)
+            running = [j for j in records.unfinished_jobs(db) if j.status == "RUNNING"]
+        interval = self.settings.status_poll_interval_s
         now = time.monotonic()
         for name in names:
-            if now - self._last_observed.get(name, -interval) < interval:
+            jobs = [j for j in running if j.federation == name]
+            due = interval > 0 and now - self._last_observed.get(name, -interval) >= interval
+            if not jobs and not due:
                 continue
-            self._last_observed[name] = now
             try:
-                event = observe_federation(self.flare_admins.for_federation(name), name)
+                admin = self.flare_admins.for_federation(name)
+                event = observe_federation(admin, name)
             except Exception as exc:  # noqa: BLE001 - an unreachable server is reported next time
                 log.info("federation_unreachable", federation=name, error=repr(exc))
                 continue
-            with self.state.unit_of_work() as uow:
-                uow.publish(event)
+            if due:
+                self._last_observed[name] = now
+                with self.state.unit_of_work() as uow:
+                    uow.publish(event)
+            if self.settings.abort_on_site_loss:
+                self.end_orphaned_jobs(admin, jobs, {c.name for c in event.clients})
+
+    def end_orphaned_jobs(self, admin: FlareAdmin, jobs: list[JobRecord], connected: set[str]) -> None:
+        for job in jobs:
+            gone = sorted(set(job.sites) - connected)
+            if gone:
+                abort_with_reason(self.state, admin, job, f"site lost: {', '.join(gone)} no longer "
+                                  "connected to the server (dropped after its heart_beat_timeout)")

@@ -1,9 +1,11 @@
 """The FLARE admin port and its adapter over nvflare.fuel.flare_api.
 
-Every call opens a session with the federation's admin kit and closes it in
-`finally`: an unclosed FLARE API session keeps threads alive and hangs the
-process at exit. A call that cannot reach the server is retried with a fresh
-session (reconnect), up to `attempts` times.
+One session per federation is kept open between calls (logging in costs about a
+second, which a watcher polling every second cannot pay each time) and used by
+one call at a time. A call that cannot reach the server closes the session and
+retries on a fresh one (reconnect), up to `attempts` times; `close()` ends it, and
+the service calls it on stop: an unclosed FLARE API session keeps threads alive
+and hangs the process at exit.
 """
 from __future__ import annotations
 
@@ -77,6 +79,9 @@ class FlareAdmin(abc.ABC):
 
     @abc.abstractmethod
     def disable_client(self, site: str) -> None: ...
+
+    def close(self) -> None:
+        """Release any connection held between calls."""
 
 
 def job_view(meta: dict[str, Any]) -> JobView:
