@@ -1,8 +1,9 @@
 """Site agent: its footprint beside an NVFlare client, and the cost of a redacted tail.
 
 Footprint: a real `python -m arcflare.site_agent` (15 s heartbeat, process observer,
-embedded bus) and, at the same time, a bare `python -c "import time; time.sleep(60)"`,
-both sampled the same way with psutil for 60 s after the agent's first heartbeat.
+embedded bus) beside a real NVFlare client registered with a real server, and, at the
+same time, a bare `python -c "import time; time.sleep(60)"`, both sampled the same way
+with psutil for 60 s once the agent has reported the client connected.
 Tail: the agent's TailSiteLogs work (last 200 lines, redaction, caps) against a plain
 read of the same 200 lines (no redaction), on a 20,000-line NVFlare log with secrets
 planted in its last 200 lines.
@@ -26,6 +27,9 @@ from arcflare.site_agent.logtail import read_last_lines
 from arcflare.site_agent.redaction import Redactor
 from arcflare.site_agent.tails import make_safe
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "site-agent" / "tests"))
+import site_agent_flare as flare
+
 WINDOW_S = float(os.environ.get("ARCFLARE_BENCH_SITE_AGENT_WINDOW_S", "60"))
 MB = 1024 * 1024
 LOG_LINE = ("2026-11-29 08:{m:02d}:{s:02d},{ms:03d} - conn_manager - INFO - Connection "
@@ -48,27 +52,32 @@ def run(results) -> None:
 def _footprint(results) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-site-agent-") as tmp:
         root = Path(tmp)
-        workspace = root / "sites" / "bench" / "site-1"
-        workspace.mkdir(parents=True)
-        (workspace / "log.txt").write_text("\n".join(_log_lines(2000)) + "\n")
+        kits, port = flare.provision(root / "provision", "bench", ["site-1"])
+        server_ws = flare.place(kits / "localhost", root / "server")
+        workspace = flare.place(kits / "site-1", root / "sites" / "bench" / "site-1")
         env = {**os.environ, "ARCFLARE_DATA_DIR": str(root), "ARCFLARE_FEDERATION": "bench",
                "ARCFLARE_SITE": "site-1", "ARCFLARE_SITE_WORKSPACE": str(workspace),
                "ARCFLARE_HEARTBEAT_INTERVAL_S": "15", "ARCFLARE_LOG_LEVEL": "WARNING"}
-        agent = subprocess.Popen([sys.executable, "-m", "arcflare.site_agent"], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 start_new_session=True)
-        bare = None
+        started: list[subprocess.Popen] = []
         try:
-            _wait_for_heartbeat(root / "bus.db", agent)
-            bare = subprocess.Popen(
+            started.append(flare.start(server_ws))
+            flare.wait_listening(port, started[-1])
+            started.append(flare.start(workspace))
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "arcflare.site_agent"], env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+            agent = started[-1]
+            _wait_for_heartbeat(root / "bus.db", agent, b'"connected"')
+            started.append(subprocess.Popen(
                 [sys.executable, "-c", f"import time; time.sleep({WINDOW_S + 30})"],
-                start_new_session=True)
+                start_new_session=True))
             time.sleep(1.0)  # let the bare interpreter finish starting, as the agent has
-            agent_use, bare_use = _sample([agent.pid, bare.pid], WINDOW_S)
+            agent_use, bare_use = _sample([agent.pid, started[-1].pid], WINDOW_S)
         finally:
-            for proc in (agent, bare):
-                if proc is not None:
-                    _stop(proc)
+            for proc in reversed(started):
+                _stop(proc)
+            flare.kill_everything_in(workspace)
+            flare.kill_everything_in(server_ws)
     rss, cpu = agent_use
     base_rss, base_cpu = bare_use
     results.add("site_agent.rss_peak_mb", rss / MB, "MB", baseline=base_rss / MB,
@@ -81,7 +90,8 @@ def _log_lines(n: int) -> list[str]:
     return [LOG_LINE.format(m=(i // 60) % 60, s=i % 60, ms=i % 1000, n=i) for i in range(n)]
 
 
-def _wait_for_heartbeat(bus_path: Path, agent: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_for_heartbeat(bus_path: Path, agent: subprocess.Popen, status: bytes,
+                        timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if agent.poll() is not None:
@@ -89,13 +99,13 @@ def _wait_for_heartbeat(bus_path: Path, agent: subprocess.Popen, timeout: float 
         if bus_path.exists():
             bus = SqliteBus(bus_path)
             try:
-                if any(m.subject == "SiteHeartbeat" for m in
-                       bus.peek("telemetry", FOLLOW_SUBSCRIPTION, max_messages=10)):
+                if any(m.subject == "SiteHeartbeat" and status in m.body for m in
+                       bus.peek("telemetry", FOLLOW_SUBSCRIPTION, max_messages=100)):
                     return
             finally:
                 bus.close()
         time.sleep(0.5)
-    raise TimeoutError("the site agent published no heartbeat")
+    raise TimeoutError(f"the site agent published no {status.decode()} heartbeat")
 
 
 def _sample(pids: list[int], window_s: float) -> list[tuple[int, float]]:
