@@ -2,7 +2,8 @@
 
 Two adapters implement it: the embedded SQLite broker (`arcflare.bus.sqlite`)
 and Azure Service Bus (`arcflare.bus.azure`). The conformance suite
-(`arcflare.bus.conformance`) runs the same tests against each.
+(`tests/conformance/bus_contract.py`, `BusContract`) runs the same tests
+against each.
 
 Addresses: a queue is named by itself ("provisioner"); a subscription by its
 topic and subscription name (topic="events", subscription="ledger"). Sending
