@@ -40,9 +40,7 @@ def site_agent_spec(data_dir: Path, federation: str, site: str) -> ProcessSpec:
         env={
             "ARCFLARE_FEDERATION": federation,
             "ARCFLARE_SITE": site,
-            "ARCFLARE_OBSERVER": "process",
-            "ARCFLARE_SITE_WORKSPACE": str(data_dir / "sites" / federation / site),
-            "ARCFLARE_SERVICE_NAME": name,
+            "ARCFLARE_OBSERVER": "process",  # its workspace: <data>/sites/<fed>/<site>
         },
     )
 

@@ -16,17 +16,22 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ARCFLARE_", extra="ignore")
 
     data_dir: Path = Field(default=Path(".arcflare"), description="all local state lives here")
+    #: sqlite: the embedded broker in <data_dir>/bus.db; azure: Azure Service Bus
     bus: Literal["sqlite", "azure"] = "sqlite"
+    #: a Service Bus connection string (SAS, or the emulator's UseDevelopmentEmulator=true)
     servicebus_connection_string: SecretStr | None = None
     #: fully qualified, e.g. myns.servicebus.windows.net (DefaultAzureCredential)
     servicebus_namespace: str | None = None
+    #: the SDK's own retries of a failed operation, and its backoff (seconds)
     servicebus_retry_total: int = 3
     servicebus_retry_backoff_s: float = 0.8
     servicebus_retry_backoff_max_s: float = 30.0
+    #: where /healthz and /readyz listen (0.0.0.0 in a container)
     health_host: str = "127.0.0.1"
     #: None: no health server; 0: a free port (written to <data_dir>/run/<service>.port)
     health_port: int | None = None
     log_level: str = "INFO"
+    #: auto: readable on a terminal, JSON lines otherwise
     log_format: Literal["auto", "console", "json"] = "auto"
     #: the principal that commands sent from this process are issued by
     issued_by: str = "admin@arcflare.local"
