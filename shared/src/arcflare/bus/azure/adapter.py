@@ -297,7 +297,7 @@ class AzureServiceBus(Bus):
         from arcflare.bus.admin import ensure_subscription
 
         with port_errors(f"creating subscription {topic}/{subscription}"):
-            ensure_subscription(self._admin(), topic, subscription, rule)
+            ensure_subscription(self._admin(), topic, subscription, (rule,) if rule else ())
 
     def close(self) -> None:
         self._renewer.close()
