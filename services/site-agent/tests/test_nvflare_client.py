@@ -70,18 +70,32 @@ def health_changes(bus) -> list:
 
 
 def test_a_killed_client_is_reported_crashed_within_two_intervals(site):
-    svc, client = site("site-1")
-    reporter = svc.background[0]
-    tick_until(reporter, {"connected"})
+    svc, client = site("site-1", heartbeat_interval_s=1.0)
+    follower = Client(svc.settings, bus=svc.bus)
+    svc.start()  # the real background loop, one tick a second
+    _follow_until(follower, "SiteHealthChanged", "connected")
 
     flare.kill(client)  # SIGKILL to its whole process group
-    within_two = [reporter.tick().status for _ in range(2)]
-    svc.drain()
+    after_kill = Client(svc.settings, bus=svc.bus)  # follows from here on
+    beats = [b.payload["status"] for b in
+             _follow_until(after_kill, "SiteHeartbeat", "crashed", topics=("telemetry",))]
+    changes = list(follower.follow(types=["SiteHealthChanged"], from_start=True,
+                                   until_idle=True))
 
-    assert "crashed" in within_two
-    changes = [m.open() for m in map(_envelope, health_changes(svc.bus))]
-    assert [(c.previous, c.status) for c in changes][-1] == ("connected", "crashed")
-    assert "error_log.txt" in changes[-1].diagnosis
+    # at most the tick already under way when the client died still saw it alive
+    assert len(beats) <= 2 and beats[-1] == "crashed"
+    last = changes[-1].open()
+    assert (last.previous, last.status) == ("connected", "crashed")
+    assert "error_log.txt" in last.diagnosis
+
+
+def _follow_until(follower, type_name, status, *, topics=("events",), timeout=90.0):
+    seen = []
+    for envelope in follower.follow(types=[type_name], topics=topics, timeout=timeout):
+        seen.append(envelope)
+        if envelope.payload["status"] == status:
+            return seen
+    raise AssertionError(f"no {type_name} {status} within {timeout} s: {seen[-3:]}")
 
 
 def test_a_client_pointed_at_a_wrong_port_names_the_server_address(site):
