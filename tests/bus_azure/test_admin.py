@@ -6,14 +6,13 @@ import json
 from datetime import timedelta
 from types import SimpleNamespace
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.servicebus.management import CorrelationRuleFilter, TrueRuleFilter
-from typer.testing import CliRunner
-
 from arcflare.bus.admin import administration_client, init, plan
 from arcflare.bus.azure import AzureBusOptions
 from arcflare.cli.main import app
 from arcflare.contracts.topology import TOPOLOGY
+from azure.core.exceptions import ResourceNotFoundError
+from azure.servicebus.management import CorrelationRuleFilter, TrueRuleFilter
+from typer.testing import CliRunner
 
 EMULATOR = ("Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;"
             "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")
@@ -34,14 +33,14 @@ class AdministrationStandIn:
     def _put(self, key, **settings):
         self.entities[key] = SimpleNamespace(**settings)
 
-    get_queue = lambda self, n: self._get(("queue", n))  # noqa: E731
-    create_queue = lambda self, n, **kw: self._put(("queue", n), **kw)  # noqa: E731
-    update_queue = lambda self, q: None  # noqa: E731
-    get_topic = lambda self, n: self._get(("topic", n))  # noqa: E731
-    create_topic = lambda self, n, **kw: self._put(("topic", n), **kw)  # noqa: E731
-    update_topic = lambda self, t: None  # noqa: E731
-    get_subscription = lambda self, t, s: self._get(("sub", t, s))  # noqa: E731
-    update_subscription = lambda self, t, s: None  # noqa: E731
+    get_queue = lambda self, n: self._get(("queue", n))
+    create_queue = lambda self, n, **kw: self._put(("queue", n), **kw)
+    update_queue = lambda self, q: None
+    get_topic = lambda self, n: self._get(("topic", n))
+    create_topic = lambda self, n, **kw: self._put(("topic", n), **kw)
+    update_topic = lambda self, t: None
+    get_subscription = lambda self, t, s: self._get(("sub", t, s))
+    update_subscription = lambda self, t, s: None
 
     def create_subscription(self, topic, name, **settings):
         self._put(("sub", topic, name), **settings)
@@ -53,7 +52,7 @@ class AdministrationStandIn:
             raise ResourceNotFoundError(name)
         return self.rules[(topic, sub, name)]
 
-    def create_rule(self, topic, sub, name, filter):  # noqa: A002 - the SDK's keyword
+    def create_rule(self, topic, sub, name, filter):
         self.rules[(topic, sub, name)] = SimpleNamespace(name=name, filter=filter)
 
     def update_rule(self, topic, sub, rule):

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import SecretStr
-
 from arcflare.bus.azure import AzureBusOptions, AzureServiceBus, BusConfigurationError
 from arcflare.runtime import Settings
+from pydantic import SecretStr
 
 EMULATOR = ("Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;"
             "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")

@@ -6,11 +6,10 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from arcflare.bus.emulator import iso_duration, render_emulator_config
 from arcflare.cli.main import app
 from arcflare.contracts.topology import TOPOLOGY, EntityOptions, Queue, Topology
+from typer.testing import CliRunner
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "servicebus" / "Config.json"
 

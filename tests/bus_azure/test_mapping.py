@@ -5,14 +5,12 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from azure.servicebus import ServiceBusReceivedMessage
-from proton import Message, symbol, timestamp
-
+import pytest
 from arcflare.bus.azure.mapping import application_properties, from_service_bus, to_service_bus
 from arcflare.bus.codec import DecodeError, from_received, to_outgoing
 from arcflare.contracts.envelope import Envelope
-
-import pytest
+from azure.servicebus import ServiceBusReceivedMessage
+from proton import Message, symbol, timestamp
 
 
 def envelope() -> Envelope:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from arcflare.bus.azure import AzureBusOptions, AzureServiceBus
 from arcflare.bus.port import Bus
 

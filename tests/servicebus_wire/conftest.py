@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from arcflare.bus.azure import AzureBusOptions, AzureServiceBus
 
 from .peer.server import ServiceBusPeer
@@ -23,9 +22,9 @@ def peer():
 
 
 def options_for(peer: ServiceBusPeer, **overrides) -> AzureBusOptions:
-    values = dict(connection_string=peer.connection_string, retry_total=1,
-                  retry_backoff_factor=0.1, retry_backoff_max=1.0, stall_after_s=3600,
-                  min_receive_wait_s=0.3)
+    values = {"connection_string": peer.connection_string, "retry_total": 1,
+              "retry_backoff_factor": 0.1, "retry_backoff_max": 1.0, "stall_after_s": 3600,
+              "min_receive_wait_s": 0.3}
     values.update(overrides)
     return AzureBusOptions(**values)
 

@@ -5,7 +5,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from arcflare.bus.codec import from_received, to_outgoing
 from arcflare.bus.port import OutgoingMessage, SubQueue
 from arcflare.contracts.envelope import Envelope
@@ -150,7 +149,7 @@ def test_settlements_from_many_handler_threads_all_land(peer, bus):
     def settle(message):
         try:
             bus.complete(message)
-        except BaseException as exc:  # collected for the assertion below
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=settle, args=(m,)) for m in got]

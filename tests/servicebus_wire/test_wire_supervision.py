@@ -6,12 +6,11 @@ import threading
 import time
 
 import pytest
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
-
 from arcflare.bus.azure import AzureServiceBus
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import BusError, EntityNotFound, MessageLockLost, SubQueue
 from arcflare.contracts.envelope import Envelope
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from .conftest import options_for, receive_all
 

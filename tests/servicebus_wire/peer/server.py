@@ -105,6 +105,9 @@ class PeerHandler:
     def on_connection_remote_close(self, event) -> None:
         event.connection.close()
 
+    def on_session_remote_close(self, event) -> None:
+        event.session.close()
+
     def on_transport_closed(self, event) -> None:
         conn = event.connection
         for link in [lk for lk in self.bindings if lk.connection == conn]:
@@ -333,7 +336,7 @@ class PeerHandler:
         fn, results = event.subject
         try:
             results.put((True, fn(self)))
-        except BaseException as exc:  # handed to the calling thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
             results.put((False, exc))
 
     def wedge_receivers(self, entity: str) -> int:

@@ -72,7 +72,7 @@ def administration_client(options: AzureBusOptions, *, credential: Any = None,
         client = ServiceBusAdministrationClient.from_connection_string(options.connection_string)
         if options.uses_emulator:
             host = client.fully_qualified_namespace.split(":")[0].split("/")[0]
-            client._impl._client._base_url = f"http://{host}:{management_port}"  # noqa: SLF001
+            client._impl._client._base_url = f"http://{host}:{management_port}"
         return client
     if credential is None:
         from azure.identity import DefaultAzureCredential

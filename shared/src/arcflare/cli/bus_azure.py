@@ -5,9 +5,8 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
-
 from arcflare.cli.common import DataDir, Json, fail, out, print_json, settings_for
+from rich.table import Table
 
 
 def _plain(value: Any) -> Any:

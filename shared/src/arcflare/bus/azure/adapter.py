@@ -16,19 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.servicebus import (
-    AutoLockRenewer,
-    NEXT_AVAILABLE_SESSION,
-    ServiceBusClient,
-    ServiceBusReceivedMessage,
-    ServiceBusReceiveMode,
-    ServiceBusSender,
-    ServiceBusSubQueue,
-)
-from azure.servicebus import exceptions as sb
-
 from arcflare.bus.azure.config import AzureBusOptions
-from arcflare.bus.azure.errors import port_errors
+from arcflare.bus.azure.errors import port_errors, to_port_error
 from arcflare.bus.azure.mapping import from_service_bus, to_service_bus
 from arcflare.bus.azure.receivers import ReceiverSlot, log
 from arcflare.bus.azure.sessions import AzureSession
@@ -45,6 +34,16 @@ from arcflare.bus.port import (
     entity_path,
 )
 from arcflare.contracts.topology import Rule
+from azure.servicebus import (
+    NEXT_AVAILABLE_SESSION,
+    AutoLockRenewer,
+    ServiceBusClient,
+    ServiceBusReceivedMessage,
+    ServiceBusReceiveMode,
+    ServiceBusSender,
+    ServiceBusSubQueue,
+)
+from azure.servicebus import exceptions as sb
 
 
 @dataclass
@@ -218,8 +217,8 @@ class AzureServiceBus(Bus):
             return None
         except Exception as exc:
             self._sessions.release()
-            with port_errors(f"accepting a session on {entity_path(entity, subscription)}"):
-                raise exc
+            raise to_port_error(
+                exc, f"accepting a session on {entity_path(entity, subscription)}") from exc
         if not isinstance(receiver.session.session_id, str):
             # the broker attached and detached at once (com.microsoft:timeout): no session
             self._sessions.release()
@@ -300,7 +299,7 @@ class AzureServiceBus(Bus):
             ensure_subscription(self._admin(), topic, subscription, (rule,) if rule else ())
 
     def close(self) -> None:
-        self._renewer.close()
+        self._renewer.close(wait=False)  # its workers notice the shutdown within a tick
         with self._guard:
             slots, self._slots = list(self._slots.values()), {}
             senders, self._senders = [s for s, _ in self._senders.values()], {}

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from azure.servicebus import exceptions as sb
-
 from arcflare.bus.port import (
     BusError,
     BusUnavailable,
@@ -20,6 +18,7 @@ from arcflare.bus.port import (
     MessageTooLarge,
     SessionLockLost,
 )
+from azure.servicebus import exceptions as sb
 
 #: errors after which a receiver is rebuilt rather than trusted again
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -54,5 +53,5 @@ def port_errors(what: str) -> Iterator[None]:
         yield
     except BusError:
         raise
-    except Exception as exc:  # noqa: BLE001 - every SDK failure leaves as a port error
+    except Exception as exc:
         raise to_port_error(exc, what) from exc

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
-
 from arcflare.bus.port import OutgoingMessage, PropertyValue, ReceivedMessage
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
 
 
 def to_service_bus(message: OutgoingMessage) -> ServiceBusMessage:

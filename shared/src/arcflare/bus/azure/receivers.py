@@ -20,11 +20,10 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiver
-
 from arcflare.bus.azure.errors import CONNECTION_ERRORS, port_errors, to_port_error
 from arcflare.bus.port import MessageLockLost
 from arcflare.runtime.logging import get_logger
+from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiver
 
 log = get_logger("arcflare.bus.azure")
 
@@ -76,7 +75,7 @@ class ReceiverSlot:
                             error=repr(exc))
                 self._rebuild_locked()
                 return []
-            except Exception as exc:  # noqa: BLE001 - an SDK error leaves as a port error
+            except Exception as exc:
                 raise to_port_error(exc, f"receiving from {self.entity_path}") from exc
             if batch:
                 self._last_progress = time.monotonic()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from arcflare.bus.azure.receivers import log
 from arcflare.bus.port import EntityNotFound, OutgoingMessage, SubQueue
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ def resubmit_dead_letter(bus: AzureServiceBus, entity: str, message_id: str,
         for other in held:
             try:
                 bus.abandon(other)
-            except Exception:  # noqa: BLE001 - its lock expires anyway
-                pass
+            except Exception as exc:  # noqa: BLE001 - its lock expires anyway
+                log.info("giving back a dead-lettered message failed", error=repr(exc))
 
 
 __all__ = ["resubmit_dead_letter"]

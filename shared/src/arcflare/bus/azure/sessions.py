@@ -10,11 +10,10 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from azure.servicebus import ServiceBusReceiver
-
 from arcflare.bus.azure.errors import port_errors
 from arcflare.bus.azure.receivers import ReceiverSlot
 from arcflare.bus.port import BusUnavailable, ReceivedMessage, Session, SessionLockLost
+from azure.servicebus import ServiceBusReceiver
 
 
 class AzureSession(Session):
