@@ -23,14 +23,20 @@ RELAY_TESTS = ROOT / "services" / "metrics-relay" / "tests"
 SITES = ["site-1", "site-2"]
 KEYS = [f"metric_{i}" for i in range(10)]
 STEPS = 1000            # 2 sites x 10 keys x 1000 steps = 20,000 points through the relay
-POINTS_PER_BATCH = 250
+#: MLflow's log_batch cap; the bridge sends up to 5000 per message when a job logs a lot
+POINTS_PER_BATCH = 1000
 NAIVE_POINTS = 1500     # the naive path is slow; its rate is measured on a slice
 
 
 def run(results) -> None:
-    relay_rate, naive_rate = _relay_throughput()
+    relay_rate, naive_rate, ceiling = _relay_throughput()
     results.add("metrics-relay points into MLflow (sqlite)", relay_rate, "points/s",
                 target=">= 5000", ok=relay_rate >= 5000)
+    # Context, not a target: MLflow's own ORM insert is most of the cost per point, so on a
+    # busy machine the absolute rate follows the CPU share; this ratio shows what the bus,
+    # the inbox and the batch ledger add on top of a bare log_batch into the same store.
+    results.add("metrics-relay vs bare MlflowClient.log_batch", relay_rate, "points/s",
+                baseline=ceiling, ratio=relay_rate / ceiling)
     ratio = relay_rate / naive_rate
     results.add("metrics-relay vs naive log_metric per point", relay_rate, "points/s",
                 baseline=naive_rate, ratio=ratio, target=">= 20", ok=ratio >= 20)
@@ -81,11 +87,24 @@ def _relay_throughput() -> tuple[float, float]:
             for p in sample:
                 client.log_metric(naive_run, p.key, p.value, p.timestamp_ms, p.step)
             naive_rate = len(sample) / (time.perf_counter() - started)
-            print(f"   relay {relay_rate:,.0f} points/s; naive {naive_rate:,.0f} points/s",
-                  flush=True)
-            return relay_rate, naive_rate
+            ceiling = _bare_log_batch_rate(client, experiment, points[SITES[1]])
+            print(f"   relay {relay_rate:,.0f} points/s; naive {naive_rate:,.0f} points/s; "
+                  f"bare log_batch {ceiling:,.0f} points/s", flush=True)
+            return relay_rate, naive_rate, ceiling
         finally:
             service.bus.close()
+
+
+def _bare_log_batch_rate(client, experiment: str, points) -> float:
+    """The same points straight into a run with MlflowClient.log_batch, 1000 per call."""
+    from mlflow.entities import Metric
+
+    run_id = client.create_run(experiment, run_name="bare-log-batch").info.run_id
+    metrics = [Metric(p.key, p.value, p.timestamp_ms, p.step) for p in points]
+    started = time.perf_counter()
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i:i + 1000])
+    return len(metrics) / (time.perf_counter() - started)
 
 
 # --- 2. bridge overhead on round time -----------------------------------------

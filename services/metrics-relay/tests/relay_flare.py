@@ -15,6 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psutil
 import yaml
 
 ADMIN = "admin@arcflare.local"
@@ -80,6 +81,12 @@ def _start(kit: Path, module: str, args: list[str]) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """Kill the process group and every descendant: NVFlare's job processes (server job,
+    client worker) run in sessions of their own, out of reach of killpg."""
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
@@ -89,6 +96,12 @@ def _stop(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(descendants, timeout=10)
 
 
 @contextmanager

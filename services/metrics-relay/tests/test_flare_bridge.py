@@ -2,6 +2,7 @@
 NVFlare's own analytics events → bus → metrics-relay → MLflow."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -106,6 +107,9 @@ def test_metrics_of_every_site_reach_mlflow_with_lineage_and_the_model_is_regist
     registered = relay.events("ModelRegistered")
     assert [(e["name"], e["version"], e["run_id"]) for e in registered] == \
         [(f"{FED}-fedavg-a", "1", parent.info.run_id)]
+
+    lifecycle = [json.loads(m.body) for m in _telemetry_copies(relay, "FlareEventObserved")]
+    assert [e["event"] for e in lifecycle if e["job_id"] == job_id] == ["job_started", "job_ended"]
 
     # replay every MetricsReported twice more, as new messages: the histories stay as they are
     copies = _telemetry_copies(relay, "MetricsReported")

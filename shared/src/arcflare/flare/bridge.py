@@ -80,13 +80,17 @@ class BusBridge(AnalyticsReceiver):
         flush_timeout_s: float = 10.0,
         spool_dir: str | None = None,
         events: list[str] | None = None,
+        **bus_settings: Any,
     ) -> None:
+        """bus_settings: Settings overrides for the bus (e.g. bus="azure",
+        servicebus_namespace=...); by default the server process's ARCFLARE_* env vars."""
         super().__init__(events=events or [f"fed.{ANALYTIC_EVENT_TYPE}", ANALYTIC_EVENT_TYPE])
         self.federation = federation
         self.data_dir = Path(data_dir)
         self.window_s = window_s
         self.buffer_capacity = buffer_capacity
         self.flush_timeout_s = flush_timeout_s
+        self.bus_settings = bus_settings
         self.spool_path = Path(spool_dir or self.data_dir / "spool") / f"bridge-{federation}.db"
         self.job_id: str | None = None
         self.job_name: str | None = None
@@ -166,4 +170,4 @@ class BusBridge(AnalyticsReceiver):
         from arcflare.bus import connect
         from arcflare.runtime.settings import Settings
 
-        return connect(Settings(data_dir=self.data_dir))
+        return connect(Settings(**{**self.bus_settings, "data_dir": self.data_dir}))

@@ -4,7 +4,9 @@ runs twice (redelivery after a crash) never makes a second run or model version.
 from __future__ import annotations
 
 import abc
+import sqlite3
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +65,7 @@ class MlflowTracking(Tracking):
                  artifact_root: str | None = None) -> None:
         from mlflow import MlflowClient
 
+        _write_ahead_log(tracking_uri)
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
         self.client = MlflowClient(tracking_uri=tracking_uri,
@@ -144,6 +147,18 @@ class MlflowTracking(Tracking):
             version = self.client.create_model_version(
                 name, source=source, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
         return str(version.version)
+
+
+def _write_ahead_log(uri: str) -> None:
+    """A local SQLite store in WAL mode: one fsync per commit instead of a rollback journal's
+    several (3-4x the points/s on a slow disk), and readers (`mlflow ui`) never block the
+    relay. The mode is stored in the file, so MLflow's own connections use it too."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
 
 
 def _quote(value: str) -> str:
