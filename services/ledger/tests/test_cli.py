@@ -118,7 +118,7 @@ def answer_tail_requests(data_dir: Path, site: str, stop: threading.Event) -> No
     """Stands in for the site agent: answers TailSiteLogs with one SiteLogTail."""
     settings = LedgerSettings(data_dir=data_dir)
     with connect(settings) as bus:
-        subscription = site_subscription(site)
+        subscription = site_subscription(FED, site)
         bus.ensure_subscription("site-commands", subscription.name, subscription.rules[0])
         while not stop.is_set():
             for received in bus.receive("site-commands", subscription.name, max_wait=0.2):
@@ -136,7 +136,7 @@ def test_logs_prints_the_tail_the_agent_answers_with(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     settings = LedgerSettings(data_dir=data_dir)
     with connect(settings) as bus:  # the agent's subscription exists before the request
-        subscription = site_subscription("north-1")
+        subscription = site_subscription(FED, "north-1")
         bus.ensure_subscription("site-commands", subscription.name, subscription.rules[0])
     stop = threading.Event()
     agent = threading.Thread(target=answer_tail_requests, args=(data_dir, "north-1", stop))

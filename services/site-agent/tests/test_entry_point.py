@@ -36,5 +36,5 @@ def test_the_agent_runs_heartbeats_and_stops_cleanly_on_sigterm(tmp_path):
             agent.wait()
 
     assert len(beats) >= 2, agent.stderr.read().decode()[-2000:]
-    assert b'"misconfigured"' in beats[0].body and b"does not exist" in beats[0].body
+    assert b'"stopped"' in beats[0].body and b"not deployed" in beats[0].body
     assert code == 0

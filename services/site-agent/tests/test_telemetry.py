@@ -57,6 +57,6 @@ def test_the_agent_keeps_ticking_while_the_bus_is_down(agent_settings, tmp_path)
              if m.subject == "SiteHeartbeat"]
     changes = [m for m in bus.peek("events", FOLLOW_SUBSCRIPTION, max_messages=100)
                if m.subject == "SiteHealthChanged"]
-    assert statuses == ["misconfigured"] * 5  # no workspace under tmp_path
+    assert statuses == ["stopped"] * 5  # no workspace under tmp_path: not deployed
     assert len(beats) == 1 and len(changes) == 1
     bus.close()

@@ -6,6 +6,7 @@ Service Bus emulator's Config.json (`arcflare bus topology --format emulator`).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -75,36 +76,45 @@ class Topology:
         return next((s for s in t.subscriptions if s.name == name), None) if t else None
 
 
+#: Locks are short and renewed while a handler runs (arcflare.runtime.renewer): a consumer
+#: that dies (SIGKILL) gives its messages and sessions back within one lock duration.
 COMMAND_QUEUE = EntityOptions(
-    lock_duration=timedelta(minutes=5),
+    lock_duration=timedelta(seconds=30),
     max_delivery_count=10,
     default_ttl=timedelta(hours=1),
     requires_session=True,
     duplicate_detection_window=timedelta(minutes=5),
 )
-EVENTS = EntityOptions(lock_duration=timedelta(minutes=1), max_delivery_count=10,
+EVENTS = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=10,
                        default_ttl=timedelta(hours=1))
-TELEMETRY = EntityOptions(lock_duration=timedelta(minutes=1), max_delivery_count=10,
+TELEMETRY = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=10,
                           default_ttl=timedelta(minutes=5), dead_letter_on_expiration=False)
 #: followers peek this copy; it only needs to outlive a `--wait`
 FOLLOW = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=1,
                        default_ttl=timedelta(minutes=30), dead_letter_on_expiration=False)
-SITE_COMMANDS = EntityOptions(lock_duration=timedelta(minutes=1), max_delivery_count=5,
+SITE_COMMANDS = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=5,
                               default_ttl=timedelta(minutes=5))
 
 #: the subscription every CLI / SDK follower peeks (never receives from)
 FOLLOW_SUBSCRIPTION = "cli"
 
 
-def site_subscription_name(site: str) -> str:
-    return f"site-{site}"[:50]
+def site_subscription_name(federation: str, site: str) -> str:
+    """`<federation>.<site>`; Service Bus caps subscription names at 50 characters, so a
+    longer one is shortened with a hash that keeps two sites' names apart."""
+    name = f"{federation}.{site}"
+    if len(name) <= 50:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{federation[:19]}.{site[:19]}-{digest}"
 
 
-def site_subscription(site: str) -> Subscription:
-    """The per-site subscription on `site-commands` (created when the site agent starts)."""
+def site_subscription(federation: str, site: str) -> Subscription:
+    """One site's subscription on `site-commands` (created when its site agent starts).
+    Filtered on federation and site: two federations may both have a `site-1`."""
     return Subscription(
-        site_subscription_name(site),
-        (Rule(name="site", properties={"site": site}),),
+        site_subscription_name(federation, site),
+        (Rule(name="site", properties={"federation": federation, "site": site}),),
         SITE_COMMANDS,
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from arcflare.bus import Bus, connect
 from arcflare.bus.port import BusError
-from arcflare.contracts.topology import Rule, site_subscription_name
+from arcflare.contracts.topology import site_subscription
 from arcflare.runtime import Consumer, Service, StateStore, get_logger
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
@@ -35,14 +35,14 @@ class SiteSubscription:
     """The agent's own subscription on site-commands, filtered on its site. Made at
     start; if the bus is away then, made by a background retry instead of failing."""
 
-    def __init__(self, bus: Bus, site: str) -> None:
-        self.bus, self.site = bus, site
+    def __init__(self, bus: Bus, federation: str, site: str) -> None:
+        self.bus, self.subscription = bus, site_subscription(federation, site)
         self.ready = False
 
     def ensure(self) -> bool:
         try:
-            self.bus.ensure_subscription("site-commands", site_subscription_name(self.site),
-                                         Rule(name="site", properties={"site": self.site}))
+            self.bus.ensure_subscription("site-commands", self.subscription.name,
+                                         self.subscription.rules[0])
         except BusError as exc:
             log.warning("site subscription not created yet; retrying", error=repr(exc))
             return False
@@ -58,7 +58,7 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
               site_observer: SiteObserver | None = None, **overrides: Any) -> Service:
     s = settings or SiteAgentSettings()
     bus = bus or connect(s)
-    subscription = SiteSubscription(bus, s.site)
+    subscription = SiteSubscription(bus, s.federation, s.site)
     subscription.ensure()
     observer = site_observer or build_observer(s)
     redactor = overrides.pop("redactor", None) or Redactor(s.redaction_patterns)
@@ -84,7 +84,8 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
         "telemetry": telemetry, **overrides,
     }
     return Service(
-        name="site-agent", settings=s, bus=bus, state=state,
-        consumers=[Consumer("site-commands", subscription=site_subscription_name(s.site),
+        # one agent per site may share a data dir (local mode): its own health port file
+        name=f"site-agent-{s.federation}-{s.site}", settings=s, bus=bus, state=state,
+        consumers=[Consumer("site-commands", subscription=subscription.subscription.name,
                             handlers=COMMAND_HANDLERS, concurrency=1)],
         dependencies=dependencies, background=background, on_stop=[observer.close])

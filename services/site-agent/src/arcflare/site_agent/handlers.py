@@ -13,17 +13,13 @@ from arcflare.site_agent.tails import RateLimit, make_safe
 log = get_logger(__name__)
 
 
-class OtherFederation(Exception):
-    """A command for a same-named site of another federation. Transient on purpose: the
-    site subscription is named after the site alone, so agents of two federations with
-    a site of the same name share it, and the other agent must get its chance."""
-
-
 def _check_federation(cmd: TailSiteLogs | RestartSiteClient, settings: SiteAgentSettings) -> None:
-    if cmd.federation != settings.federation:
-        raise OtherFederation(
-            f"this agent serves site {settings.site} of federation {settings.federation}, "
-            f"not of {cmd.federation}; leaving it for that federation's agent")
+    """The subscription filters on federation and site, so only a message whose routing
+    properties contradict its payload gets here: never act on another federation's site."""
+    if cmd.federation != settings.federation or cmd.site != settings.site:
+        raise Rejected(
+            "invalid", f"this agent serves site {settings.site} of federation "
+            f"{settings.federation}; the command names {cmd.site} of {cmd.federation}")
 
 
 def tail_site_logs(cmd: TailSiteLogs, *, uow: UnitOfWork, settings: SiteAgentSettings,

@@ -59,9 +59,11 @@ class ProcessObserver(SiteObserver):
     def observe(self) -> Observation:
         ws = self.workspace
         if not ws.is_dir():
-            return Observation("broken", detail=(
-                f"The site workspace {ws} does not exist: deploy the site or set "
-                "ARCFLARE_SITE_WORKSPACE to the folder holding its startup kit."))
+            # provisioned but not deployed yet (the agent may start first), or removed
+            return Observation("stopped", detail=(
+                f"The site is not deployed: its workspace {ws} does not exist yet. Deploy it "
+                "(arcflare deploy FED --site SITE), or set ARCFLARE_SITE_WORKSPACE to the "
+                "folder the NVFlare client runs from."))
         self._reap()
         address = server_address(ws)
         lines = self._signals.read_new()
