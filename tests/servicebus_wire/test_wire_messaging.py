@@ -173,3 +173,27 @@ def test_a_message_from_another_producer_keeps_what_it_had(peer, bus):
     assert received.subject is None
     assert received.application_properties == {"attempt": 3, "ok": True}
     bus.complete(received)
+
+
+def test_sessions_held_at_once_are_bounded(peer):
+    from arcflare.bus.azure import AzureServiceBus
+
+    from .conftest import options_for
+
+    bus = AzureServiceBus(options_for(peer, max_concurrent_sessions=1))
+    try:
+        for federation in ("fed-a", "fed-b"):
+            bus.send("provisioner", [to_outgoing(envelope(1, federation), session=True)])
+        first = bus.accept_session("provisioner", max_wait=2.0)
+
+        assert bus.accept_session("provisioner", max_wait=0.3) is None  # one at a time
+
+        for m in first.receive(max_messages=5, max_wait=1.0):
+            bus.complete(m)
+        first.close()
+        with bus.accept_session("provisioner", max_wait=2.0) as second:
+            assert second.session_id != first.session_id
+            for m in second.receive(max_messages=5, max_wait=1.0):
+                bus.complete(m)
+    finally:
+        bus.close()
