@@ -52,7 +52,8 @@ def _announce(relay: Relay, job_id: str, meta: dict, name: str) -> str:
     relay.publish(JobSubmitted(federation=FED, job_id=job_id, name=name, sites=SITES,
                                rounds=ROUNDS), correlation_id=command_id)
     relay.publish(JobCompleted(federation=FED, job_id=job_id, name=name, status=meta["status"],
-                               duration_s=1.0, result_ref=f"results/{job_id}"),
+                               duration_s=1.0,
+                               result_ref=f"file:{relay.settings.data_dir}/results/{job_id}"),
                   correlation_id=command_id)
     return command_id
 

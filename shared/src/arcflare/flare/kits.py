@@ -51,15 +51,21 @@ class KitStore(ABC):
         return resolve(kit_ref)
 
 
+def local_path(ref: str) -> Path:
+    """The path behind a `file:<absolute path>` ref (kits, job results); any other scheme
+    is not on this machine."""
+    if not ref.startswith(FILE_SCHEME):
+        raise ValueError(
+            f"{ref!r} is not on this machine: only 'file:<absolute path>' refs resolve here")
+    path = Path(ref[len(FILE_SCHEME):])
+    if not path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{ref!r} must name an absolute path without '..'")
+    return path
+
+
 def resolve(kit_ref: str) -> Path:
     """The folder behind a `file:` kit ref; any other scheme is not on this machine."""
-    if not kit_ref.startswith(FILE_SCHEME):
-        raise ValueError(
-            f"kit_ref {kit_ref!r} is not a local kit: only 'file:<absolute path>' refs resolve here"
-        )
-    path = Path(kit_ref[len(FILE_SCHEME):])
-    if not path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"kit_ref {kit_ref!r} must name an absolute path without '..'")
+    path = local_path(kit_ref)
     if not (path / "startup").is_dir():
         raise KitNotFound(f"no startup kit at {path}")
     return path

@@ -15,6 +15,7 @@ from arcflare.metrics_relay.adapters.tracking import RunStatus, Tracking, Tracki
 from arcflare.metrics_relay.global_model import completed_rounds, find_global_model
 from arcflare.metrics_relay.job_runs import Job, JobRuns
 from arcflare.metrics_relay.settings import MetricsRelaySettings
+from arcflare.flare.kits import local_path
 
 log = get_logger("arcflare.metrics_relay")
 
@@ -124,8 +125,11 @@ def _register_global_model(evt: JobCompleted, job: Job, parent: str, *, uow: Uni
 def _result_dir(evt: JobCompleted, settings: MetricsRelaySettings) -> Path:
     if not evt.result_ref:
         return settings.data_dir / "results" / evt.job_id
-    ref = Path(evt.result_ref.removeprefix("file://"))
-    return ref if ref.is_absolute() else settings.data_dir / ref
+    # the job-controller names results the way kits are named: file:<absolute path>
+    try:
+        return local_path(evt.result_ref)
+    except ValueError as exc:
+        raise Rejected("invalid", f"result_ref: {exc}") from None
 
 
 def _known_job(msg: MetricsReported, *, uow: UnitOfWork, job_runs: JobRuns,
