@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from arcflare.bus.admin import administration_client, init, plan
 from arcflare.bus.azure import AzureBusOptions
+from arcflare.bus.emulator import iso_duration
 from arcflare.cli.main import app
 from arcflare.contracts.topology import TOPOLOGY
 from azure.core.exceptions import ResourceNotFoundError
@@ -96,7 +97,7 @@ def test_init_creates_everything_then_changes_nothing_the_second_time():
 def test_init_updates_what_drifted():
     namespace = AdministrationStandIn()
     init(namespace)
-    namespace.entities[("queue", "deployer")].lock_duration = timedelta(seconds=30)
+    namespace.entities[("queue", "deployer")].lock_duration = timedelta(seconds=7)
     namespace.rules[("events", "deployer", "SiteRemoved")].filter = CorrelationRuleFilter(
         label="Other")
 
@@ -104,7 +105,8 @@ def test_init_updates_what_drifted():
 
     assert outcomes["deployer"] == "updated"
     assert outcomes["events/deployer/SiteRemoved"] == "updated"
-    assert namespace.entities[("queue", "deployer")].lock_duration == timedelta(minutes=5)
+    assert (namespace.entities[("queue", "deployer")].lock_duration
+            == TOPOLOGY.queue("deployer").options.lock_duration)
 
 
 def test_dry_run_prints_the_plan_without_any_namespace(monkeypatch, tmp_path):
@@ -117,7 +119,8 @@ def test_dry_run_prints_the_plan_without_any_namespace(monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [(r["kind"], r["path"]) for r in rows] == [(s.kind, s.path) for s in plan(TOPOLOGY)]
-    assert rows[0]["settings"]["lock_duration"] == "PT5M"
+    assert rows[0]["settings"]["lock_duration"] == iso_duration(
+        TOPOLOGY.queues[0].options.lock_duration)
 
 
 def test_init_without_a_namespace_names_the_setting(monkeypatch, tmp_path):

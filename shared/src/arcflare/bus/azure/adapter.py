@@ -74,8 +74,9 @@ class AzureServiceBus(Bus):
         self._slots: dict[tuple[str, str | None, SubQueue], ReceiverSlot] = {}
         self._inflight: dict[str, _Inflight] = {}
         self._sessions = threading.BoundedSemaphore(options.max_concurrent_sessions)
+        # AutoLockRenewer keeps one worker busy per registered message or session
         self._renewer = AutoLockRenewer(max_lock_renewal_duration=options.max_lock_renewal_s,
-                                        max_workers=4)
+                                        max_workers=options.max_lock_renewers)
 
     @classmethod
     def from_settings(cls, settings: Any) -> AzureServiceBus:

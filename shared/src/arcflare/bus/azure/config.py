@@ -13,6 +13,7 @@ needs only the two connection fields; the rest tune retries and supervision:
 | SERVICEBUS_RETRY_MODE                     | exponential | or fixed                                     |
 | SERVICEBUS_MAX_LOCK_RENEWAL_S             | 300         | AutoLockRenewer keeps a lock this long       |
 | SERVICEBUS_MAX_CONCURRENT_SESSIONS        | 8           | session locks held at once by one process    |
+| SERVICEBUS_MAX_LOCK_RENEWERS              | 32          | locks renewed at once (a thread each)        |
 | SERVICEBUS_STALL_AFTER_S                  | 120         | watchdog: rebuild a receiver idle this long  |
 |                                           |             | while its entity has an older message        |
 """
@@ -46,6 +47,8 @@ class AzureBusOptions:
     max_lock_renewal_s: float = 300.0
     max_concurrent_sessions: int = 8
     stall_after_s: float = 120.0
+    #: messages and sessions whose locks are renewed at once (one worker thread each)
+    max_lock_renewers: int = 32
     #: the SDK cannot wait zero seconds; a "just look" receive waits this long
     min_receive_wait_s: float = 0.5
 
@@ -65,6 +68,7 @@ class AzureBusOptions:
             max_lock_renewal_s=float(get("max_lock_renewal_s", cls.max_lock_renewal_s)),
             max_concurrent_sessions=int(get("max_concurrent_sessions", cls.max_concurrent_sessions)),
             stall_after_s=float(get("stall_after_s", cls.stall_after_s)),
+            max_lock_renewers=int(get("max_lock_renewers", cls.max_lock_renewers)),
         )
         options.validate()
         return options

@@ -50,16 +50,18 @@ class ReceiverSlot:
         self.rebuilds = 0
         self._receive_lock = threading.Lock()
         self._settle_lock = threading.Lock()
+        self._open_lock = threading.Lock()
         self._last_progress = time.monotonic()
 
     # --- receiving ------------------------------------------------------------------
     def receiver(self) -> ServiceBusReceiver:
-        if self._receiver is None:
-            with port_errors(f"opening a receiver on {self.entity_path}"):
-                self._receiver = self._open_receiver()
-            self.generation += 1
-            self._last_progress = time.monotonic()
-        return self._receiver
+        with self._open_lock:  # a peek and a receive may both find it missing
+            if self._receiver is None:
+                with port_errors(f"opening a receiver on {self.entity_path}"):
+                    self._receiver = self._open_receiver()
+                self.generation += 1
+                self._last_progress = time.monotonic()
+            return self._receiver
 
     def receive(self, max_messages: int, max_wait: float) -> list[ServiceBusReceivedMessage]:
         with self._receive_lock:
