@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from arcflare.bus import connect
-from arcflare.contracts.authz import command_authorizer
 from arcflare.deployer import state as tables
 from arcflare.deployer.adapters.local import LocalCompute
 from arcflare.deployer.compute import Compute, Computes, DeploymentError
 from arcflare.deployer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.deployer.watcher import deployment_watcher
-from arcflare.runtime import Consumer, Rejected, Service, StateStore
+from arcflare.runtime import Consumer, Service, StateStore
+from arcflare.runtime.authorization import enforce_policy
 
 
 def azureml_compute(s: DeployerSettings) -> Compute:
@@ -42,13 +42,6 @@ def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Ser
         s.data_dir / "deployer.db", migrations=tables.MIGRATIONS
     )
     computes = overrides.pop("computes", None) or computes_for(s)
-    check = command_authorizer(lambda name: _access(state, name))
-
-    def authorize(envelope, command, *, uow) -> None:
-        refusal = check(command, envelope)
-        if refusal:
-            raise Rejected("unauthorized", refusal)
-
     return Service(
         name="deployer",
         settings=s,
@@ -60,10 +53,6 @@ def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Ser
         ],
         dependencies={"computes": computes, **overrides},
         background=[deployment_watcher(state, computes, s.watch_interval_s)],
-        authorize=authorize,
+        authorize=enforce_policy(tables.access),
     )
 
-
-def _access(state: StateStore, federation: str):
-    with state.connect() as db:
-        return tables.access(db, federation)

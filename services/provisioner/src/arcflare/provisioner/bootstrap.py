@@ -4,13 +4,13 @@ from __future__ import annotations
 from typing import Any
 
 from arcflare.bus import connect
-from arcflare.contracts.authz import command_authorizer
 from arcflare.flare.kits import FolderKitStore, KitStore
 from arcflare.provisioner import records
 from arcflare.provisioner.expiry import expiry_watch
 from arcflare.provisioner.handlers import COMMAND_HANDLERS
 from arcflare.provisioner.settings import ProvisionerSettings
-from arcflare.runtime import Consumer, Rejected, Service, StateStore
+from arcflare.runtime import Consumer, Service, StateStore
+from arcflare.runtime.authorization import enforce_policy
 
 
 def kit_store_for(s: ProvisionerSettings) -> KitStore:
@@ -25,13 +25,6 @@ def kit_store_for(s: ProvisionerSettings) -> KitStore:
         raise ValueError(f"kit_store=azureml needs ARCFLARE_{', ARCFLARE_'.join(missing).upper()}")
     return AzureMLKitStore.from_settings(local, s.aml_subscription_id, s.aml_resource_group,
                                          s.aml_workspace)
-
-
-def authorize(envelope, command, *, uow) -> None:
-    """NVFlare-style roles: only the federation's project_admin provisions (DESIGN §8)."""
-    refusal = command_authorizer(lambda name: records.access(uow.db, name))(command, envelope)
-    if refusal:
-        raise Rejected("unauthorized", refusal)
 
 
 def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> Service:
@@ -49,5 +42,6 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
         consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True)],
         dependencies={"kit_store": kit_store, **overrides},
         background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
-        authorize=authorize,
+        # NVFlare-style roles: only the federation's project_admin provisions (DESIGN §8)
+        authorize=enforce_policy(records.access),
     )
