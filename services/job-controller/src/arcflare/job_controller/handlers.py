@@ -14,7 +14,7 @@ from arcflare.contracts.events import (
     JobSubmitted,
     SiteRemoved,
 )
-from arcflare.job_controller import job_events, records
+from arcflare.job_controller import records
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, ServerView
 from arcflare.job_controller.decoration import bridge_available
 from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
@@ -23,7 +23,7 @@ from arcflare.job_controller.packages import Caps, InvalidPackage
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.runtime.errors import Rejected
 from arcflare.runtime.logging import get_logger
-from arcflare.runtime.state import UnitOfWork
+from arcflare.runtime.state import StateStore, UnitOfWork
 
 log = get_logger(__name__)
 CLIENT_POLL_S = 1.0
@@ -106,7 +106,7 @@ def submit_job(
 
 
 def abort_job(
-    cmd: AbortJob, *, uow: UnitOfWork, flare_admins: FlareAdmins, settings: JobControllerSettings
+    cmd: AbortJob, *, uow: UnitOfWork, state: StateStore, flare_admins: FlareAdmins
 ) -> None:
     job = records.job(uow.db, cmd.job_id)
     if job is None or job.federation != cmd.federation:
@@ -115,17 +115,15 @@ def abort_job(
     if job.finished:
         raise Rejected("conflict", f"job_id: job {cmd.job_id} already ended as {job.status}")
     admin = _admin(flare_admins, cmd.federation)
+    # committed before NVFlare is asked, so whichever poll sees the end reports it as this
+    # command's outcome (a redelivery marks again and aborts again: both harmless)
+    with state.unit_of_work() as marking:
+        marking.write().execute(
+            "UPDATE jobs SET abort_command_id=?, abort_correlation_id=?,"
+            " abort_reason=COALESCE(abort_reason, 'aborted on request') WHERE job_id=?",
+            (uow.envelope.message_id, uow.envelope.correlation_id, job.job_id),
+        )
     admin.abort(job.job_id)
-    deadline = time.monotonic() + settings.abort_wait_s
-    view = admin.job(job.job_id)
-    while not job_events.is_terminal(view.status) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        view = admin.job(job.job_id)
-    if not job_events.is_terminal(view.status):
-        log.warning("abort_pending", job_id=job.job_id, status=view.status)
-        return  # the watcher reports the end when NVFlare gets there
-    result_ref = job_events.download_result(admin, job, settings.data_dir / "results")
-    job_events.finish(uow, job, view, result_ref, reason="aborted on request")
 
 
 def observe_federation(admin: FlareAdmin, federation: str) -> FederationStatusObserved:

@@ -40,6 +40,11 @@ MIGRATIONS = [
     ALTER TABLE jobs ADD COLUMN sites TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN abort_reason TEXT
     """,
+    # the AbortJob that asked for the end: the terminal events are published as its outcome
+    """
+    ALTER TABLE jobs ADD COLUMN abort_command_id TEXT;
+    ALTER TABLE jobs ADD COLUMN abort_correlation_id TEXT
+    """,
 ]
 
 
@@ -67,6 +72,8 @@ class JobRecord:
     result_ref: str | None
     sites: list[str]
     abort_reason: str | None
+    abort_command_id: str | None = None
+    abort_correlation_id: str | None = None
 
 
 def kit_dir(admin_kit_ref: str) -> Path:

@@ -20,8 +20,6 @@ class JobControllerSettings(Settings):
     abort_on_site_loss: bool = True
     #: how often the server's client list is checked while jobs run
     site_check_interval_s: float = Field(default=5.0, gt=0)
-    #: how long AbortJob waits for NVFlare's terminal state before leaving it to the watcher
-    abort_wait_s: float = Field(default=60.0, gt=0)
     #: job packages: caps applied while validating and unpacking
     max_package_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     max_package_files: int = Field(default=5000, gt=0)

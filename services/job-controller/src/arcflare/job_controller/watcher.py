@@ -24,6 +24,9 @@ log = get_logger(__name__)
 
 
 def _cause(job: JobRecord) -> Envelope:
+    if job.abort_command_id:
+        return Envelope(message_id=job.abort_command_id, type="AbortJob", federation=job.federation,
+                        correlation_id=job.abort_correlation_id or job.abort_command_id)
     return Envelope(message_id=job.command_id, type="SubmitJob", federation=job.federation,
                     correlation_id=job.correlation_id or job.command_id)
 
