@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 import sys
@@ -48,13 +49,12 @@ def run(results) -> None:
 
 # --- 1. relay throughput ------------------------------------------------------
 def _relay_throughput() -> tuple[float, float]:
-    from mlflow import MlflowClient
-
     from arcflare.bus import codec
     from arcflare.contracts.envelope import Envelope
     from arcflare.contracts.events import JobSubmitted, MetricPoint, MetricsReported
     from arcflare.metrics_relay.bootstrap import bootstrap
     from arcflare.metrics_relay.settings import MetricsRelaySettings
+    from mlflow import MlflowClient
 
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
         settings = MetricsRelaySettings(data_dir=Path(tmp) / "data", log_level="WARNING")
@@ -143,4 +143,4 @@ def _round_durations(result: Path) -> list[float]:
     log = next(result.rglob("workspace/log.txt")).read_text()
     sent = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f")
             for m in map(_TASK_SENT.match, log.splitlines()) if m]
-    return [(b - a).total_seconds() for a, b in zip(sent, sent[1:], strict=False)]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(sent)]

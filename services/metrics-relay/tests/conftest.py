@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from arcflare.bus import codec, connect
 from arcflare.bus.port import OutgoingMessage, SubQueue
 from arcflare.contracts.base import Message

@@ -11,8 +11,6 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
-from arcflare.bus import codec
 from arcflare.bus.port import OutgoingMessage
 from arcflare.contracts.events import JobCompleted, JobSubmitted
 from conftest import Relay

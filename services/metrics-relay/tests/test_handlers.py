@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-
 from arcflare.contracts.events import (
-    FlareEventObserved, JobCompleted, JobStatusChanged, JobSubmitted, MetricPoint,
+    FlareEventObserved,
+    JobCompleted,
+    JobStatusChanged,
+    JobSubmitted,
+    MetricPoint,
     MetricsReported,
 )
 

@@ -24,8 +24,17 @@ from pathlib import Path
 from typing import Any
 
 import nvflare
-from nvflare.apis.analytix import ANALYTIC_EVENT_TYPE, AnalyticsData, AnalyticsDataType
-from nvflare.apis.analytix import LogWriterName
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.events import FlareEventObserved, MetricPoint
+from arcflare.flare.batching import MetricsBatcher
+from arcflare.flare.sender import TelemetrySender
+from arcflare.flare.spool import Spool
+from nvflare.apis.analytix import (
+    ANALYTIC_EVENT_TYPE,
+    AnalyticsData,
+    AnalyticsDataType,
+    LogWriterName,
+)
 from nvflare.apis.dxo import from_shareable
 from nvflare.apis.event_type import EventType
 from nvflare.apis.fl_constant import FLContextKey, ReservedKey
@@ -33,11 +42,6 @@ from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 from nvflare.app_common.widgets.streaming import AnalyticsReceiver
 
-from arcflare.contracts.envelope import Envelope
-from arcflare.contracts.events import FlareEventObserved, MetricPoint
-from arcflare.flare.batching import MetricsBatcher
-from arcflare.flare.sender import TelemetrySender
-from arcflare.flare.spool import Spool
 LIFECYCLE = {
     EventType.START_RUN: "job_started",
     EventType.END_RUN: "job_ended",
@@ -141,7 +145,8 @@ class BusBridge(AnalyticsReceiver):
             self.log_warning(fl_ctx, f"{left} telemetry message(s) wait in {self.spool_path}; "
                                      "the next job of this federation replays them",
                              fire_event=False)
-        self._spool.close()
+        if not self._sender.running:  # a send still stuck on the bus may yet spool its batch
+            self._spool.close()
 
     # --- helpers -----------------------------------------------------------------
     def _observe(self, event_type: str, fl_ctx: FLContext) -> None:

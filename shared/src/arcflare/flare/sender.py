@@ -17,6 +17,7 @@ from arcflare.bus import codec
 from arcflare.bus.port import Bus
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.spool import Spool
+
 # stdlib logging, not structlog: this runs inside the NVFlare server's job process, whose
 # logging configuration (the job's log.txt, log.json) is NVFlare's. The bridge passes its
 # component logger, which NVFlare configures (a module-level logger created before
@@ -89,6 +90,10 @@ class TelemetrySender:
         if self._bus is not None:
             self._close_bus()
         return len(self._spool)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def flush(self, timeout: float) -> bool:
         """Wait until nothing is buffered or spooled (tests and END_RUN)."""

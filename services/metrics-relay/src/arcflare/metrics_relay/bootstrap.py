@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 from arcflare.bus import connect
-from arcflare.runtime import Consumer, Service, StateStore
-
 from arcflare.metrics_relay.adapters.tracking import MlflowTracking, Tracking
 from arcflare.metrics_relay.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS
 from arcflare.metrics_relay.job_runs import JobRuns
 from arcflare.metrics_relay.schema import MIGRATIONS
 from arcflare.metrics_relay.settings import MetricsRelaySettings
+from arcflare.runtime import Consumer, Service, StateStore
 
 
 def bootstrap(settings: MetricsRelaySettings | None = None, *, bus=None,

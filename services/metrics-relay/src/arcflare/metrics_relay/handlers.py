@@ -6,16 +6,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from arcflare.contracts.events import (
-    FlareEventObserved, JobCompleted, JobStatusChanged, JobSubmitted, MetricsReported,
+    FlareEventObserved,
+    JobCompleted,
+    JobStatusChanged,
+    JobSubmitted,
+    MetricsReported,
     ModelRegistered,
 )
-from arcflare.runtime import Rejected, UnitOfWork, get_logger
-
+from arcflare.flare.kits import local_path
 from arcflare.metrics_relay.adapters.tracking import RunStatus, Tracking, TrackingRefused
 from arcflare.metrics_relay.global_model import completed_rounds, find_global_model
 from arcflare.metrics_relay.job_runs import Job, JobRuns
 from arcflare.metrics_relay.settings import MetricsRelaySettings
-from arcflare.flare.kits import local_path
+from arcflare.runtime import Rejected, UnitOfWork, get_logger
 
 log = get_logger("arcflare.metrics_relay")
 

@@ -12,10 +12,9 @@ import threading
 import time
 from dataclasses import dataclass, fields
 
-from arcflare.runtime import UnitOfWork
-
 from arcflare.metrics_relay.adapters.tracking import Tracking
 from arcflare.metrics_relay.settings import MetricsRelaySettings
+from arcflare.runtime import UnitOfWork
 
 
 @dataclass(frozen=True)
