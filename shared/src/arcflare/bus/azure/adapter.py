@@ -20,13 +20,12 @@ from arcflare.bus.azure.config import AzureBusOptions
 from arcflare.bus.azure.errors import port_errors, to_port_error
 from arcflare.bus.azure.mapping import from_service_bus, to_service_bus
 from arcflare.bus.azure.receivers import ReceiverSlot, log
+from arcflare.bus.azure.senders import SenderPool
 from arcflare.bus.azure.sessions import AzureSession
 from arcflare.bus.port import (
     Bus,
-    EntityNotFound,
     EntityStats,
     MessageLockLost,
-    MessageTooLarge,
     OutgoingMessage,
     ReceivedMessage,
     Session,
@@ -40,7 +39,6 @@ from azure.servicebus import (
     ServiceBusClient,
     ServiceBusReceivedMessage,
     ServiceBusReceiveMode,
-    ServiceBusSender,
     ServiceBusSubQueue,
 )
 from azure.servicebus import exceptions as sb
@@ -70,7 +68,7 @@ class AzureServiceBus(Bus):
                                             **options.client_kwargs())
         self._credential = credential
         self._guard = threading.Lock()
-        self._senders: dict[str, tuple[ServiceBusSender, threading.Lock]] = {}
+        self._senders = SenderPool(self._client)
         self._slots: dict[tuple[str, str | None, SubQueue], ReceiverSlot] = {}
         self._inflight: dict[str, _Inflight] = {}
         self._sessions = threading.BoundedSemaphore(options.max_concurrent_sessions)
@@ -83,67 +81,15 @@ class AzureServiceBus(Bus):
         return cls(AzureBusOptions.from_settings(settings))
 
     # --- sending --------------------------------------------------------------------
-    def _sender(self, entity: str) -> tuple[ServiceBusSender, threading.Lock]:
-        with self._guard:
-            if entity not in self._senders:
-                self._senders[entity] = (self._client.get_queue_sender(entity), threading.Lock())
-            return self._senders[entity]
-
-    def _drop_sender(self, entity: str) -> None:
-        with self._guard:
-            sender, _ = self._senders.pop(entity, (None, None))
-        if sender is not None:
-            try:
-                sender.close()
-            except Exception as exc:  # noqa: BLE001 - it is being thrown away
-                log.info("closing a failed sender raised", entity=entity, error=repr(exc))
-
-    def _with_sender(self, entity: str, what: str, action):
-        sender, lock = self._sender(entity)
-        try:
-            with lock, port_errors(what):
-                return action(sender)
-        except EntityNotFound:
-            self._drop_sender(entity)
-            raise
-        except MessageTooLarge:
-            raise
-        except Exception:
-            self._drop_sender(entity)  # the next send opens a fresh link
-            raise
-
     def send(self, entity: str, messages: Sequence[OutgoingMessage]) -> None:
-        if not messages:
-            return
-        outgoing = [to_service_bus(m) for m in messages]
-
-        def send(sender: ServiceBusSender) -> None:
-            if len(outgoing) == 1:
-                sender.send_messages(outgoing[0])
-                return
-            batch = sender.create_message_batch()
-            for message in outgoing:
-                try:
-                    batch.add_message(message)
-                except sb.MessageSizeExceededError:
-                    raise MessageTooLarge(
-                        f"{len(outgoing)} messages do not fit one batch for {entity} "
-                        f"(max {batch.max_size_in_bytes} bytes); send them in parts"
-                    ) from None
-            sender.send_messages(batch)
-
-        self._with_sender(entity, f"sending to {entity}", send)
+        if messages:
+            self._senders.send(entity, [to_service_bus(m) for m in messages])
 
     def schedule(self, entity: str, message: OutgoingMessage, enqueue_at: datetime) -> int:
-        outgoing = to_service_bus(message)
-        numbers = self._with_sender(
-            entity, f"scheduling on {entity}",
-            lambda s: s.schedule_messages(outgoing, enqueue_at))
-        return int(numbers[0])
+        return self._senders.schedule(entity, to_service_bus(message), enqueue_at)
 
     def cancel_scheduled(self, entity: str, sequence_number: int) -> None:
-        self._with_sender(entity, f"cancelling on {entity}",
-                          lambda s: s.cancel_scheduled_messages(sequence_number))
+        self._senders.cancel(entity, sequence_number)
 
     # --- receiving --------------------------------------------------------------------
     def _open_receiver(self, entity: str, subscription: str | None, sub_queue: SubQueue,
@@ -303,8 +249,7 @@ class AzureServiceBus(Bus):
         self._renewer.close(wait=False)  # its workers notice the shutdown within a tick
         with self._guard:
             slots, self._slots = list(self._slots.values()), {}
-            senders, self._senders = [s for s, _ in self._senders.values()], {}
-        for closeable in [*slots, *senders]:
+        for closeable in [*slots, self._senders]:
             try:
                 closeable.close()
             except Exception as exc:  # noqa: BLE001 - closing everything regardless
