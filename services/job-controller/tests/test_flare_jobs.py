@@ -12,7 +12,7 @@ import pytest
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.client import Client
-from arcflare.contracts.commands import AbortJob
+from arcflare.contracts.commands import AbortJob, RefreshFederationStatus
 from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
 from arcflare.job_controller.recipes.logreg_client import accuracy, site_dataset, split
@@ -52,6 +52,10 @@ def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation
             changes = [e.payload["status"] for e in client.follow(
                 types=["JobStatusChanged"], from_start=True, until_idle=True)
                 if e.payload["job_id"] == job_id]
+            # the decoration's bridge put the sites' tracked metrics on the bus
+            metrics = [p for e in client.follow(types=["MetricsReported"], topics=("telemetry",),
+                                                from_start=True, until_idle=True)
+                       if e.payload["job_id"] == job_id for p in e.payload["points"]]
     finally:
         svc.stop()
 
@@ -61,6 +65,23 @@ def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation
     model = np.load(result / "workspace" / "models" / "server.npy").reshape(-1)
     scores = [accuracy(model, *split(*site_dataset(site, 10, 500))[1]) for site in SITES]
     assert min(scores) > MIN_ACCURACY, scores
+    assert {p["key"] for p in metrics} >= {"accuracy"}
+
+
+def test_refresh_federation_status_reports_both_sites_with_their_last_contact(federation, tmp_path):
+    svc, settings = start_service(tmp_path, federation)
+    try:
+        with Client(settings) as client:
+            command_id = client.send(RefreshFederationStatus(federation=FED))
+            svc.drain(timeout=30)
+            observed = client.wait(command_id, timeout=10)
+    finally:
+        svc.stop()
+
+    assert observed.type == "FederationStatusObserved"
+    assert observed.payload["server_status"]  # NVFlare's word for its engine: "stopped" when idle
+    clients = {c["name"]: c["last_connect_time"] for c in observed.payload["clients"]}
+    assert set(clients) == set(SITES) and all(clients.values())
 
 
 def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
