@@ -20,6 +20,14 @@ class FinishingAdmin(FakeFlareAdmin):
         return JobView(job_id, "lr", "FINISHED:COMPLETED", duration_s=1.5)
 
 
+def last_json(stdout: str):
+    """The command's JSON line; the service's threads may log to the same captured stdout."""
+    for line in reversed(stdout.strip().splitlines()):
+        if line.startswith(("{", "[")):
+            return json.loads(line)
+    raise AssertionError(f"no JSON in {stdout!r}")
+
+
 def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
     admin = FinishingAdmin(["site-1", "site-2"])
     settings = JobControllerSettings(data_dir=tmp_path, job_poll_interval_s=0.1, status_poll_interval_s=0)
@@ -41,10 +49,10 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
         svc.stop()
 
     assert submitted.exit_code == 0, submitted.output
-    result = json.loads(submitted.stdout.strip().splitlines()[-1])
+    result = last_json(submitted.stdout)
     assert result["completed"]["payload"]["status"] == "FINISHED:COMPLETED"
     assert result["submitted"]["payload"]["rounds"] == 2
-    rows = json.loads(listed.stdout.strip().splitlines()[-1])
+    rows = last_json(listed.stdout)
     assert [(r["name"], r["status"]) for r in rows] == [("lr", "FINISHED:COMPLETED")]
 
 
