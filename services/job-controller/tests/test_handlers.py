@@ -138,3 +138,14 @@ def test_a_removed_site_is_disabled_on_the_server(env) -> None:
     svc.drain()
 
     assert admin.disabled == ["site-2"]
+
+
+def test_the_submit_token_is_the_command_id_or_a_digest_nvflare_accepts() -> None:
+    from arcflare.job_controller.handlers import submit_token
+    from nvflare.apis.utils.job_submit_token import validate_submit_token
+
+    uuid_id = "8cc38774-7dd8-44b5-8f6e-cfa84813bfb2"
+    odd_id = "batch/42 #7"
+
+    assert submit_token(uuid_id) == uuid_id
+    assert validate_submit_token(submit_token(odd_id)) == submit_token(odd_id) != odd_id

@@ -1,7 +1,9 @@
 """Job-controller handlers: submit once, abort, observe, follow the federation's membership."""
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from datetime import UTC, datetime
 
@@ -27,6 +29,7 @@ from arcflare.runtime.state import StateStore, UnitOfWork
 
 log = get_logger(__name__)
 CLIENT_POLL_S = 1.0
+SUBMIT_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # nvflare.apis.utils.job_submit_token
 
 
 def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
@@ -71,11 +74,20 @@ def _submit_once(admin: FlareAdmin, job_dir, token: str) -> str:
         return job_id
 
 
+def submit_token(message_id: str) -> str:
+    """The command id itself when NVFlare accepts it as a token ([A-Za-z0-9._:-]{1,128}),
+    else a digest of it (ids from other senders may use other characters)."""
+    if SUBMIT_TOKEN.fullmatch(message_id):
+        return message_id
+    return "sha256-" + hashlib.sha256(message_id.encode()).hexdigest()
+
+
 def submit_job(
     cmd: SubmitJob, *, uow: UnitOfWork, flare_admins: FlareAdmins, settings: JobControllerSettings
 ) -> None:
-    token = uow.envelope.message_id
-    if records.job_by_command(uow.db, token):
+    command_id = uow.envelope.message_id
+    token = submit_token(command_id)
+    if records.job_by_command(uow.db, command_id):
         return
     admin = _admin(flare_admins, cmd.federation)
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
@@ -98,7 +110,7 @@ def submit_job(
     uow.write().execute(
         "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
         " deadline, rounds, sites) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (job_id, cmd.federation, cmd.name, token, uow.envelope.correlation_id or token, status,
+        (job_id, cmd.federation, cmd.name, command_id, uow.envelope.correlation_id or command_id, status,
          time.time(), time.time() + cmd.timeout_s, rounds, json.dumps(sites)),
     )
     uow.publish(JobSubmitted(federation=cmd.federation, job_id=job_id, name=cmd.name,
