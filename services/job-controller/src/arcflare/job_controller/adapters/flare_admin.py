@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,14 +104,16 @@ def _start_time(meta: dict[str, Any]) -> float | None:
 
 
 def _duration(value: Any) -> float | None:
-    """NVFlare reports duration as str(timedelta), e.g. '0:00:17.345678'."""
+    """NVFlare reports duration as str(timedelta): '0:00:17.345678' or '1 day, 1:00:00'."""
     if isinstance(value, (int, float)):
         return float(value)
     if not isinstance(value, str) or ":" not in value:
         return None
+    days, _, clock = value.rpartition(", ")
     try:
-        hours, minutes, seconds = value.split(":")[-3:]
-        return int(hours.split()[-1]) * 3600 + int(minutes) * 60 + float(seconds)
+        hours, minutes, seconds = clock.split(":")
+        whole_days = int(days.split()[0]) if days else 0
+        return whole_days * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
         return None
 
@@ -132,21 +135,36 @@ class FlareApiAdmin(FlareAdmin):
         self.command_timeout_s = command_timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
+        self._lock = threading.RLock()
+        self._sess: Any = None
 
-    @contextmanager
-    def session(self) -> Iterator[Any]:
+    def _open(self) -> Any:
         from nvflare.fuel.flare_api.flare_api import new_secure_session
 
-        sess = new_secure_session(
+        return new_secure_session(
             self.admin_name,
             str(self.admin_kit_dir),
             timeout=self.connect_timeout_s,
             command_timeout=self.command_timeout_s,
         )
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """A session of its own, closed on exit (for callers that drive the FLARE API directly)."""
+        sess = self._open()
         try:
             yield sess
         finally:
             sess.close()
+
+    def close(self) -> None:
+        with self._lock:
+            sess, self._sess = self._sess, None
+            if sess is not None:
+                try:
+                    sess.close()
+                except Exception as exc:  # noqa: BLE001 - closing a broken session may fail too
+                    log.info("flare_session_close_failed", error=repr(exc))
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         from nvflare.fuel.flare_api.api_spec import (
@@ -157,15 +175,18 @@ class FlareApiAdmin(FlareAdmin):
         )
 
         retryable = (NoConnection, NoReply, SessionClosed, SessionExpired, TimeoutError, ConnectionError)
-        for attempt in range(1, self.attempts + 1):
-            try:
-                with self.session() as sess:
-                    return fn(sess)
-            except retryable as exc:
-                log.warning("flare_call_failed", call=what, attempt=attempt, error=str(exc))
-                if attempt == self.attempts:
-                    raise FlareUnavailable(f"{what}: {exc}") from exc
-                time.sleep(self.backoff_s * attempt)
+        with self._lock:
+            for attempt in range(1, self.attempts + 1):
+                try:
+                    if self._sess is None:
+                        self._sess = self._open()
+                    return fn(self._sess)
+                except retryable as exc:
+                    log.warning("flare_call_failed", call=what, attempt=attempt, error=str(exc))
+                    self.close()  # reconnect on the next attempt
+                    if attempt == self.attempts:
+                        raise FlareUnavailable(f"{what}: {exc}") from exc
+                    time.sleep(self.backoff_s * attempt)
         raise AssertionError("unreachable")
 
     def server_view(self) -> ServerView:

@@ -1,0 +1,70 @@
+"""The FLARE admin adapter's session handling: reuse, reconnect on failure, always closed.
+
+Sessions are stand-ins here (what is tested is the adapter's bookkeeping); the real
+FLARE API sessions are exercised in test_flare_jobs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin, FlareUnavailable, job_view
+from nvflare.fuel.flare_api.api_spec import NoConnection
+
+
+class StubSession:
+    def __init__(self, fail_times: int) -> None:
+        self.fail_times, self.closed = fail_times, False
+
+    def get_job_meta(self, job_id: str) -> dict:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise NoConnection("cannot connect to server")
+        return {"job_id": job_id, "name": "j", "status": "RUNNING", "duration": "0:00:17.5"}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def admin_with(sessions: list[StubSession]) -> FlareApiAdmin:
+    admin = FlareApiAdmin(Path("/kit"), "a@b.org", attempts=3, backoff_s=0)
+    pool = iter(sessions)
+    admin._open = lambda: next(pool)  # type: ignore[method-assign]
+    return admin
+
+
+def test_one_session_serves_many_calls_and_is_closed_on_close() -> None:
+    session = StubSession(fail_times=0)
+    admin = admin_with([session])
+
+    views = [admin.job("j1"), admin.job("j2")]
+    admin.close()
+
+    assert [v.status for v in views] == ["RUNNING", "RUNNING"]
+    assert session.closed
+
+
+def test_a_lost_connection_closes_the_session_and_retries_on_a_new_one() -> None:
+    broken, fresh = StubSession(fail_times=1), StubSession(fail_times=0)
+    admin = admin_with([broken, fresh])
+
+    view = admin.job("j1")
+
+    assert view.status == "RUNNING" and broken.closed and not fresh.closed
+    admin.close()
+    assert fresh.closed
+
+
+def test_after_the_last_attempt_the_server_is_reported_unavailable() -> None:
+    sessions = [StubSession(fail_times=1) for _ in range(3)]
+    admin = admin_with(sessions)
+
+    with pytest.raises(FlareUnavailable, match="get_job_meta"):
+        admin.job("j1")
+    assert all(s.closed for s in sessions)
+
+
+def test_nvflare_durations_are_read_as_seconds() -> None:
+    assert job_view({"duration": "0:00:17.5"}).duration_s == 17.5
+    assert job_view({"duration": "1 day, 1:00:00"}).duration_s == 86400.0 + 3600.0
+    assert job_view({}).duration_s is None
