@@ -4,6 +4,11 @@ Provisioning runs NVFlare's own Provisioner and builders over a project dict.
 NVFlare keeps the CA (and every certificate it signed) in `<workspace>/state/cert.json`
 and reuses it on every later run, so the CA is minted once, on the first run, and
 never again while that file exists. The folder is 0700 and cert.json 0600.
+
+A new site is built by the same builders with two differences that keep it fast
+whatever the federation's size: the CA comes in already loaded (flare_cache), through
+NVFlare's own "project provides the root credentials" path, and the server in its
+project only describes the endpoint the site connects to, so its key is never loaded.
 """
 from __future__ import annotations
 
@@ -16,12 +21,17 @@ from pathlib import Path
 
 from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
 from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
+from arcflare.provisioner.flare_cache import ParsedTemplates, ca_credentials
 from arcflare.runtime import get_logger
 from cryptography import x509
-from nvflare.lighter.constants import CtxKey
+from nvflare.lighter.constants import CtxKey, ParticipantType
+from nvflare.lighter.ctx import ProvisionContext
+from nvflare.lighter.entity import Participant, Project
+from nvflare.lighter.impl.cert import CertBuilder
 from nvflare.lighter.prov_utils import prepare_builders
 from nvflare.lighter.provision import prepare_project
 from nvflare.lighter.provisioner import Provisioner
+from nvflare.lighter.spec import Builder
 
 log = get_logger("arcflare.provisioner.flare")
 
@@ -55,6 +65,26 @@ class _FlareLog:
         log.error("nvflare", detail=msg)
 
 
+class NewSiteCertBuilder(CertBuilder):
+    """NVFlare's CertBuilder for kits added to a running federation.
+
+    The server's kit built alongside is scratch (the stored one stays as it is), so
+    its certificate pair is not rebuilt: NVFlare would load the server's key from the
+    state only to write a copy that is thrown away.
+    """
+
+    def _build_write_cert_pair(self, participant: Participant, base_name: str,
+                               ctx: ProvisionContext) -> None:
+        if participant.type != ParticipantType.SERVER:
+            super()._build_write_cert_pair(participant, base_name, ctx)
+
+
+def _for_new_site(builder: Builder) -> Builder:
+    if type(builder) is CertBuilder:
+        return NewSiteCertBuilder(root_valid_days=builder.root_valid_days)
+    return builder
+
+
 class FederationCA:
     def __init__(self, root: Path, federation: str) -> None:
         self.root = Path(root)
@@ -71,11 +101,31 @@ class FederationCA:
         return facts(x509.load_pem_x509_certificate(state[CtxKey.ROOT_CERT].encode("ascii")))
 
     def provision(self, project: dict) -> tuple[Path, list[BuiltKit]]:
-        """Build every participant of `project`; returns the scratch folder and the kits in it."""
-        make_private_dir(self.workspace)
+        """Build every participant of `project`; returns the scratch folder and the kits in it.
+
+        Mints the CA if there is no state yet, else reuses it (and every certificate in it).
+        """
         given = copy.deepcopy(project)  # NVFlare consumes the dict it is given
-        context = Provisioner(str(self.root), prepare_builders(given)).provision(
-            prepare_project(given), logger=_FlareLog()
+        return self._build(prepare_builders(given), prepare_project(given),
+                           project["participants"])
+
+    def provision_sites(self, project: dict) -> tuple[Path, list[BuiltKit]]:
+        """Build the clients of `project` (its server only names the endpoint), signed by
+        the existing CA; returns the scratch folder and the client kits in it."""
+        given = copy.deepcopy(project)
+        flare_project = prepare_project(given)
+        ca = ca_credentials(self.state_file)
+        flare_project.serialized_root_cert = ca.serialized_cert
+        flare_project.root_private_key = ca.private_key
+        builders = [_for_new_site(b) for b in prepare_builders(given)]
+        clients = [p for p in project["participants"] if p["type"] == "client"]
+        return self._build(builders, flare_project, clients)
+
+    def _build(self, builders: list[Builder], flare_project: Project,
+               kept: list[dict]) -> tuple[Path, list[BuiltKit]]:
+        make_private_dir(self.workspace)
+        context = Provisioner(str(self.root), [ParsedTemplates(), *builders]).provision(
+            flare_project, logger=_FlareLog()
         )
         self._lock_state()
         output = context.get_result_location()
@@ -90,7 +140,7 @@ class FederationCA:
                 folder=built / p["name"],
                 certificate=read_facts(built / p["name"] / "startup" / CERT_FILE[p["type"]]),
             )
-            for p in project["participants"]
+            for p in kept
         ]
         return built, kits
 

@@ -83,7 +83,8 @@ def one_site_project(
 ) -> dict:
     """The server and one new client: what AddSite provisions, whatever the federation's size.
 
-    The server's certificate comes back from the CA state unchanged; only the
+    The server is there for what the client's kit says about it (fed_client.json);
+    its certificate is not built again (flare_ca.NewSiteCertBuilder). Only the
     client is new, so exactly one certificate is signed.
     """
     return project_dict(federation, endpoint, server_org, [(site, org)], [], root_valid_days)

@@ -70,13 +70,12 @@ def provision_site(
     """One new client kit signed by the existing CA; no other kit is touched."""
     if not ca.exists():
         raise FileNotFoundError(f"no CA state for federation {ca.federation}")
-    built, kits = ca.provision(
+    built, (client,) = ca.provision_sites(
         one_site_project(ca.federation, endpoint, server_org, site, org, root_valid_days)
     )
     try:
-        (client,) = [k for k in kits if k.kind == "client"]
         write_client_resources(client.folder)
         return StoredKit(site, "client", kit_store.put(ca.federation, site, client.folder),
                          client.certificate)
     finally:
-        ca.discard(built)  # the server kit rebuilt here is a scratch copy: the stored one stays
+        ca.discard(built)  # with the server's scratch files: the stored server kit stays
