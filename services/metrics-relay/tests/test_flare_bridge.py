@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from arcflare.bus.port import OutgoingMessage
 from arcflare.contracts.events import JobCompleted, JobSubmitted
-from conftest import Relay
 from relay_flare import expected_history, export_job, provision, run_job, running_federation
+from relay_harness import Relay
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.slow, pytest.mark.timeout(600)]
 

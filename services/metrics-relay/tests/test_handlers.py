@@ -96,7 +96,7 @@ def test_replayed_batches_add_no_metric_points(relay):
 
 
 def test_bad_metric_values_and_unknown_jobs_are_dead_lettered_with_a_reason(tmp_path):
-    from conftest import Relay
+    from relay_harness import Relay
 
     relay = Relay(tmp_path / "data", unknown_job_grace_s=0)
     try:
@@ -177,8 +177,8 @@ def test_failed_and_aborted_jobs_end_their_runs_with_the_matching_status(relay):
 
 
 def test_while_mlflow_is_unreachable_messages_wait_and_nothing_is_lost(tmp_path, monkeypatch):
-    from conftest import Relay
     from relay_flare import free_port
+    from relay_harness import Relay
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
