@@ -85,10 +85,15 @@ COMMAND_QUEUE = EntityOptions(
     requires_session=True,
     duplicate_detection_window=timedelta(minutes=5),
 )
+#: a service may be down a while: its events wait a day, then go to its dead-letter queue
 EVENTS = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=10,
-                       default_ttl=timedelta(hours=1))
+                       default_ttl=timedelta(days=1))
+#: metrics are history: kept like events, never dropped silently
 TELEMETRY = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=10,
-                          default_ttl=timedelta(minutes=5), dead_letter_on_expiration=False)
+                          default_ttl=timedelta(days=1))
+#: heartbeats and log tails are only worth their latest value: short-lived, dropped on expiry
+LIVE_TELEMETRY = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=10,
+                               default_ttl=timedelta(minutes=5), dead_letter_on_expiration=False)
 #: followers peek this copy; it only needs to outlive a `--wait`
 FOLLOW = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=1,
                        default_ttl=timedelta(minutes=30), dead_letter_on_expiration=False)
@@ -163,7 +168,7 @@ TOPOLOGY = Topology(
                     "ledger",
                     by_type("SiteHeartbeat", "SiteLogTail", "FlareEventObserved",
                             "MetricsReported"),
-                    TELEMETRY,
+                    LIVE_TELEMETRY,
                 ),
                 Subscription(FOLLOW_SUBSCRIPTION, (), FOLLOW),
             ),
