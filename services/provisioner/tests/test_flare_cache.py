@@ -13,7 +13,7 @@ from arcflare.flare.kits import resolve
 from arcflare.provisioner import flare_cache
 from arcflare.provisioner.certificates import fingerprint
 from arcflare.provisioner.flare_ca import FederationCA
-from arcflare.provisioner.project import ServerEndpoint, federation_project
+from arcflare.provisioner.project import ServerEndpoint, federation_project, one_site_project
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from nvflare.lighter import ctx as flare_ctx
@@ -149,6 +149,26 @@ def test_template_is_parsed_once_per_version_and_each_caller_gets_its_own_copy(
     assert len(parsed) == 2
     assert second["fed_client"] != "changed by a caller"
     assert "extra_section" not in second and third["extra_section"] == "added"
+
+
+def test_a_new_site_project_builds_the_site_and_nothing_of_the_server(tmp_path):
+    # Prepare
+    ca = FederationCA(tmp_path, "demo")
+    endpoint = ServerEndpoint("localhost", 20000)
+    built, _ = ca.provision(federation_project(federation_spec(), endpoint))
+    ca.discard(built)
+
+    # Execute
+    built, kits = ca.provision_sites(
+        one_site_project("demo", endpoint, "consortium", "site-9", "hospital9", 360))
+
+    # Assert
+    try:
+        assert [(k.participant, k.kind) for k in kits] == [("site-9", "client")]
+        assert (kits[0].folder / "startup" / "fed_client.json").is_file()
+        assert [p for p in (built / "localhost").rglob("*") if p.is_file()] == []
+    finally:
+        ca.discard(built)
 
 
 def test_add_site_does_not_parse_the_template_again(harness, monkeypatch):

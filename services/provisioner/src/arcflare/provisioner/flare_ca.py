@@ -8,7 +8,8 @@ never again while that file exists. The folder is 0700 and cert.json 0600.
 A new site is built by the same builders with two differences that keep it fast
 whatever the federation's size: the CA comes in already loaded (flare_cache), through
 NVFlare's own "project provides the root credentials" path, and the server in its
-project only describes the endpoint the site connects to, so its key is never loaded.
+project only describes the endpoint the site connects to: nothing of the server is
+built, its key never loaded (new_site_builders).
 """
 from __future__ import annotations
 
@@ -22,12 +23,11 @@ from pathlib import Path
 from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
 from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
 from arcflare.provisioner.flare_cache import ParsedTemplates, ca_credentials
+from arcflare.provisioner.new_site_builders import for_new_sites
 from arcflare.runtime import get_logger
 from cryptography import x509
-from nvflare.lighter.constants import CtxKey, ParticipantType
-from nvflare.lighter.ctx import ProvisionContext
-from nvflare.lighter.entity import Participant, Project
-from nvflare.lighter.impl.cert import CertBuilder
+from nvflare.lighter.constants import CtxKey
+from nvflare.lighter.entity import Project
 from nvflare.lighter.prov_utils import prepare_builders
 from nvflare.lighter.provision import prepare_project
 from nvflare.lighter.provisioner import Provisioner
@@ -65,26 +65,6 @@ class _FlareLog:
         log.error("nvflare", detail=msg)
 
 
-class NewSiteCertBuilder(CertBuilder):
-    """NVFlare's CertBuilder for kits added to a running federation.
-
-    The server's kit built alongside is scratch (the stored one stays as it is), so
-    its certificate pair is not rebuilt: NVFlare would load the server's key from the
-    state only to write a copy that is thrown away.
-    """
-
-    def _build_write_cert_pair(self, participant: Participant, base_name: str,
-                               ctx: ProvisionContext) -> None:
-        if participant.type != ParticipantType.SERVER:
-            super()._build_write_cert_pair(participant, base_name, ctx)
-
-
-def _for_new_site(builder: Builder) -> Builder:
-    if type(builder) is CertBuilder:
-        return NewSiteCertBuilder(root_valid_days=builder.root_valid_days)
-    return builder
-
-
 class FederationCA:
     def __init__(self, root: Path, federation: str) -> None:
         self.root = Path(root)
@@ -112,14 +92,13 @@ class FederationCA:
     def provision_sites(self, project: dict) -> tuple[Path, list[BuiltKit]]:
         """Build the clients of `project` (its server only names the endpoint), signed by
         the existing CA; returns the scratch folder and the client kits in it."""
-        given = copy.deepcopy(project)
+        given = for_new_sites(copy.deepcopy(project))
         flare_project = prepare_project(given)
         ca = ca_credentials(self.state_file)
         flare_project.serialized_root_cert = ca.serialized_cert
         flare_project.root_private_key = ca.private_key
-        builders = [_for_new_site(b) for b in prepare_builders(given)]
         clients = [p for p in project["participants"] if p["type"] == "client"]
-        return self._build(builders, flare_project, clients)
+        return self._build(prepare_builders(given), flare_project, clients)
 
     def _build(self, builders: list[Builder], flare_project: Project,
                kept: list[dict]) -> tuple[Path, list[BuiltKit]]:

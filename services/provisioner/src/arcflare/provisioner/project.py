@@ -84,7 +84,7 @@ def one_site_project(
     """The server and one new client: what AddSite provisions, whatever the federation's size.
 
     The server is there for what the client's kit says about it (fed_client.json);
-    its certificate is not built again (flare_ca.NewSiteCertBuilder). Only the
-    client is new, so exactly one certificate is signed.
+    nothing of it is built again (new_site_builders). Only the client is new, so
+    exactly one certificate is signed.
     """
     return project_dict(federation, endpoint, server_org, [(site, org)], [], root_valid_days)
