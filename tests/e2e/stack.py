@@ -16,8 +16,8 @@ ARCFLARE = str(Path(sys.executable).with_name("arcflare"))
 
 def arcflare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the CLI; stdout is JSON when --json is given, progress goes to stderr."""
-    return subprocess.run([ARCFLARE, *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, cwd=ROOT)
+    return subprocess.run([ARCFLARE, *args], check=False, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=ROOT)
 
 
 def local_down(data_dir: Path) -> None:

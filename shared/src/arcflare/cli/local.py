@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,10 @@ from arcflare.localstack.supervisor import (
 app = typer.Typer(help="Run every ArcFlare service locally, supervised.", no_args_is_help=True)
 
 
-def start_stack(data_dir: Path, timeout: float = 120.0) -> dict:
-    """Start the supervisor detached (if it is not running) and wait until all are ready."""
+def start_stack(data_dir: Path, timeout: float = 120.0,
+                only: Collection[str] | None = None) -> dict:
+    """Start the supervisor detached (if it is not running) and wait until every service is
+    ready — or only the named ones: the bus keeps what is sent to the others meanwhile."""
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     if supervisor_pid(data_dir) is None:
@@ -33,12 +36,18 @@ def start_stack(data_dir: Path, timeout: float = 120.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = read_state(data_dir)
-        if state and state["processes"] and all(p["ready"] for p in state["processes"]
-                                                 if not p["name"].startswith("site-agent-")):
+        if state and _ready(state, only):
             return state
         time.sleep(0.2)
     raise TimeoutError(f"the local stack was not ready within {timeout:.0f} s; "
                        f"see {data_dir / 'logs'}")
+
+
+def _ready(state: dict, only: Collection[str] | None) -> bool:
+    services = {p["name"]: p["ready"] for p in state["processes"]
+                if not p["name"].startswith("site-agent-")}
+    wanted = set(services) if only is None else set(only)
+    return bool(services) and wanted <= set(services) and all(services[n] for n in wanted)
 
 
 def stop_stack(data_dir: Path, timeout: float = 60.0) -> None:

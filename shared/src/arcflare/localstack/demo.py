@@ -27,7 +27,12 @@ HOSPITALS = [
     ("sickkids-toronto", "sickkids"), ("ucsf-san-francisco", "ucsf"),
 ]
 ADMIN = "consortium-admin@arcflare.local"
+#: what provisioning and deployment need; the demo starts with these ready and the
+#: rest of the stack (MLflow, ledger, alerter) finishes starting meanwhile
+FIRST_SERVICES = ("provisioner", "deployer", "job-controller")
 Progress = Callable[[str], None]
+#: between status polls; each poll is a round trip through the job-controller to NVFlare
+POLL_S = 0.25
 
 
 class DemoFailed(RuntimeError):
@@ -42,6 +47,8 @@ class DemoRun:
     progress: Progress = print
     timings: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    #: called before the job is submitted: waits until the whole stack is ready
+    stack_ready: Callable[[], object] | None = None
 
     @property
     def federation(self) -> str:
@@ -60,6 +67,8 @@ class DemoRun:
         started = time.monotonic()
         self._provision(client)
         self._wait_connected(client)
+        if self.stack_ready is not None:
+            self.stack_ready()
         job_id, completed, registered = self._train(client)
         self.timings["total_s"] = time.monotonic() - started
         return self._summary(job_id, completed, registered)
@@ -89,7 +98,7 @@ class DemoRun:
             try:
                 outcome = client.wait(command_id, timeout=30, raise_on_failure=True)
             except (TimeoutError, CommandFailed):
-                time.sleep(1)
+                time.sleep(POLL_S)
                 continue
             now = {c["name"] for c in outcome.payload.get("clients", [])} & wanted
             for name in sorted(now - connected):
@@ -98,7 +107,7 @@ class DemoRun:
             if connected == wanted:
                 self._step("deploy_and_connect_s", t)
                 return
-            time.sleep(1)
+            time.sleep(POLL_S)
         missing = ", ".join(sorted(wanted - connected))
         raise DemoFailed(f"sites not connected after {timeout:.0f} s: {missing} "
                          f"(see {self.data_dir / 'logs'} and arcflare status)")

@@ -21,6 +21,9 @@ class ProcessSpec:
     env: dict[str, str] = field(default_factory=dict)
     #: file under <data>/run/ holding the health port
     port_file: str = ""
+    #: CPU niceness: what only watches or records the federation yields the CPU to what
+    #: drives it (provisioning, deployment, NVFlare itself) when the machine is busy
+    nice: int = 0
 
     def __post_init__(self) -> None:
         self.port_file = self.port_file or f"{self.name}.port"
@@ -55,7 +58,7 @@ class Supervised:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.spec.module], env=env, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                cwd=self.data_dir)
+                cwd=self.data_dir, preexec_fn=_niceness(self.spec.nice))
         self.started_at = time.monotonic()
         self.ready = False
 
@@ -98,6 +101,12 @@ class Supervised:
     def row(self) -> dict:
         return {"name": self.spec.name, "pid": self.pid, "alive": self.alive,
                 "ready": self.ready, "restarts": self.restarts}
+
+
+def _niceness(increment: int):
+    if not increment:
+        return None
+    return lambda: os.nice(increment)
 
 
 def kill_group(pid: int) -> None:

@@ -20,13 +20,18 @@ from arcflare.runtime.logging import get_logger
 
 log = get_logger("arcflare.localstack")
 
+#: observers (ledger, alerter, site agents) run niced: on a busy machine the NVFlare
+#: processes and the services that drive them come first, and nothing waits on an observer
+OBSERVER_NICE = 10
 SERVICES = [
-    ProcessSpec("ledger", "arcflare.ledger"),
+    ProcessSpec("ledger", "arcflare.ledger", nice=OBSERVER_NICE),
     ProcessSpec("provisioner", "arcflare.provisioner"),
     ProcessSpec("deployer", "arcflare.deployer"),
-    ProcessSpec("job-controller", "arcflare.job_controller"),
+    # NVFlare is asked for job status this often: a finished job is seen within it
+    ProcessSpec("job-controller", "arcflare.job_controller",
+                env={"ARCFLARE_JOB_POLL_INTERVAL_S": "0.5"}),
     ProcessSpec("metrics-relay", "arcflare.metrics_relay"),
-    ProcessSpec("alerter", "arcflare.alerter"),
+    ProcessSpec("alerter", "arcflare.alerter", nice=OBSERVER_NICE),
 ]
 STATE_FILE = "stack.json"
 PID_FILE = "supervisor.pid"
@@ -42,6 +47,7 @@ def site_agent_spec(data_dir: Path, federation: str, site: str) -> ProcessSpec:
             "ARCFLARE_SITE": site,
             "ARCFLARE_OBSERVER": "process",  # its workspace: <data>/sites/<fed>/<site>
         },
+        nice=OBSERVER_NICE,
     )
 
 
@@ -93,16 +99,15 @@ class Supervisor:
         return all(sp.ready for sp in self.procs.values())
 
     def shutdown(self, grace: float = 20.0) -> None:
-        """Agents first, then services (each flushes its outbox on SIGTERM), then whatever
-        NVFlare processes the deployer left under the data dir."""
-        agents = [sp for name, sp in self.procs.items() if name.startswith("site-agent-")]
-        services = [sp for sp in self.procs.values() if sp not in agents]
-        for group in (agents, services):
-            for sp in group:
-                if sp.alive:
-                    sp.proc.send_signal(signal.SIGTERM)
-            for sp in group:
-                sp.stop(grace)
+        """Agents and services together (each flushes its outbox on SIGTERM; none waits on
+        another to stop), then whatever NVFlare processes the deployer left under the data
+        dir — last, so no agent or deployer watcher is left to report them as crashed."""
+        procs = list(self.procs.values())
+        for sp in procs:
+            if sp.alive:
+                sp.proc.send_signal(signal.SIGTERM)
+        for sp in procs:
+            sp.stop(grace)
         stop_leftovers(self.data_dir)
         self._write_state()
         if self._bus is not None:
