@@ -142,3 +142,34 @@ def test_a_command_for_a_same_named_site_of_another_federation_never_reaches_thi
     assert svc.bus.peek("site-commands", mine) == []
     assert svc.bus.peek("site-commands", mine, sub_queue=SubQueue.DEAD_LETTER) == []
     svc.bus.close()
+
+
+ADMINS = [
+    {"email": "lead@consortium.org", "org": "consortium", "role": "lead"},
+    {"email": "member@consortium.org", "org": "consortium", "role": "member"},
+    {"email": "it@hospital-a.org", "org": "hospital_a", "role": "org_admin"},
+    {"email": "it@hospital-b.org", "org": "hospital_b", "role": "org_admin"},
+]
+
+
+@pytest.mark.parametrize(("principal", "outcome"), [
+    ("lead@consortium.org", "SiteLogTail"),
+    ("it@hospital-a.org", "SiteLogTail"),        # org_admin of this site's org
+    ("member@consortium.org", "CommandRejected"),
+    ("it@hospital-b.org", "CommandRejected"),    # org_admin of another org
+    ("stranger@elsewhere.org", "CommandRejected"),
+])
+def test_configured_admins_decide_who_may_tail_this_sites_logs(agent_settings, workspace,
+                                                               principal, outcome):
+    svc = bootstrap(agent_settings(admins=ADMINS, site_org="hospital_a"))
+    try:
+        client = Client(svc.settings, bus=svc.bus, issued_by=principal)
+        command_id = client.send(TailSiteLogs(federation="fed-a", site="site-1", lines=3))
+        svc.drain()
+        answer = client.wait(command_id, timeout=5)
+    finally:
+        svc.stop(timeout=5)
+        svc.bus.close()
+    assert answer.type == outcome
+    if outcome == "CommandRejected":
+        assert answer.payload["reason"] == "unauthorized"

@@ -7,7 +7,9 @@ from typing import Any
 
 from arcflare.bus import Bus, connect
 from arcflare.bus.port import BusError
+from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.topology import site_subscription
+from arcflare.runtime.authorization import enforce_policy
 from arcflare.runtime import Consumer, Service, StateStore, get_logger
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
@@ -88,4 +90,16 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
         name=f"site-agent-{s.federation}-{s.site}", settings=s, bus=bus, state=state,
         consumers=[Consumer("site-commands", subscription=subscription.subscription.name,
                             handlers=COMMAND_HANDLERS, concurrency=1)],
-        dependencies=dependencies, background=background, on_stop=[observer.close])
+        dependencies=dependencies, background=background, on_stop=[observer.close],
+        authorize=site_policy(s))
+
+
+def site_policy(s: SiteAgentSettings):
+    """The role policy against the admins the site was configured with; none configured
+    means the bus's RBAC on this site's subscription is the only gate."""
+    if not s.admins:
+        log.warning("no admins configured: any sender the bus lets through is obeyed",
+                    setting="ARCFLARE_ADMINS")
+        return None
+    access = FederationAccess(list(s.admins), {s.site: s.site_org} if s.site_org else {})
+    return enforce_policy(lambda db, federation: access if federation == s.federation else None)

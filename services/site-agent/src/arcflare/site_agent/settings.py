@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.fields import FederationName, SiteName
 from arcflare.runtime import Settings
 from pydantic import Field, field_validator
@@ -42,6 +43,13 @@ class SiteAgentSettings(Settings):
     periodic_tail_file: str = "log.txt"
 
     allow_restart: bool = False
+
+    #: who may send this site commands (NVFlare-style roles, arcflare.contracts.authz), as
+    #: JSON: [{"email": ..., "org": ..., "role": ...}]. Empty: no check here, the Service Bus
+    #: RBAC on the site's subscription is the only gate (DESIGN §8).
+    admins: list[AdminSpec] = Field(default_factory=list)
+    #: the site's organisation, for org_admin rights over it
+    site_org: str | None = None
 
     @field_validator("log_files")
     @classmethod
