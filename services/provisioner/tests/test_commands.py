@@ -8,6 +8,7 @@ from arcflare.bus.codec import to_outgoing
 from arcflare.contracts.commands import AddSite, RemoveSite
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.kits import FolderKitStore, resolve
+from arcflare.provisioner import records
 from arcflare.provisioner.flare_ca import FederationCA
 from arcflare.provisioner.project import ServerEndpoint
 from arcflare.provisioner.provisioning import provision_federation
@@ -231,3 +232,17 @@ def test_a_redelivery_after_a_crash_reuses_the_ca_and_certificates_left_behind(h
     assert outcome.type == "FederationProvisioned" and not outcome.payload["existing"]
     assert outcome.payload["ca_fingerprint"] == root
     assert harness.caused_by(outcome)[1].payload["cert_fingerprint"] == site_cert
+
+
+def test_access_names_the_admins_and_the_orgs_of_the_sites_still_in(harness):
+    harness.run(federation_spec(sites=3))
+    harness.run(RemoveSite(federation="demo", site="site-2"))
+
+    with harness.service.state.connect() as db:
+        access = records.access(db, "demo")
+        unknown = records.access(db, "nowhere")
+
+    assert [(a.email, a.role) for a in access.admins] == \
+        [(ADMIN, "project_admin"), ("lead@hospital.org", "lead")]
+    assert access.site_orgs == {"site-1": "hospital1", "site-3": "hospital3"}
+    assert unknown is None

@@ -8,6 +8,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.commands import AdminSpec, CreateFederation
@@ -55,7 +56,7 @@ MIGRATIONS = [
 @dataclass(frozen=True)
 class Federation:
     name: str
-    spec: CreateFederation
+    spec_json: str  # parsed on first use: validating every site is O(sites), AddSite needs none
     server_host: str
     server_port: int
     server_org: str
@@ -68,6 +69,10 @@ class Federation:
     @property
     def endpoint(self) -> str:
         return f"{self.server_host}:{self.server_port}"
+
+    @cached_property
+    def spec(self) -> CreateFederation:
+        return CreateFederation.model_validate_json(self.spec_json)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def federation(db: sqlite3.Connection, name: str) -> Federation | None:
     if row is None:
         return None
     return Federation(
-        name=row["name"], spec=CreateFederation.model_validate_json(row["spec"]),
+        name=row["name"], spec_json=row["spec"],
         server_host=row["server_host"], server_port=row["server_port"],
         server_org=row["server_org"], root_valid_days=row["root_valid_days"],
         ca_fingerprint=row["ca_fingerprint"], server_kit_ref=row["server_kit_ref"],
@@ -120,10 +125,17 @@ def _site(row: sqlite3.Row) -> Site:
 
 
 def access(db: sqlite3.Connection, federation_name: str) -> FederationAccess | None:
-    """Who may act on this federation (for the runtime's authorization check)."""
-    found = federation(db, federation_name)
-    if found is None:
+    """Who may act on this federation (for the runtime's authorization check).
+
+    Runs before every command, so it reads only the admins and the site orgs: parsing
+    the whole spec and every site row would make each AddSite O(sites) for nothing.
+    """
+    row = db.execute("SELECT spec FROM federations WHERE name = ?", (federation_name,)).fetchone()
+    if row is None:
         return None
-    site_orgs = {s.name: s.org for s in sites(db, federation_name)}
-    admins: list[AdminSpec] = list(found.spec.admins)
+    admins = [AdminSpec.model_validate(a) for a in json.loads(row["spec"])["admins"]]
+    site_orgs = dict(db.execute(
+        "SELECT name, org FROM sites WHERE federation = ? AND status = 'provisioned'",
+        (federation_name,),
+    ).fetchall())
     return FederationAccess(admins=admins, site_orgs=site_orgs)
