@@ -103,6 +103,10 @@ def bare_nvflare_run(root: Path) -> float:
     port = free_port()
     procs: list[subprocess.Popen] = []
     started = time.monotonic()
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        phases[name] = round(time.monotonic() - started, 2)
     try:
         project = project_dict(federation, ServerEndpoint("localhost", port), "consortium", sites,
                                [AdminSpec(email=ADMIN, org="consortium", role="project_admin")],
@@ -127,8 +131,10 @@ def bare_nvflare_run(root: Path) -> float:
                     ["bash", str(kit / "startup" / "sub_start.sh"), "--once"], cwd=kit, env=env,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
+        phase("provisioned")
         start(server)
         wait_listening(port)
+        phase("server_listening")
         for name, _ in sites:
             local = kits / name / "local"
             (local / "resources.json").write_text((local / "resources.json.default").read_text())
@@ -138,16 +144,21 @@ def bare_nvflare_run(root: Path) -> float:
         try:
             while len(session.get_system_info().client_info) < SITES:
                 time.sleep(0.5)
+            phase("clients_connected")
             job_id = session.submit_job(str(job))
             _, meta = session.monitor_job_and_return_job_meta(job_id, timeout=600,
                                                               poll_interval=0.5)
             if not meta or meta.get("status") != "FINISHED:COMPLETED":
                 raise RuntimeError(f"bare NVFlare job ended {meta.get('status')}")
+            phase("job_finished")
             session.download_job_result(job_id, destination=str(root / "result"))
+            phase("result_downloaded")
         finally:
             session.close()
     finally:
         stop_groups(procs)
+    phase("stopped")
+    print(f"bare NVFlare phases (s since start): {phases}")
     return time.monotonic() - started
 
 

@@ -102,16 +102,21 @@ class Supervisor:
         """Agents and services together (each flushes its outbox on SIGTERM; none waits on
         another to stop), then whatever NVFlare processes the deployer left under the data
         dir — last, so no agent or deployer watcher is left to report them as crashed."""
+        started = time.monotonic()
         procs = list(self.procs.values())
         for sp in procs:
             if sp.alive:
                 sp.proc.send_signal(signal.SIGTERM)
         for sp in procs:
             sp.stop(grace)
-        stop_leftovers(self.data_dir)
+        log.info("services and agents stopped", seconds=round(time.monotonic() - started, 2))
+        stopped = stop_leftovers(self.data_dir)
+        log.info("leftover processes stopped", pids=stopped,
+                 seconds=round(time.monotonic() - started, 2))
         self._write_state()
         if self._bus is not None:
             self._bus.close()
+        log.info("local stack stopped", seconds=round(time.monotonic() - started, 2))
 
     # --- site agents -------------------------------------------------------------
     def _watch_sites(self) -> None:
