@@ -78,4 +78,4 @@ def provision_site(
         return StoredKit(site, "client", kit_store.put(ca.federation, site, client.folder),
                          client.certificate)
     finally:
-        ca.discard(built)  # with the server's scratch files: the stored server kit stays
+        ca.discard(built)  # the scratch build; the stored server kit is never touched
