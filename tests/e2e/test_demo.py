@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from arcflare.client import Client
+from arcflare.runtime.settings import Settings
 
 from tests.e2e.stack import admin_kit, arcflare, local_down, running_under
 
@@ -117,3 +119,21 @@ def test_local_up_ps_down_leaves_nothing_running(tmp_path: Path) -> None:
     after = json.loads(arcflare("local", "ps", "--data-dir", str(tmp_path), "--json").stdout)
     assert after["running"] is False
     assert not any(p["alive"] for p in after["processes"])
+
+
+def test_a_stack_stopped_and_started_again_reports_its_sites_stopped_not_crashed(demo) -> None:
+    data, _ = demo
+    local_down(data)
+    assert running_under(data) == []
+    with Client(Settings(data_dir=data)) as client:
+        try:
+            up = arcflare("local", "up", "--data-dir", str(data), timeout=180)
+            assert up.returncode == 0, up.stderr[-3000:]
+            stopped = {}
+            for env in client.follow(types=["SiteStopped"], timeout=60):
+                stopped[env.payload["site"]] = env.payload["reason"]
+                if len(stopped) == len(SITES) + 1:
+                    break
+        finally:
+            local_down(data)
+    assert stopped == {**{s: "requested" for s in SITES}, "server": "requested"}

@@ -38,7 +38,7 @@ def start_stack(data_dir: Path, timeout: float = 120.0,
         state = read_state(data_dir)
         if state and _ready(state, only):
             return state
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise TimeoutError(f"the local stack was not ready within {timeout:.0f} s; "
                        f"see {data_dir / 'logs'}")
 

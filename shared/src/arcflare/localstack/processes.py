@@ -58,7 +58,13 @@ class Supervised:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.spec.module], env=env, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                cwd=self.data_dir, preexec_fn=_niceness(self.spec.nice))
+                cwd=self.data_dir)
+        if self.spec.nice:
+            # set from here rather than in a preexec_fn, which is unsafe with threads
+            try:
+                os.setpriority(os.PRIO_PROCESS, self.proc.pid, self.spec.nice)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.started_at = time.monotonic()
         self.ready = False
 
@@ -101,12 +107,6 @@ class Supervised:
     def row(self) -> dict:
         return {"name": self.spec.name, "pid": self.pid, "alive": self.alive,
                 "ready": self.ready, "restarts": self.restarts}
-
-
-def _niceness(increment: int):
-    if not increment:
-        return None
-    return lambda: os.nice(increment)
 
 
 def kill_group(pid: int) -> None:

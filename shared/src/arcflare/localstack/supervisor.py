@@ -53,11 +53,14 @@ def site_agent_spec(data_dir: Path, federation: str, site: str) -> ProcessSpec:
 
 class Supervisor:
     def __init__(self, data_dir: Path, services: list[ProcessSpec] | None = None,
-                 site_agents: bool = True, tick: float = 0.25) -> None:
+                 site_agents: bool = True, tick: float = 0.25,
+                 starting_tick: float = 0.1) -> None:
         self.data_dir = data_dir
         self.run_dir = data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tick = tick
+        #: while a process is not ready yet, look more often: `local up` and the demo wait on it
+        self.starting_tick = starting_tick
         self.site_agents = site_agents
         self.procs: dict[str, Supervised] = {
             spec.name: Supervised(spec, data_dir) for spec in (services or SERVICES)}
@@ -73,7 +76,7 @@ class Supervisor:
         try:
             while not stop.is_set():
                 self.step()
-                stop.wait(self.tick)
+                stop.wait(self.tick if self.all_ready() else self.starting_tick)
         finally:
             self.shutdown()
             (self.run_dir / PID_FILE).unlink(missing_ok=True)
@@ -99,11 +102,20 @@ class Supervisor:
         return all(sp.ready for sp in self.procs.values())
 
     def shutdown(self, grace: float = 20.0) -> None:
-        """Agents and services together (each flushes its outbox on SIGTERM; none waits on
-        another to stop), then whatever NVFlare processes the deployer left under the data
-        dir — last, so no agent or deployer watcher is left to report them as crashed."""
+        """Everything at once: the NVFlare processes the deployer started (first recorded in
+        run/stopped.json, so a deployer that sees them gone reports SiteStopped "requested",
+        not "crashed"), the agents and the services (each flushes its outbox on SIGTERM;
+        none waits on another). Then whatever is still left under the data dir."""
         started = time.monotonic()
         procs = list(self.procs.values())
+        supervised = {sp.pid for sp in procs if sp.pid}
+        participants = [p for p in processes_under(self.data_dir) if p.pid not in supervised]
+        record_stopped(self.data_dir, participants)
+        for proc in participants:
+            try:
+                proc.terminate()
+            except psutil.NoSuchProcess:
+                pass
         for sp in procs:
             if sp.alive:
                 sp.proc.send_signal(signal.SIGTERM)
@@ -175,8 +187,12 @@ class Supervisor:
 
 
 def stop_leftovers(data_dir: Path, grace: float = 10.0) -> list[int]:
-    """SIGTERM, then SIGKILL, every process still running from the data dir."""
+    """SIGTERM, then SIGKILL, every process still running from the data dir.
+
+    Each is first written to <data>/run/stopped.json (pid, create_time), so a deployer
+    started later reports those NVFlare participants as stopped on request, not crashed."""
     procs = processes_under(data_dir)
+    record_stopped(data_dir, procs)
     for proc in procs:
         try:
             proc.terminate()
@@ -190,6 +206,26 @@ def stop_leftovers(data_dir: Path, grace: float = 10.0) -> list[int]:
             pass
     psutil.wait_procs(alive, timeout=5)
     return [p.pid for p in procs]
+
+
+STOPPED_FILE = "stopped.json"
+
+
+def record_stopped(data_dir: Path, procs: list[psutil.Process]) -> None:
+    path = data_dir / "run" / STOPPED_FILE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = []
+    for proc in procs:
+        try:
+            known.append({"pid": proc.pid, "create_time": proc.create_time()})
+        except psutil.NoSuchProcess:
+            continue
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(known[-1000:]))
+    tmp.replace(path)
 
 
 def read_state(data_dir: Path) -> dict | None:

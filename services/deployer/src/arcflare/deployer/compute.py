@@ -89,6 +89,11 @@ class Compute(abc.ABC):
         """True while (or after) this process is being stopped on request."""
         return False
 
+    def stopped_with_stack(self, placement: Placement) -> bool:
+        """True when the process ended because the whole local stack was stopped
+        (`arcflare local down`), so a restarted deployer does not call it a crash."""
+        return False
+
 
 class Computes:
     """The compute adapters by backend name; an adapter is built on first use, so a

@@ -53,10 +53,12 @@ def check_deployments(store: StateStore, computes: Computes) -> None:
             continue
         if seen.status != "running" and compute.expected_exit(found.placement):
             continue
-        _report(store, found, seen)
+        _report(store, found, seen, stopped_with_stack=seen.status != "running"
+                and compute.stopped_with_stack(found.placement))
 
 
-def _report(store: StateStore, found: state.Deployment, seen: Observation) -> None:
+def _report(store: StateStore, found: state.Deployment, seen: Observation, *,
+            stopped_with_stack: bool = False) -> None:
     # a request still waiting for its outcome (a queued Azure ML job) is named as the
     # cause of that outcome, so `--wait` ends; a later crash has no such cause
     cause = (Envelope(message_id=found.command_id, correlation_id=found.correlation_id,
@@ -80,6 +82,11 @@ def _report(store: StateStore, found: state.Deployment, seen: Observation) -> No
                          reason=seen.detail)
             uow.publish(DeploymentFailed(federation=found.federation, target=found.target,
                                          reason=seen.detail))
+        elif stopped_with_stack:
+            state.record(db, found.federation, found.target, "stopped", found.placement,
+                         reason="requested")
+            uow.publish(SiteStopped(federation=found.federation, site=found.target,
+                                    reason="requested"))
         else:
             state.record(db, found.federation, found.target, "crashed", found.placement,
                          reason=seen.detail)

@@ -100,6 +100,17 @@ class LocalCompute(Compute):
     def expected_exit(self, placement: Placement) -> bool:
         return (placement.pid, placement.create_time) in self._stopping
 
+    def stopped_with_stack(self, placement: Placement) -> bool:
+        # written by the local stack's supervisor (arcflare.localstack) before it stops
+        # whatever NVFlare processes are left under the data dir
+        try:
+            stopped = json.loads((self.sites_dir.parent / "run" / "stopped.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return any(p.get("pid") == placement.pid and placement.create_time is not None
+                   and abs(p.get("create_time", 0) - placement.create_time) < 0.05
+                   for p in stopped)
+
     def _placement(self, ref: ProcessRef, workspace: Path, target: Target, *,
                    adopted: bool) -> Placement:
         return Placement(backend=self.backend, handle=str(ref.pid), pid=ref.pid, pgid=ref.pgid,
