@@ -18,14 +18,13 @@ from tests.benchmarks.harness import ROOT, Results
 
 sys.path.insert(0, str(ROOT / "services" / "job-controller" / "tests"))
 
-from jc_federation import ADMIN, LocalFederation  # noqa: E402
-from jc_service import FED, SITES, logreg, start_service, wait_for  # noqa: E402
-
-from arcflare.client import Client  # noqa: E402
-from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin  # noqa: E402
-from arcflare.job_controller.decoration import bridge_available  # noqa: E402
-from arcflare.job_controller.job_folders import prepare_job  # noqa: E402
-from arcflare.job_controller.packages import Caps  # noqa: E402
+from arcflare.client import Client
+from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
+from arcflare.job_controller.decoration import bridge_available
+from arcflare.job_controller.job_folders import prepare_job
+from arcflare.job_controller.packages import Caps
+from jc_federation import ADMIN, LocalFederation
+from jc_service import SITES, logreg, start_service, wait_for
 
 RUNS = 2
 ROUNDS = 3
@@ -76,5 +75,5 @@ def run(results: Results) -> None:
         print(f"through the job-controller {ours}, direct FLARE API {theirs}")
     finally:
         if svc:
-            svc.stop()
+            svc.stop()  # closes the service's FLARE sessions
         fed.stop()

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 PROJECT = "fedtest"
 ADMIN = "admin@arcflare.test"
 
@@ -100,14 +102,26 @@ class LocalFederation:
             self.start_client(site)
 
     def kill(self, name: str) -> None:
+        """Kill the participant and every process it started (NVFlare runs each job in a
+        worker process of its own session, which a process-group kill would miss)."""
         proc = self.procs.pop(name, None)
         if proc is None:
             return
         try:
+            family = psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for child in family:
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
         proc.wait(timeout=30)
+        psutil.wait_procs(family, timeout=30)
 
     def stop(self) -> None:
         for name in list(self.procs):

@@ -48,12 +48,16 @@ def wait_for(client: Client, job_id: str, event_type: str, timeout: float) -> En
 
 def wait_until_running(fed: LocalFederation, job_id: str, timeout: float) -> None:
     admin = FlareApiAdmin(fed.admin_kit, ADMIN)
-    deadline = time.monotonic() + timeout
-    while admin.job(job_id).status != "RUNNING":
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} not RUNNING within {timeout}s")
-        time.sleep(0.5)
+    try:
+        deadline = time.monotonic() + timeout
+        while admin.job(job_id).status != "RUNNING":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} not RUNNING within {timeout}s")
+            time.sleep(0.5)
+    finally:
+        admin.close()  # an open FLARE API session would hang the interpreter at exit
 
 
 def nvflare_jobs(fed: LocalFederation, **query) -> list[dict]:
-    return FlareApiAdmin(fed.admin_kit, ADMIN)._call("list_jobs", lambda s: s.list_jobs(**query))
+    with FlareApiAdmin(fed.admin_kit, ADMIN).session() as sess:
+        return sess.list_jobs(**query)

@@ -102,8 +102,9 @@ def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
         assert len(nvflare_jobs(federation, submit_token=envelope.message_id)) == 1
         assert len(nvflare_jobs(federation, name_prefix="twice")) == 1
     finally:
-        for (job_id,) in outcomes[0]:
-            FlareApiAdmin(federation.admin_kit, ADMIN).abort(job_id)
+        with FlareApiAdmin(federation.admin_kit, ADMIN).session() as sess:
+            for (job_id,) in outcomes[0]:
+                sess.abort_job(job_id)
 
 
 class CrashAfterSubmit(FlareApiAdmin):
