@@ -51,21 +51,21 @@ class KitStore(ABC):
         return resolve(kit_ref)
 
 
-def local_path(ref: str) -> Path:
+def local_path(ref: str, field: str = "ref") -> Path:
     """The path behind a `file:<absolute path>` ref (kits, job results); any other scheme
-    is not on this machine."""
+    is not on this machine. Errors name the field the ref came from."""
     if not ref.startswith(FILE_SCHEME):
-        raise ValueError(
-            f"{ref!r} is not on this machine: only 'file:<absolute path>' refs resolve here")
+        raise ValueError(f"{field} {ref!r} is not on this machine: only "
+                         "'file:<absolute path>' refs resolve here")
     path = Path(ref[len(FILE_SCHEME):])
     if not path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"{ref!r} must name an absolute path without '..'")
+        raise ValueError(f"{field} {ref!r} must name an absolute path without '..'")
     return path
 
 
 def resolve(kit_ref: str) -> Path:
     """The folder behind a `file:` kit ref; any other scheme is not on this machine."""
-    path = local_path(kit_ref)
+    path = local_path(kit_ref, "kit_ref")
     if not (path / "startup").is_dir():
         raise KitNotFound(f"no startup kit at {path}")
     return path

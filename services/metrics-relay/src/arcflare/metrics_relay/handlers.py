@@ -130,9 +130,9 @@ def _result_dir(evt: JobCompleted, settings: MetricsRelaySettings) -> Path:
         return settings.data_dir / "results" / evt.job_id
     # the job-controller names results the way kits are named: file:<absolute path>
     try:
-        return local_path(evt.result_ref)
+        return local_path(evt.result_ref, "result_ref")
     except ValueError as exc:
-        raise Rejected("invalid", f"result_ref: {exc}") from None
+        raise Rejected("invalid", str(exc)) from None
 
 
 def _known_job(msg: MetricsReported, *, uow: UnitOfWork, job_runs: JobRuns,
