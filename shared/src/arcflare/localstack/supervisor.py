@@ -20,8 +20,8 @@ from arcflare.runtime.logging import get_logger
 
 log = get_logger("arcflare.localstack")
 
-#: observers (ledger, alerter, site agents) run niced: on a busy machine the NVFlare
-#: processes and the services that drive them come first, and nothing waits on an observer
+#: observers (ledger, alerter, metrics-relay, site agents) run niced: on a busy machine
+#: NVFlare and the services that drive it come first; only the model waits on an observer
 OBSERVER_NICE = 10
 SERVICES = [
     ProcessSpec("ledger", "arcflare.ledger", nice=OBSERVER_NICE),
@@ -30,7 +30,7 @@ SERVICES = [
     # NVFlare is asked for job status this often: a finished job is seen within it
     ProcessSpec("job-controller", "arcflare.job_controller",
                 env={"ARCFLARE_JOB_POLL_INTERVAL_S": "0.5"}),
-    ProcessSpec("metrics-relay", "arcflare.metrics_relay"),
+    ProcessSpec("metrics-relay", "arcflare.metrics_relay", nice=OBSERVER_NICE),
     ProcessSpec("alerter", "arcflare.alerter", nice=OBSERVER_NICE),
 ]
 STATE_FILE = "stack.json"
@@ -102,20 +102,14 @@ class Supervisor:
         return all(sp.ready for sp in self.procs.values())
 
     def shutdown(self, grace: float = 20.0) -> None:
-        """Everything at once: the NVFlare processes the deployer started (first recorded in
-        run/stopped.json, so a deployer that sees them gone reports SiteStopped "requested",
-        not "crashed"), the agents and the services (each flushes its outbox on SIGTERM;
-        none waits on another). Then whatever is still left under the data dir."""
+        """Agents and services together (each flushes its outbox on SIGTERM; none waits on
+        another), then the NVFlare processes the deployer left under the data dir. NVFlare
+        goes last: a service still talking to a server that is gone (the job-controller's
+        FLARE session) would wait out its connect timeouts before it could stop. They are
+        recorded in run/stopped.json first, so the next deployer reports them stopped on
+        request, not crashed."""
         started = time.monotonic()
         procs = list(self.procs.values())
-        supervised = {sp.pid for sp in procs if sp.pid}
-        participants = [p for p in processes_under(self.data_dir) if p.pid not in supervised]
-        record_stopped(self.data_dir, participants)
-        for proc in participants:
-            try:
-                proc.terminate()
-            except psutil.NoSuchProcess:
-                pass
         for sp in procs:
             if sp.alive:
                 sp.proc.send_signal(signal.SIGTERM)
