@@ -24,7 +24,6 @@ from pathlib import Path
 
 import psutil
 import yaml
-
 from arcflare.cli.local import stop_stack
 
 from tests.benchmarks.harness import Results

@@ -16,7 +16,10 @@ from typing import Any
 
 from arcflare.client import Client, CommandFailed
 from arcflare.contracts.commands import (
-    CreateFederation, RecipePackage, RefreshFederationStatus, SubmitJob,
+    CreateFederation,
+    RecipePackage,
+    RefreshFederationStatus,
+    SubmitJob,
 )
 from arcflare.contracts.envelope import Envelope
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-
 from arcflare.localstack.processes import ProcessSpec, Supervised, processes_under
 from arcflare.runtime.logging import get_logger
 
