@@ -6,6 +6,9 @@ from pathlib import Path
 from arcflare.job_controller.adapters.flare_admin import ClientSeen, FlareAdmin, JobView, ServerView
 
 CA = ":".join(["AB"] * 32)
+#: who may run jobs in the test federations: the default principal, as project_admin
+ADMINS = [{"email": "admin@arcflare.local", "org": "consortium", "role": "project_admin"},
+          {"email": "member@hospital.org", "org": "hospital", "role": "member"}]
 
 
 class FakeFlareAdmin(FlareAdmin):

@@ -11,6 +11,7 @@ from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
+from jc_fakes import ADMINS
 from jc_federation import ADMIN, LocalFederation
 
 SITES = ["site-1", "site-2"]
@@ -22,6 +23,7 @@ def provisioned(fed: LocalFederation) -> FederationProvisioned:
     return FederationProvisioned(
         federation=FED, server_endpoint=f"localhost:{fed.port}", server_kit_ref="file:/unused",
         admin_kit_ref=f"file:{fed.admin_kit}", admin_name=ADMIN, sites=SITES, ca_fingerprint=CA,
+        admins=ADMINS,
     )
 
 

@@ -9,7 +9,7 @@ from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import JobView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import CA, FakeFlareAdmin
+from jc_fakes import ADMINS, CA, FakeFlareAdmin
 from typer.testing import CliRunner
 
 
@@ -36,7 +36,7 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
         uow.publish(FederationProvisioned(
             federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
             admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1", "site-2"],
-            ca_fingerprint=CA))
+            ca_fingerprint=CA, admins=ADMINS))
     svc.start()
     runner = CliRunner()
     try:

@@ -86,7 +86,7 @@ def test_refresh_federation_status_reports_both_sites_with_their_last_contact(fe
 
 def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
     # two controller replicas whose state knows nothing of each other receive the same command
-    envelope = Envelope.wrap(logreg(rounds=50, name="twice"))
+    envelope = Envelope.wrap(logreg(rounds=50, name="twice"), issued_by="admin@arcflare.local")
     outcomes = []
     for replica in ("a", "b"):
         bus = SqliteBus(tmp_path / f"bus-{replica}.db")

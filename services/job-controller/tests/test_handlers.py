@@ -12,9 +12,10 @@ import pytest
 from arcflare.client import Client
 from arcflare.contracts.commands import ArchivePackage, FolderPackage, RecipePackage, SubmitJob
 from arcflare.contracts.events import FederationProvisioned, SiteRemoved
+from arcflare.job_controller import handlers
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import CA, FakeFlareAdmin
+from jc_fakes import ADMINS, CA, FakeFlareAdmin
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def env(tmp_path: Path):
         uow.publish(FederationProvisioned(
             federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
             admin_kit_ref="file:/kits/admin/startup", admin_name="a@b.org", sites=["site-1", "site-2"],
-            ca_fingerprint=CA))
+            ca_fingerprint=CA, admins=ADMINS))
     svc.drain()
     client = Client(settings)
     try:
@@ -59,12 +60,35 @@ def test_a_recipe_job_is_submitted_once_with_its_rounds(env) -> None:
     assert "arcflare.flare.bridge.BusBridge" in (job_dir / "app/config/config_fed_server.json").read_text()
 
 
-def test_an_unknown_federation_is_rejected_as_not_found(env) -> None:
+def test_an_unknown_federation_is_rejected_as_not_found(env, monkeypatch) -> None:
     svc, client, _, _ = env
+    monkeypatch.setattr(handlers, "ARRIVAL_GRACE_S", 0.0)
 
     result = outcome(svc, client, SubmitJob(federation="nope", name="lr", package=recipe()))
 
     assert (result["type"], result["reason"]) == ("CommandRejected", "not_found")
+
+
+def test_a_command_that_overtakes_its_federation_waits_for_it(tmp_path: Path) -> None:
+    admin = FakeFlareAdmin(["site-1", "site-2"])
+    settings = JobControllerSettings(data_dir=tmp_path, retry_backoff_base_s=0.2,
+                                     retry_backoff_max_s=0.2)
+    svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
+    client = Client(settings)
+    try:
+        command_id = client.send(SubmitJob(federation="late", name="lr", package=recipe()))
+        svc.drain(timeout=0.5)  # handled before the federation is known: retried, not refused
+        with svc.state.unit_of_work() as uow:
+            uow.publish(FederationProvisioned(
+                federation="late", server_endpoint="localhost:1", server_kit_ref="file:/s",
+                admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1"],
+                ca_fingerprint=CA, admins=ADMINS))
+        svc.drain()
+        answer = client.wait(command_id, timeout=5)
+    finally:
+        client.close()
+        svc.stop()
+    assert answer.type == "JobSubmitted"
 
 
 def test_an_unknown_recipe_is_rejected_with_the_built_ins_named(env) -> None:
@@ -149,3 +173,15 @@ def test_the_submit_token_is_the_command_id_or_a_digest_nvflare_accepts() -> Non
 
     assert submit_token(uuid_id) == uuid_id
     assert validate_submit_token(submit_token(odd_id)) == submit_token(odd_id) != odd_id
+
+
+def test_a_member_may_not_submit_a_job(env) -> None:
+    svc, client, admin, settings = env
+    member = Client(settings, issued_by="member@hospital.org")
+    try:
+        result = outcome(svc, member, SubmitJob(federation="fed", name="lr", package=recipe()))
+    finally:
+        member.close()
+
+    assert (result["type"], result["reason"]) == ("CommandRejected", "unauthorized")
+    assert not admin.submitted

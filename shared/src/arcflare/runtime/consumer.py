@@ -8,6 +8,7 @@ with a reason (can never succeed) plus CommandRejected for commands.
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,9 @@ class MessageProcessor:
                     call_handler(handler, message, available)
             except Rejected as exc:
                 uow.rollback()
+                age = (datetime.now(UTC) - envelope.occurred_at).total_seconds()
+                if age < exc.retry_for_s:
+                    return self._retry_later(received, exc)
                 return self._reject(received, envelope, exc.reason, exc.detail, exc.errors)
             except Exception as exc:
                 uow.rollback()
@@ -159,7 +163,7 @@ class MessageProcessor:
         log.warning(
             "handler failed; abandoning for redelivery", error=repr(exc),
             delivery_count=received.delivery_count, backoff_s=round(delay, 2),
-            exc_info=not isinstance(exc, (ConnectionError, TimeoutError)),
+            exc_info=not isinstance(exc, (ConnectionError, TimeoutError, Rejected)),
         )
         self.stopping.wait(delay)  # the lock renewer keeps the lock while we back off
         self.bus.abandon(received)

@@ -10,9 +10,13 @@ class Rejected(Exception):
     """
 
     def __init__(
-        self, reason: str, detail: str = "", errors: list[dict[str, str]] | None = None
+        self, reason: str, detail: str = "", errors: list[dict[str, str]] | None = None,
+        *, retry_for_s: float = 0.0,
     ) -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
         self.errors = errors or []
+        #: events travel separately from commands: something "not found" may only not have
+        #: arrived yet. Until the message is this old, retry it instead of rejecting it.
+        self.retry_for_s = retry_for_s

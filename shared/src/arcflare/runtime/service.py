@@ -56,6 +56,7 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._health: HealthServer | None = None
         self._last_bus_ok = time.monotonic()
+        self._last_outcome = ""
         self._processors = [
             MessageProcessor(
                 c, bus=bus, state=state, dependencies=self.dependencies, authorize=authorize,
@@ -187,12 +188,15 @@ class Service:
             structlog.contextvars.bind_contextvars(session=session.session_id)
             handled = 0
             try:
-                # one session at a time, in order, until it has nothing more for now
+                # one session at a time, in order, until it has nothing more for now or a
+                # message must wait for a retry (then the session goes back to the pool)
                 while not self.stopping.is_set():
                     batch = session.receive(max_messages=1, max_wait=min(max_wait, 0.2))
                     if not batch:
                         break
                     handled += self._process_all(processor, batch, renewer)
+                    if self._last_outcome == "abandoned":
+                        break
             finally:
                 renewer.release(session)
                 session.close()
@@ -217,7 +221,7 @@ class Service:
                         pass
                 return i
             try:
-                processor.process(received)
+                self._last_outcome = processor.process(received)
             finally:
                 renewer.release(received)
         return len(batch)

@@ -29,6 +29,8 @@ from arcflare.runtime.state import StateStore, UnitOfWork
 
 log = get_logger(__name__)
 CLIENT_POLL_S = 1.0
+#: a command may overtake the FederationProvisioned that introduces its federation
+ARRIVAL_GRACE_S = 30.0
 SUBMIT_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # nvflare.apis.utils.job_submit_token
 
 
@@ -39,6 +41,7 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
         raise Rejected(
             "not_found", f"federation: {federation!r} is not provisioned (no FederationProvisioned seen)",
             errors=[{"field": "federation", "problem": "unknown federation"}],
+            retry_for_s=ARRIVAL_GRACE_S,
         ) from None
 
 
@@ -160,11 +163,13 @@ def refresh_federation_status(
 
 def record_federation(event: FederationProvisioned, *, uow: UnitOfWork) -> None:
     uow.write().execute(
-        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites)"
-        " VALUES (?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET admin_kit_dir=excluded.admin_kit_dir,"
-        " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint, sites=excluded.sites",
+        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites, admins)"
+        " VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET admin_kit_dir=excluded.admin_kit_dir,"
+        " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint,"
+        " sites=excluded.sites, admins=excluded.admins",
         (event.federation, str(records.kit_dir(event.admin_kit_ref)), event.admin_name,
-         event.server_endpoint, json.dumps(event.sites)),
+         event.server_endpoint, json.dumps(event.sites),
+         json.dumps([a.model_dump() for a in event.admins])),
     )
 
 

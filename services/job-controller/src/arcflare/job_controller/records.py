@@ -6,6 +6,9 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcflare.contracts.authz import FederationAccess
+from arcflare.contracts.commands import AdminSpec
+
 MIGRATIONS = [
     """
     CREATE TABLE federations (
@@ -45,6 +48,8 @@ MIGRATIONS = [
     ALTER TABLE jobs ADD COLUMN abort_command_id TEXT;
     ALTER TABLE jobs ADD COLUMN abort_correlation_id TEXT
     """,
+    # who may submit and abort jobs (FederationProvisioned.admins, JSON)
+    "ALTER TABLE federations ADD COLUMN admins TEXT NOT NULL DEFAULT '[]'",
 ]
 
 
@@ -90,6 +95,14 @@ def federation(db: sqlite3.Connection, name: str) -> FederationRecord | None:
         row["name"], Path(row["admin_kit_dir"]), row["admin_name"], row["server_endpoint"],
         json.loads(row["sites"]),
     )
+
+
+def access(db: sqlite3.Connection, name: str) -> FederationAccess | None:
+    """The federation's admins, for the role policy (job commands need no site orgs)."""
+    row = db.execute("SELECT admins FROM federations WHERE name=?", (name,)).fetchone()
+    if row is None:
+        return None
+    return FederationAccess([AdminSpec(**a) for a in json.loads(row["admins"])])
 
 
 def federations(db: sqlite3.Connection) -> list[str]:
