@@ -158,7 +158,8 @@ class Service:
     def _consume_forever(self, processor: MessageProcessor) -> None:
         while not self.stopping.is_set():
             try:
-                self._consume_once(processor, max_wait=1.0)
+                # short waits keep SIGTERM prompt; the broker wakes waiters on new messages
+                self._consume_once(processor, max_wait=0.25)
                 self._last_bus_ok = time.monotonic()
             except BusError as exc:
                 log.warning("bus unavailable; retrying", error=repr(exc))
