@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from arcflare.client import Client
+from arcflare.localstack.demo import ADMIN
 from arcflare.runtime.settings import Settings
 
 from tests.e2e.stack import admin_kit, arcflare, local_down, running_under
@@ -20,7 +21,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 SITES = ["st-marys-london", "charite-berlin", "karolinska-stockholm"]
 ROUNDS = 3
 FEDERATION = "hospitals-3"
-ADMIN = "consortium-admin@arcflare.local"
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ HOSPITALS = [
     ("erasmus-rotterdam", "erasmus_mc"), ("mayo-rochester", "mayo"),
     ("sickkids-toronto", "sickkids"), ("ucsf-san-francisco", "ucsf"),
 ]
-ADMIN = "consortium-admin@arcflare.local"
+#: the default principal (ARCFLARE_ISSUED_BY), so `arcflare status|logs|audit` work after --keep
+ADMIN = "admin@arcflare.local"
 #: what provisioning and deployment need; the demo starts with these ready and the
 #: rest of the stack (MLflow, ledger, alerter) finishes starting meanwhile
 FIRST_SERVICES = ("provisioner", "deployer", "job-controller")

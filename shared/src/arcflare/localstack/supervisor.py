@@ -36,18 +36,20 @@ STATE_FILE = "stack.json"
 PID_FILE = "supervisor.pid"
 
 
-def site_agent_spec(data_dir: Path, federation: str, site: str) -> ProcessSpec:
-    name = f"site-agent-{federation}-{site}"
-    return ProcessSpec(
-        name=name,
-        module="arcflare.site_agent",
-        env={
-            "ARCFLARE_FEDERATION": federation,
-            "ARCFLARE_SITE": site,
-            "ARCFLARE_OBSERVER": "process",  # its workspace: <data>/sites/<fed>/<site>
-        },
-        nice=OBSERVER_NICE,
-    )
+def site_agent_spec(data_dir: Path, federation: str, site: str, org: str | None = None,
+                    admins: list[dict] | None = None) -> ProcessSpec:
+    """One site's agent; it obeys the federation's admins, as the hospital would configure."""
+    env = {
+        "ARCFLARE_FEDERATION": federation,
+        "ARCFLARE_SITE": site,
+        "ARCFLARE_OBSERVER": "process",  # its workspace: <data>/sites/<fed>/<site>
+    }
+    if org:
+        env["ARCFLARE_SITE_ORG"] = org
+    if admins:
+        env["ARCFLARE_ADMINS"] = json.dumps(admins)
+    return ProcessSpec(name=f"site-agent-{federation}-{site}", module="arcflare.site_agent",
+                       env=env, nice=OBSERVER_NICE)
 
 
 class Supervisor:
@@ -66,12 +68,14 @@ class Supervisor:
         self._agents_file = self.run_dir / "agents.json"
         self._cursor: int | None = None
         self._bus = None
+        #: each federation's admins, from FederationProvisioned, for its sites' agents
+        self._admins: dict[str, list[dict]] = {}
 
     # --- lifecycle ---------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         (self.run_dir / PID_FILE).write_text(str(os.getpid()))
-        for site in self._known_agents():
-            self._add_agent(*site)
+        for agent in self._known_agents():
+            self._add_agent(**agent)
         try:
             while not stop.is_set():
                 self.step()
@@ -134,7 +138,8 @@ class Supervisor:
         for received in self._bus.peek("events", "cli", max_messages=256,
                                        from_sequence_number=self._cursor):
             self._cursor = received.sequence_number + 1
-            if received.subject not in ("SiteProvisioned", "SiteRemoved"):
+            if received.subject not in ("FederationProvisioned", "SiteProvisioned",
+                                        "SiteRemoved"):
                 continue
             try:
                 env = from_received(received)
@@ -142,13 +147,16 @@ class Supervisor:
                 continue
             fed, site = env.payload.get("federation"), env.payload.get("site")
             local = env.payload.get("compute", {}).get("backend", "local") == "local"
-            if env.type == "SiteProvisioned" and local:
-                self._add_agent(fed, site)
+            if env.type == "FederationProvisioned":  # published before its sites
+                self._admins[fed] = env.payload.get("admins", [])
+            elif env.type == "SiteProvisioned" and local:
+                self._add_agent(fed, site, env.payload.get("org"), self._admins.get(fed))
             elif env.type == "SiteRemoved":
                 self._remove_agent(fed, site)
 
-    def _add_agent(self, federation: str, site: str) -> None:
-        spec = site_agent_spec(self.data_dir, federation, site)
+    def _add_agent(self, federation: str, site: str, org: str | None = None,
+                   admins: list[dict] | None = None) -> None:
+        spec = site_agent_spec(self.data_dir, federation, site, org, admins)
         if spec.name in self.procs:
             return
         self.procs[spec.name] = Supervised(spec, self.data_dir)
@@ -160,15 +168,18 @@ class Supervisor:
             sp.stop()
             self._save_agents()
 
-    def _known_agents(self) -> list[tuple[str, str]]:
+    def _known_agents(self) -> list[dict]:
         try:
-            return [tuple(x) for x in json.loads(self._agents_file.read_text())]
+            return list(json.loads(self._agents_file.read_text()))
         except (OSError, ValueError):
             return []
 
     def _save_agents(self) -> None:
-        agents = [(sp.spec.env["ARCFLARE_FEDERATION"], sp.spec.env["ARCFLARE_SITE"])
-                  for name, sp in self.procs.items() if name.startswith("site-agent-")]
+        agents = [
+            {"federation": sp.spec.env["ARCFLARE_FEDERATION"], "site": sp.spec.env["ARCFLARE_SITE"],
+             "org": sp.spec.env.get("ARCFLARE_SITE_ORG"),
+             "admins": json.loads(sp.spec.env.get("ARCFLARE_ADMINS", "[]"))}
+            for name, sp in self.procs.items() if name.startswith("site-agent-")]
         self._agents_file.write_text(json.dumps(agents))
 
     def _write_state(self) -> None:
