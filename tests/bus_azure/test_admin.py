@@ -123,6 +123,28 @@ def test_dry_run_prints_the_plan_without_any_namespace(monkeypatch, tmp_path):
         TOPOLOGY.queues[0].options.lock_duration)
 
 
+def test_init_can_create_the_subscriptions_of_named_sites(monkeypatch, tmp_path):
+    monkeypatch.delenv("ARCFLARE_SERVICEBUS_NAMESPACE", raising=False)
+
+    result = CliRunner().invoke(app, ["bus", "init", "--dry-run", "--json", "--site",
+                                      "fed-a/site-1", "--site", "fed-b/site-1",
+                                      "--data-dir", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    rules = {r["path"]: r["settings"]["properties"] for r in json.loads(result.stdout)
+             if r["kind"] == "rule" and r["path"].startswith("site-commands/")}
+    assert rules == {
+        "site-commands/fed-a.site-1/site": {"federation": "fed-a", "site": "site-1"},
+        "site-commands/fed-b.site-1/site": {"federation": "fed-b", "site": "site-1"},
+    }
+
+
+def test_a_malformed_site_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(app, ["bus", "init", "--dry-run", "--site", "site-1",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "FEDERATION/SITE" in result.output
+
+
 def test_init_without_a_namespace_names_the_setting(monkeypatch, tmp_path):
     monkeypatch.delenv("ARCFLARE_SERVICEBUS_CONNECTION_STRING", raising=False)
     monkeypatch.delenv("ARCFLARE_SERVICEBUS_NAMESPACE", raising=False)

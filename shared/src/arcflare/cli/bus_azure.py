@@ -35,8 +35,21 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _sites(values: list[str]) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        federation, sep, site = value.partition("/")
+        if not sep or not federation or not site:
+            fail(f"--site {value!r}: use FEDERATION/SITE", code=2)
+        pairs.append((federation, site))
+    return pairs
+
+
 def init(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan; touch nothing.")] = False,
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="Also a site's site-commands subscription: FEDERATION/SITE (repeatable).",
+    )] = None,
     json_out: Json = False,
     data_dir: DataDir = None,
 ) -> None:
@@ -44,9 +57,11 @@ def init(
     from arcflare.bus.admin import administration_client, plan
     from arcflare.bus.admin import init as apply
     from arcflare.bus.azure.config import AzureBusOptions, BusConfigurationError
+    from arcflare.contracts.topology import TOPOLOGY, with_sites
 
+    topology = with_sites(TOPOLOGY, _sites(site or []))
     if dry_run:
-        rows = [_plain(step.as_dict()) for step in plan()]
+        rows = [_plain(step.as_dict()) for step in plan(topology)]
         _show(rows, json_out, ["kind", "path", "settings"])
         return
     try:
@@ -55,7 +70,7 @@ def init(
         fail(str(exc), code=2)
     try:
         with administration_client(options) as client:
-            rows = apply(client)
+            rows = apply(client, topology)
     except Exception as exc:  # noqa: BLE001 - the namespace's refusal, said in one line
         fail(f"bus init failed on {options.namespace or 'the connection string namespace'}: "
              f"{type(exc).__name__}: {exc}")

@@ -177,3 +177,14 @@ TOPOLOGY = Topology(
         Topic("site-commands", (), SITE_COMMANDS),
     ),
 )
+
+
+def with_sites(topology: Topology, sites: list[tuple[str, str]]) -> Topology:
+    """The topology plus the `site-commands` subscriptions of the given (federation, site)
+    pairs: what `arcflare bus init --site FED/SITE` creates on a real namespace, so a site
+    agent needs no Manage rights to make its own."""
+    extra = tuple(site_subscription(fed, site) for fed, site in sites)
+    topics = tuple(
+        Topic(t.name, t.subscriptions + extra, t.options) if t.name == "site-commands" else t
+        for t in topology.topics)
+    return Topology(topology.queues, topics)
