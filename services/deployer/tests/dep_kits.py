@@ -8,20 +8,13 @@ workspace, and these tests check that it does.
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.flare_project import provision as provision_project
+
 ADMIN = "admin@arcflare.test"
 SERVER_NAME = "localhost"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -47,25 +40,8 @@ class Kits:
 
 def provision(workdir: Path, federation: str, sites: list[str],
               heart_beat_timeout: int = 15) -> Kits:
-    port = free_port()
-    clients = "".join(f"  - name: {s}\n    type: client\n    org: arc\n" for s in sites)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "project.yml").write_text(
-        f"api_version: 3\nname: {federation}\nparticipants:\n"
-        f"  - name: {SERVER_NAME}\n    type: server\n    org: arc\n    fed_learn_port: {port}\n"
-        f"{clients}"
-        f"  - name: {ADMIN}\n    type: admin\n    org: arc\n    role: project_admin\n"
-        "builders:\n"
-        "  - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n"
-        "  - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n"
-        "    args:\n      config_folder: config\n"
-        "  - path: nvflare.lighter.impl.cert.CertBuilder\n"
-        "  - path: nvflare.lighter.impl.signature.SignatureBuilder\n"
-    )
-    nvflare = Path(sys.executable).with_name("nvflare")
-    subprocess.run([str(nvflare), "provision", "-p", "project.yml", "-w", "ws"],
-                   cwd=workdir, check=True, capture_output=True)
-    kits = Kits(federation, port, workdir / "ws" / federation / "prod_00")
+    root, port = provision_project(workdir, federation, sites, admin=ADMIN)
+    kits = Kits(federation, port, root)
     local = kits.server / "local"
     resources = json.loads((local / "resources.json.default").read_text())
     resources["servers"][0]["heart_beat_timeout"] = heart_beat_timeout

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root: tests.support
 
 from arcflare.bus.sqlite import SqliteBus  # noqa: E402
 from arcflare.deployer.bootstrap import bootstrap  # noqa: E402

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,30 +17,9 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.flare_project import ADMIN, free_port, provision
+
 PROJECT = "fedtest"
-ADMIN = "admin@arcflare.test"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _project_yml(port: int, sites: list[str]) -> str:
-    clients = "".join(f"  - name: {s}\n    type: client\n    org: arc\n" for s in sites)
-    return (
-        f"api_version: 3\nname: {PROJECT}\nparticipants:\n"
-        f"  - name: localhost\n    type: server\n    org: arc\n    fed_learn_port: {port}\n"
-        f"{clients}"
-        f"  - name: {ADMIN}\n    type: admin\n    org: arc\n    role: project_admin\n"
-        "builders:\n"
-        "  - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n"
-        "  - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n"
-        "    args:\n      config_folder: config\n"
-        "  - path: nvflare.lighter.impl.cert.CertBuilder\n"
-        "  - path: nvflare.lighter.impl.signature.SignatureBuilder\n"
-    )
 
 
 class LocalFederation:
@@ -57,14 +35,7 @@ class LocalFederation:
         return self.kits / ADMIN
 
     def provision(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "project.yml").write_text(_project_yml(self.port, self.sites))
-        nvflare = Path(sys.executable).with_name("nvflare")
-        subprocess.run(
-            [str(nvflare), "provision", "-p", "project.yml", "-w", "ws"],
-            cwd=self.root, check=True, capture_output=True,
-        )
-        self.kits = self.root / "ws" / PROJECT / "prod_00"
+        self.kits, _ = provision(self.root, PROJECT, self.sites, port=self.port, admin=ADMIN)
         self._configure_server(self.kits / "localhost")
         for site in self.sites:
             local = self.kits / site / "local"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,40 +15,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
-import yaml
+
+from tests.support.flare_project import free_port  # noqa: F401 (re-exported)
+from tests.support.flare_project import provision as provision_project
 
 ADMIN = "admin@arcflare.local"
 PYTHON = Path(sys.executable)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def provision(root: Path, project: str, sites: list[str]) -> Path:
     """Kits for localhost:<free port>, sites and one project admin; returns prod_00."""
-    spec = {
-        "api_version": 3, "name": project, "description": "arcflare test federation",
-        "participants": [
-            {"name": "localhost", "type": "server", "org": "arc", "fed_learn_port": free_port()},
-            *({"name": s, "type": "client", "org": "arc"} for s in sites),
-            {"name": ADMIN, "type": "admin", "org": "arc", "role": "project_admin"},
-        ],
-        "builders": [
-            {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
-            {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder",
-             "args": {"config_folder": "config"}},
-            {"path": "nvflare.lighter.impl.cert.CertBuilder"},
-            {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
-        ],
-    }
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "project.yml").write_text(yaml.safe_dump(spec))
-    subprocess.run([str(PYTHON.parent / "nvflare"), "provision", "-p", "project.yml", "-w", "ws"],
-                   cwd=root, check=True, capture_output=True, timeout=120)
-    prod = root / "ws" / project / "prod_00"
+    prod, _ = provision_project(root, project, sites, admin=ADMIN)
     _local_resources(prod / "localhost", server=True)
     for site in sites:
         _local_resources(prod / site, server=False)

@@ -15,35 +15,16 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.flare_project import free_port  # noqa: F401 (re-exported)
+from tests.support.flare_project import provision as provision_project
+
 VENV_BIN = Path(sys.executable).parent
 ADMIN = "admin@arcflare.test"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def provision(workdir: Path, federation: str, sites: list[str]) -> tuple[Path, int]:
     """Kits in workdir/ws/<federation>/prod_00; returns that folder and the server port."""
-    port = free_port()
-    clients = "".join(f"  - name: {s}\n    type: client\n    org: arc\n" for s in sites)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "project.yml").write_text(
-        f"api_version: 3\nname: {federation}\nparticipants:\n"
-        f"  - name: localhost\n    type: server\n    org: arc\n    fed_learn_port: {port}\n"
-        f"{clients}"
-        f"  - name: {ADMIN}\n    type: admin\n    org: arc\n    role: project_admin\n"
-        "builders:\n"
-        "  - path: nvflare.lighter.impl.workspace.WorkspaceBuilder\n"
-        "  - path: nvflare.lighter.impl.static_file.StaticFileBuilder\n"
-        "    args:\n      config_folder: config\n"
-        "  - path: nvflare.lighter.impl.cert.CertBuilder\n"
-        "  - path: nvflare.lighter.impl.signature.SignatureBuilder\n")
-    subprocess.run([str(VENV_BIN / "nvflare"), "provision", "-p", "project.yml", "-w", "ws"],
-                   cwd=workdir, check=True, capture_output=True)
-    return workdir / "ws" / federation / "prod_00", port
+    return provision_project(workdir, federation, sites, admin=ADMIN)
 
 
 def place(kit: Path, workspace: Path, *, server_port: int | None = None) -> Path:

@@ -1,0 +1,47 @@
+"""A real NVFlare project for tests and benchmarks, provisioned by NVFlare itself.
+
+One server (`localhost` on a free port), the given client sites and one project
+admin, built with the same builders `nvflare provision` uses. Each suite then
+arranges the kits its own way (workspaces, resources.json, how processes start).
+"""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ADMIN = "admin@arcflare.test"
+SERVER = "localhost"
+BUILDERS = [
+    {"path": "nvflare.lighter.impl.workspace.WorkspaceBuilder"},
+    {"path": "nvflare.lighter.impl.static_file.StaticFileBuilder",
+     "args": {"config_folder": "config"}},
+    {"path": "nvflare.lighter.impl.cert.CertBuilder"},
+    {"path": "nvflare.lighter.impl.signature.SignatureBuilder"},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def provision(workdir: Path, project: str, sites: list[str], *, port: int | None = None,
+              admin: str = ADMIN, org: str = "arc") -> tuple[Path, int]:
+    """Kits in workdir/ws/<project>/prod_00 (returned, with the server's port)."""
+    port = port or free_port()
+    participants = [{"name": SERVER, "type": "server", "org": org, "fed_learn_port": port}]
+    participants += [{"name": s, "type": "client", "org": org} for s in sites]
+    participants.append({"name": admin, "type": "admin", "org": org, "role": "project_admin"})
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "project.yml").write_text(yaml.safe_dump(
+        {"api_version": 3, "name": project, "participants": participants,
+         "builders": BUILDERS}, sort_keys=False))
+    nvflare = Path(sys.executable).with_name("nvflare")
+    subprocess.run([str(nvflare), "provision", "-p", "project.yml", "-w", "ws"],
+                   cwd=workdir, check=True, capture_output=True, timeout=120)
+    return workdir / "ws" / project / "prod_00", port
