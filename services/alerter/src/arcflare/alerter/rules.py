@@ -85,8 +85,8 @@ def _check_conditions(event: str, when: dict[str, Any]) -> None:
                     raise ValueError(f"condition on {name!r}: {op} takes a list")
 
 
-class Clearing(_Strict):
-    """An event that cancels a pending for-duration alert of the same key."""
+class _EventMatch(_Strict):
+    """An event type and conditions on its fields, checked against the catalogue."""
 
     event: str
     when: dict[str, Any] = Field(default_factory=dict)
@@ -104,10 +104,12 @@ class Clearing(_Strict):
         return value
 
 
-class Rule(_Strict):
+class Clearing(_EventMatch):
+    """An event that cancels a pending for-duration alert of the same key."""
+
+
+class Rule(_EventMatch):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-    event: str
-    when: dict[str, Any] = Field(default_factory=dict)
     for_: Duration | None = Field(default=None, alias="for")
     cleared_by: list[Clearing] = Field(default_factory=list)
     #: what makes two alerts "the same" for dedup and for-duration
@@ -116,18 +118,6 @@ class Rule(_Strict):
     dedup: Duration = timedelta(minutes=10)
     sinks: list[str] = Field(default_factory=lambda: ["log"], min_length=1)
     summary: str = Field(default="{type} in {federation}", max_length=2000)
-
-    @field_validator("event")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _check_event(value)
-
-    @field_validator("when")
-    @classmethod
-    def _fields_exist(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        if "event" in info.data:
-            _check_conditions(info.data["event"], value)
-        return value
 
     @field_validator("key")
     @classmethod
