@@ -5,6 +5,7 @@ import json
 import shutil
 import signal
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -31,17 +32,23 @@ def site(kits, name: str = "site-1") -> Target:
     return Target(kits.federation, name, kits.ref(name))
 
 
-def test_server_is_deployed_once_its_port_accepts_connections(kits, data_dir):
+def test_a_server_is_starting_until_its_port_accepts_connections(kits, data_dir):
     compute = LocalCompute(data_dir)
 
     placement = compute.deploy(server(kits))
+    first_seen = compute.observe(placement).status
+    seen = _wait_while(compute, placement, "starting")
 
+    # deploy returns at the spawn (NVFlare's server needs seconds to listen): not ready
+    assert not placement.ready and first_seen == "starting"
+    assert seen.status == "running"
     with socket.create_connection(("127.0.0.1", kits.port), timeout=2):
         pass
     assert placement.pid == placement.pgid and not placement.adopted
     workspace = data_dir / "sites" / kits.federation / SERVER_NAME
     assert placement.workspace == str(workspace)
-    assert compute.observe(placement).status == "running"
+    adopted = compute.deploy(server(kits))
+    assert adopted.adopted and adopted.ready and adopted.pid == placement.pid
 
 
 def test_workspace_is_a_copy_with_storage_inside_it_and_the_kit_untouched(kits, data_dir):
@@ -76,6 +83,8 @@ def test_deploying_a_running_site_again_adopts_it(kits, data_dir):
 def test_stop_ends_the_whole_group_and_is_idempotent(kits, data_dir):
     compute = LocalCompute(data_dir, stop_grace_s=5)
     placement = compute.deploy(server(kits))
+    assert _wait_while(compute, placement, "starting").status == "running"
+    placement = replace(placement, ready=True)  # as the watcher records it once announced
 
     compute.stop(placement)
     compute.stop(placement)
@@ -131,18 +140,44 @@ def test_a_missing_or_corrupt_kit_fails_before_anything_starts(kits, data_dir):
     assert processes_in(data_dir) == []
 
 
-def test_a_server_that_never_listens_is_stopped_and_fails_with_its_log(kits, data_dir):
+def test_a_server_that_never_listens_fails_with_its_log(kits, data_dir):
     config = kits.server / "startup" / "fed_server.json"
     fed = json.loads(config.read_text())
     fed["servers"][0]["ssl_cert"] = "rootCA.pem"  # a cert that does not match the key
     config.write_text(json.dumps(fed))
+    compute = LocalCompute(data_dir, ready_timeout_s=8)
 
-    with pytest.raises(DeploymentError) as failed:
-        LocalCompute(data_dir, ready_timeout_s=8).deploy(server(kits))
+    placement = compute.deploy(server(kits))
+    seen = _wait_while(compute, placement, "starting", timeout=30)
 
-    assert f"did not accept connections on port {kits.port}" in failed.value.reason
-    assert "last lines of" in failed.value.reason
+    assert seen.status == "failed", seen
+    assert f"did not accept connections on port {kits.port} within 8 s" in seen.detail
+    assert "last lines of" in seen.detail
+    compute.stop(placement)  # what the watcher does with a failed start
     assert processes_in(data_dir) == []
+
+
+def test_a_server_that_dies_before_listening_fails_not_crashes(kits, data_dir):
+    compute = LocalCompute(data_dir)
+    placement = compute.deploy(server(kits))
+
+    psutil.Process(placement.pid).send_signal(signal.SIGKILL)
+    seen = _wait_while(compute, placement, "starting")
+
+    assert seen.status == "failed", seen
+    assert f"server exited before accepting connections on port {kits.port}" in seen.detail
+
+
+def _wait_while(compute, placement, status: str, timeout: float = 30.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = compute.observe(placement)
+        if seen.status != status:
+            return seen
+        time.sleep(0.1)
+    return compute.observe(placement)
 
 
 def _wait_exit(compute, placement, timeout: float = 20.0):

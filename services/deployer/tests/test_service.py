@@ -1,6 +1,7 @@
 """The deployer service end to end on the embedded bus, with real NVFlare on loopback."""
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -76,7 +77,7 @@ def test_auto_deploy_connects_both_sites_and_a_stopped_site_is_gone(tmp_path, da
             site_provisioned(kits, "site-2", deploy=True))
     deployed = outcomes(client, ["ServerDeployed", "SiteDeployed", "DeploymentFailed"], 3)
 
-    assert [e.type for e in deployed][0] == "ServerDeployed"
+    # sites start beside the server, not after it: their clients retry until it listens
     assert sorted(e.type for e in deployed) == ["ServerDeployed", "SiteDeployed", "SiteDeployed"]
     assert wait_for(lambda: connected(kits, ["site-1", "site-2"]))
 
@@ -197,3 +198,30 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_a_server_that_never_listens_is_answered_failed_by_the_watcher_and_stopped(
+        tmp_path, data_dir):
+    kits = provision(tmp_path / "prov", "fedmute", [])
+    config = kits.server / "startup" / "fed_server.json"
+    fed = json.loads(config.read_text())
+    fed["servers"][0]["ssl_cert"] = "rootCA.pem"  # a cert that does not match the key
+    config.write_text(json.dumps(fed))
+    svc = bootstrap(settings(data_dir, server_ready_timeout_s=6))
+    svc.start()
+    client = Client(settings(data_dir), issued_by=ADMIN)
+    try:
+        publish(client.bus, federation_provisioned(kits, auto_deploy=False))
+        provisioned(svc, kits, [])
+        outcome = client.wait(client.send(DeployServer(federation=kits.federation)), timeout=60)
+
+        assert outcome.type == "DeploymentFailed" and outcome.payload["target"] == "server"
+        assert f"did not accept connections on port {kits.port} within 6 s" in (
+            outcome.payload["reason"])
+        assert wait_for(lambda: processes_in(data_dir) == [], timeout=20)
+        with svc.state.connect() as db:
+            row = db.execute("SELECT status FROM deployments WHERE target='server'").fetchone()
+        assert row["status"] == "failed"
+    finally:
+        client.close()
+        svc.stop()

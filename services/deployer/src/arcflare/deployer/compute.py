@@ -58,8 +58,8 @@ class Placement:
     generation: int = 1
     #: true when a running copy was found and adopted instead of started
     adopted: bool = False
-    #: false while it is only submitted (an Azure ML server job still queued): the watcher
-    #: announces it once it runs
+    #: false while it is only started (a local server not yet listening, an Azure ML job
+    #: still queued): the watcher announces it once it runs
     ready: bool = True
 
 
@@ -71,11 +71,15 @@ class Observation:
 
 class Compute(abc.ABC):
     backend: ClassVar[str]
+    #: how often the watcher looks at a placement that is not ready yet; None: its usual
+    #: interval (an Azure ML job queues for minutes, a local server listens within seconds)
+    starting_poll_s: ClassVar[float | None] = None
 
     @abc.abstractmethod
     def deploy(self, target: Target, previous: Placement | None = None) -> Placement:
-        """Run the target, or adopt its running copy. For the server, return only once it
-        accepts connections. Raises DeploymentError for causes a person must fix."""
+        """Run the target, or adopt its running copy, without waiting for it: a placement
+        that is not ready yet is announced by the watcher once observe() says running.
+        Raises DeploymentError for causes a person must fix."""
 
     @abc.abstractmethod
     def stop(self, placement: Placement) -> None:
@@ -83,7 +87,8 @@ class Compute(abc.ABC):
 
     @abc.abstractmethod
     def observe(self, placement: Placement) -> Observation:
-        """Its state now, without side effects."""
+        """Its state now, without side effects. For a placement not ready yet: starting,
+        running once it serves, failed once it cannot (the watcher then stops it)."""
 
     def expected_exit(self, placement: Placement) -> bool:
         """True while (or after) this process is being stopped on request."""

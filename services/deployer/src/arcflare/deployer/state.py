@@ -197,6 +197,8 @@ def record(db: sqlite3.Connection, federation: str, target: str, status: str,
 def _deployment(row: sqlite3.Row) -> Deployment:
     placement = Placement(backend=row["backend"], handle=row["handle"], pid=row["pid"],
                           pgid=row["pgid"], create_time=row["create_time"],
-                          workspace=row["workspace"], generation=row["generation"])
+                          workspace=row["workspace"], generation=row["generation"],
+                          # a deployment recorded as starting is still waiting to be announced
+                          ready=row["status"] != "starting")
     return Deployment(row["federation"], row["target"], row["status"], placement,
                       row["command_id"], row["correlation_id"])

@@ -30,31 +30,40 @@ def deployment_watcher(store: StateStore, computes: Computes,
                        interval_s: float) -> Callable[[threading.Event], None]:
     def watch(stop: threading.Event) -> None:
         while not stop.is_set():
+            wait_s = interval_s
             try:
-                check_deployments(store, computes)
+                wait_s = min(interval_s, check_deployments(store, computes) or interval_s)
             except Exception:  # one bad pass must not end the watching; the next one retries
                 log.exception("watch pass failed")
-            stop.wait(interval_s)
+            stop.wait(wait_s)
 
     return watch
 
 
-def check_deployments(store: StateStore, computes: Computes) -> None:
+def check_deployments(store: StateStore, computes: Computes) -> float | None:
+    """One pass; returns how soon to look again when something is still starting on a
+    compute that wants it looked at sooner than the usual interval."""
     with store.connect() as db:
         live = state.deployments(db, live_only=True)
+    sooner: float | None = None
     for found in live:
         try:
             compute = computes.get(found.placement.backend)
         except DeploymentError:
             continue
         seen = compute.observe(found.placement)
+        if seen.status == "starting" and compute.starting_poll_s is not None:
+            sooner = min(sooner or compute.starting_poll_s, compute.starting_poll_s)
         if seen.status in ("starting", "unknown") or (
                 seen.status == "running" and found.status == "running"):
             continue
         if seen.status != "running" and compute.expected_exit(found.placement):
             continue
+        if seen.status == "failed" and found.status == "starting":
+            compute.stop(found.placement)  # nothing half-started is left behind
         _report(store, found, seen, stopped_with_stack=seen.status != "running"
                 and compute.stopped_with_stack(found.placement))
+    return sooner
 
 
 def _report(store: StateStore, found: state.Deployment, seen: Observation, *,

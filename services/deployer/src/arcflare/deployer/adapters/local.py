@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from arcflare.deployer.adapters.processes import (
@@ -42,6 +43,8 @@ _NVFLARE_TMP = "/tmp/nvflare"
 
 class LocalCompute(Compute):
     backend = "local"
+    #: a local server listens a few seconds after its start; announce it promptly
+    starting_poll_s = 0.2
 
     def __init__(self, data_dir: Path, *, stop_grace_s: float = 10.0,
                  ready_timeout_s: float = 60.0) -> None:
@@ -80,8 +83,10 @@ class LocalCompute(Compute):
                     log=workspace / "console.txt",
                 )
                 placement = self._placement(ref, workspace, target, adopted=False)
-            if target.name == SERVER:
-                self._wait_until_listening(placement, server_port(workspace))
+            if target.name == SERVER and not _accepts(server_port(workspace)):
+                # sites are started meanwhile (their clients retry until the server listens),
+                # as a person starting kits by hand would; the watcher announces the server
+                placement = replace(placement, ready=False)
             return placement
 
     def stop(self, placement: Placement) -> None:
@@ -91,11 +96,22 @@ class LocalCompute(Compute):
 
     def observe(self, placement: Placement) -> Observation:
         ref = _ref(placement)
-        if self.processes.alive(ref):
+        workspace = Path(placement.workspace or ".")
+        port = None if placement.ready else _listening_port(workspace)
+        if not self.processes.alive(ref):
+            code = self.processes.exit_code(ref)
+            detail = f"exit code {code}" if code is not None else "process is gone"
+            if port is not None:
+                return Observation("failed", f"server exited before accepting connections on "
+                                             f"port {port} ({detail}); {_log_tail(workspace)}")
+            return Observation("exited", f"{detail}; {_log_tail(workspace)}")
+        if port is None or _accepts(port):
             return Observation("running")
-        code = self.processes.exit_code(ref)
-        detail = f"exit code {code}" if code is not None else "process is gone"
-        return Observation("exited", f"{detail}; {_log_tail(Path(placement.workspace or '.'))}")
+        if time.time() - (placement.create_time or 0) > self.ready_timeout_s:
+            return Observation("failed", f"server did not accept connections on port {port} "
+                                         f"within {self.ready_timeout_s:.0f} s and was stopped; "
+                                         f"{_log_tail(workspace)}")
+        return Observation("starting")
 
     def expected_exit(self, placement: Placement) -> bool:
         return (placement.pid, placement.create_time) in self._stopping
@@ -117,27 +133,6 @@ class LocalCompute(Compute):
                          create_time=ref.create_time, workspace=str(workspace),
                          generation=target.generation, adopted=adopted)
 
-    def _wait_until_listening(self, placement: Placement, port: int | None) -> None:
-        ref = _ref(placement)
-        deadline = time.monotonic() + self.ready_timeout_s
-        while time.monotonic() < deadline:
-            if not self.processes.alive(ref):
-                raise DeploymentError(
-                    f"server exited before accepting connections on port {port}: "
-                    f"{_log_tail(Path(placement.workspace or '.'))}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop(placement)
-        raise DeploymentError(
-            f"server did not accept connections on port {port} within "
-            f"{self.ready_timeout_s:.0f} s and was stopped; "
-            f"{_log_tail(Path(placement.workspace or '.'))}"
-        )
-
     def _lock_for(self, workspace: Path) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(workspace, threading.Lock())
@@ -146,6 +141,23 @@ class LocalCompute(Compute):
 def _ref(placement: Placement) -> ProcessRef:
     assert placement.pid is not None and placement.create_time is not None
     return ProcessRef(placement.pid, placement.pgid or placement.pid, placement.create_time)
+
+
+def _listening_port(workspace: Path) -> int | None:
+    """The port a server workspace must accept connections on; None for a site's."""
+    if not (workspace / "startup" / "fed_server.json").is_file():
+        return None
+    return server_port(workspace)
+
+
+def _accepts(port: int | None) -> bool:
+    if port is None:
+        return True
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _check_port_free(port: int) -> None:

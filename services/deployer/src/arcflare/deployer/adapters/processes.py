@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from arcflare.runtime.processes import wait_ended
 
 MARKER = "ARCFLARE_WORKSPACE"
 #: the kit script we start, and the module it execs (NVFlare's job processes run other
@@ -72,10 +73,10 @@ class ProcessTable:
             return
         procs = _group_and_descendants(ref)
         _signal_all(ref.pgid, procs, signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=grace_s)
+        _, alive = wait_ended(procs, timeout=grace_s)
         if alive:
             _signal_all(ref.pgid, alive, signal.SIGKILL)
-            psutil.wait_procs(alive, timeout=5)
+            wait_ended(alive, timeout=5)
         self._reap(ref.pid)
 
     def _reap(self, pid: int) -> None:
