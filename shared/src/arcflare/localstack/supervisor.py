@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 from arcflare.localstack.processes import ProcessSpec, Supervised, processes_under
 from arcflare.runtime.logging import get_logger
+from arcflare.runtime.processes import ended, wait_ended
 
 log = get_logger("arcflare.localstack")
 
@@ -202,13 +203,13 @@ def stop_leftovers(data_dir: Path, grace: float = 10.0) -> list[int]:
             proc.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
+    _, alive = wait_ended(procs, timeout=grace)
     for proc in alive:
         try:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(alive, timeout=5)
+    wait_ended(alive, timeout=5)
     return [p.pid for p in procs]
 
 
@@ -252,6 +253,6 @@ def supervisor_pid(data_dir: Path) -> int | None:
 
 def _not_zombie(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return not ended(psutil.Process(pid))
     except psutil.NoSuchProcess:
         return False
