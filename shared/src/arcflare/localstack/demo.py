@@ -95,8 +95,22 @@ class DemoRun:
                       f"{outcome.payload['server_endpoint']}, {len(outcome.payload['sites'])} "
                       f"hospitals")
 
+    def _wait_server(self, client: Client, timeout: float) -> None:
+        """Until the deployer announces the server listening. Asking NVFlare earlier only
+        sets the job-controller's FLARE connection retrying on its own, slower, schedule."""
+        for env in client.follow(types=("ServerDeployed", "DeploymentFailed"),
+                                 federation=self.federation, timeout=timeout):
+            if env.type == "ServerDeployed":
+                self.progress(f"server listening on {env.payload['endpoint']}")
+                return
+            raise DemoFailed(f"{env.payload['target']} could not be deployed: "
+                             f"{env.payload['reason']}")
+        raise DemoFailed(f"the server was not deployed within {timeout:.0f} s "
+                         f"(see {self.data_dir / 'logs' / 'deployer.log'})")
+
     def _wait_connected(self, client: Client, timeout: float = 180) -> None:
         t = time.monotonic()
+        self._wait_server(client, timeout)
         wanted = {n for n, _ in HOSPITALS[: self.sites]}
         connected: set[str] = set()
         deadline = t + timeout
