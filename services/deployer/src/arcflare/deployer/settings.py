@@ -15,7 +15,8 @@ class DeployerSettings(Settings):
     stop_grace_s: float = Field(default=10.0, ge=0, le=600)
     #: seconds a local server gets to accept connections before the deploy fails
     server_ready_timeout_s: float = Field(default=60.0, gt=0, le=3600)
-    #: seconds between passes of the watcher (crashed processes, Azure ML job status)
+    #: seconds between passes of the watcher (crashed processes, Azure ML job status;
+    #: a local server that is not listening yet is looked at every 0.2 s)
     watch_interval_s: float = Field(default=2.0, gt=0, le=600)
     #: Azure ML workspace for compute.backend=azureml (DefaultAzureCredential)
     aml_subscription_id: str | None = None
