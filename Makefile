@@ -20,7 +20,7 @@ install: $(UV) ## create .venv with every workspace member (installs uv with pip
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@test -x $(VENV)/bin/arcflare
 
-test: install ## run the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos)
+test: install lint ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install ## run the benchmarks; writes bench-results.json
@@ -29,7 +29,7 @@ bench: install ## run the benchmarks; writes bench-results.json
 demo: install ## a whole federation on this machine: provision, deploy, train, MLflow
 	$(VENV)/bin/arcflare demo $(DEMO_ARGS)
 
-lint: install
+lint: install ## ruff over shared, services and tests (part of make test)
 	$(VENV)/bin/ruff check shared services tests
 
 clean: ## remove local state (.arcflare) and caches

@@ -4,7 +4,6 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.runtime.settings import Settings

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
 from arcflare.cli.main import app
 from arcflare.client import Client
 from arcflare.contracts.commands import AddSite
 from arcflare.runtime import Consumer, Service, StateStore
+from typer.testing import CliRunner
 
 runner = CliRunner()
 

@@ -5,8 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
-
 from arcflare.bus.codec import DecodeError, from_received, to_outgoing
 from arcflare.bus.port import ReceivedMessage
 from arcflare.contracts import Envelope, field_errors, message_types
@@ -14,6 +12,7 @@ from arcflare.contracts.asyncapi import asyncapi_document, export
 from arcflare.contracts.commands import CreateFederation, SubmitJob
 from arcflare.contracts.events import MetricsReported, SiteProvisioned
 from arcflare.contracts.outcomes import SUCCESS
+from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,11 +31,11 @@ DESIGN_EVENTS = [
 
 
 def spec(**overrides):
-    base = dict(
-        name="hospitals",
-        sites=[{"name": "site-a", "org": "org_a"}, {"name": "site-b", "org": "org_b"}],
-        admins=[{"email": "lead@example.org", "org": "org_a", "role": "project_admin"}],
-    )
+    base = {
+        "name": "hospitals",
+        "sites": [{"name": "site-a", "org": "org_a"}, {"name": "site-b", "org": "org_b"}],
+        "admins": [{"email": "lead@example.org", "org": "org_a", "role": "project_admin"}],
+    }
     return base | overrides
 
 

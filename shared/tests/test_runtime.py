@@ -6,7 +6,6 @@ import time
 import uuid
 
 import pytest
-
 from arcflare.bus.port import MessageLockLost, OutgoingMessage, SubQueue
 from arcflare.client import Client
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite

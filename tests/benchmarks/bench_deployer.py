@@ -22,19 +22,19 @@ from tests.benchmarks.harness import ROOT, Results
 
 sys.path.insert(0, str(ROOT / "services" / "deployer" / "tests"))
 
-from arcflare.client import Client  # noqa: E402
-from arcflare.contracts.commands import DeployServer, DeploySite, TeardownFederation  # noqa: E402
-from arcflare.deployer.bootstrap import bootstrap  # noqa: E402
-from dep_kits import ADMIN, SERVER_NAME, Kits, provision  # noqa: E402
-from dep_service import (  # noqa: E402
+from arcflare.client import Client
+from arcflare.contracts.commands import DeployServer, DeploySite, TeardownFederation
+from arcflare.deployer.bootstrap import bootstrap
+from dep_kits import ADMIN, SERVER_NAME, Kits, provision
+from dep_service import (
     federation_provisioned,
     publish,
     settings,
     site_provisioned,
     wait_for,
 )
-from nvflare.fuel.flare_api.api_spec import NoClientsAvailable  # noqa: E402
-from nvflare.fuel.flare_api.flare_api import new_secure_session  # noqa: E402
+from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
+from nvflare.fuel.flare_api.flare_api import new_secure_session
 
 SITES = ["site-1", "site-2", "site-3"]
 ROUNDS = 2

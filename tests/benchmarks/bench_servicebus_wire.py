@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 
-from azure.servicebus import ServiceBusClient, ServiceBusMessage
-
 from arcflare.bus.azure import AzureBusOptions, AzureServiceBus
 from arcflare.bus.codec import to_outgoing
 from arcflare.contracts.envelope import Envelope
+from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
 from tests.servicebus_wire.peer.server import ServiceBusPeer
 from tests.servicebus_wire.peer.store import Entity
 

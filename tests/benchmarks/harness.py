@@ -57,7 +57,7 @@ def main(argv: list[str]) -> int:
         print(f"== {name}", flush=True)
         try:
             importlib.import_module(f"tests.benchmarks.{name}").run(results)
-        except Exception:  # a failed benchmark is reported, and the others still run
+        except Exception:  # noqa: BLE001 - a failed benchmark is reported, and the others still run
             results.errors[name] = traceback.format_exc()
             print(results.errors[name], file=sys.stderr)
         print(f"   {time.monotonic() - started:.1f} s", flush=True)

@@ -113,10 +113,10 @@ def test_compose_example_spec_is_a_valid_command():
 @pytest.mark.parametrize("service", SERVICES)
 def test_dockerfile_is_multi_stage_non_root_and_probed(service):
     text = dockerfile(service)
-    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
     assert len(stages) >= 2, "multi-stage"
     final = stages[-1]
-    assert re.search(r"^USER (?!root)\w+", final, re.M), "the final stage runs as non-root"
+    assert re.search(r"^USER (?!root)\w+", final, re.MULTILINE), "the final stage runs as non-root"
     assert "HEALTHCHECK" in final and "/healthz" in final
     assert not re.search(r"apt-get install|gcc|build-essential|/uv ", final), \
         "no build tools in the final stage"

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import typer
-
 from arcflare.cli.main import app
 
 

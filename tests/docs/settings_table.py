@@ -8,9 +8,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from pydantic_settings import BaseSettings
-
 from arcflare.runtime.settings import Settings
+from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["provisioner", "deployer", "job_controller", "metrics_relay", "site_agent",
@@ -21,7 +20,7 @@ def settings_classes() -> list[tuple[str, type[BaseSettings]]]:
     found: list[tuple[str, type[BaseSettings]]] = [("every process", Settings)]
     for pkg in SERVICES:
         module = importlib.import_module(f"arcflare.{pkg}.settings")
-        for name, value in vars(module).items():
+        for value in vars(module).values():
             if (isinstance(value, type) and issubclass(value, Settings) and value is not Settings
                     and value.__module__ == module.__name__):
                 found.append((pkg.replace("_", "-"), value))

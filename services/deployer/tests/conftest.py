@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dep_service import kill_all_in  # noqa: E402
+from dep_service import kill_all_in
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root: tests.support
 
-from arcflare.bus.sqlite import SqliteBus  # noqa: E402
-from arcflare.deployer.bootstrap import bootstrap  # noqa: E402
-from arcflare.deployer.settings import DeployerSettings  # noqa: E402
-from dep_service import short_lock_topology  # noqa: E402
+from arcflare.bus.sqlite import SqliteBus
+from arcflare.deployer.bootstrap import bootstrap
+from arcflare.deployer.settings import DeployerSettings
+from dep_service import short_lock_topology
 
 if __name__ == "__main__":
     settings = DeployerSettings()

@@ -69,7 +69,7 @@ def outcomes(client, types, count, timeout=120.0):
 
 
 def test_auto_deploy_connects_both_sites_and_a_stopped_site_is_gone(tmp_path, data_dir, running):
-    svc, client = running
+    _svc, client = running
     kits = provision(tmp_path / "prov", "fedauto", ["site-1", "site-2"])
 
     publish(client.bus, federation_provisioned(kits, auto_deploy=True),
@@ -151,7 +151,7 @@ def test_failures_say_what_to_fix_and_a_retry_after_the_fix_succeeds(tmp_path, d
 
 def test_a_site_that_dies_on_its_own_is_reported_crashed_and_restarts_on_request(
         tmp_path, data_dir, running):
-    svc, client = running
+    _svc, client = running
     kits = provision(tmp_path / "prov", "fedcrash", ["site-1"])
     publish(client.bus, federation_provisioned(kits, auto_deploy=True),
             site_provisioned(kits, "site-1", deploy=True))
@@ -174,7 +174,7 @@ def test_a_site_that_dies_on_its_own_is_reported_crashed_and_restarts_on_request
 
 def test_a_removed_site_is_stopped_and_teardown_stops_the_rest_then_the_server(
         tmp_path, data_dir, running):
-    svc, client = running
+    _svc, client = running
     kits = provision(tmp_path / "prov", "fedtear", ["site-1", "site-2"])
     publish(client.bus, federation_provisioned(kits, auto_deploy=True),
             site_provisioned(kits, "site-1", deploy=True),

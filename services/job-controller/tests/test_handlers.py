@@ -176,7 +176,7 @@ def test_the_submit_token_is_the_command_id_or_a_digest_nvflare_accepts() -> Non
 
 
 def test_a_member_may_not_submit_a_job(env) -> None:
-    svc, client, admin, settings = env
+    svc, _client, admin, settings = env
     member = Client(settings, issued_by="member@hospital.org")
     try:
         result = outcome(svc, member, SubmitJob(federation="fed", name="lr", package=recipe()))

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from proton import Condition, Data, Delivery, Message, symbol
 from proton.reactor import ApplicationEvent, Container, EventInjector
@@ -380,7 +380,7 @@ class ServiceBusPeer:
         return (f"Endpoint=sb://127.0.0.1:{self.port};SharedAccessKeyName=RootManageSharedAccessKey;"
                 "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")
 
-    def __enter__(self) -> ServiceBusPeer:
+    def __enter__(self) -> Self:
         self._container.listen(f"127.0.0.1:{self.port}")
         self._container.schedule(TICK, self.handler)
         self._thread.start()

@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
-
 from arcflare.bus.port import OutgoingMessage, ReceivedMessage
 from arcflare.contracts.envelope import MAX_MESSAGE_BYTES, Envelope
+from pydantic import ValidationError
 
 
 class DecodeError(ValueError):

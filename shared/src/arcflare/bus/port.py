@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Self
 
 from arcflare.contracts.topology import Rule
 
@@ -125,7 +126,7 @@ class Session(abc.ABC):
     def close(self) -> None:
         """Release the session lock (messages not settled stay locked until they expire)."""
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -216,10 +217,10 @@ class Bus(abc.ABC):
     def ensure_subscription(self, topic: str, subscription: str, rule: Rule | None) -> None:
         """Create a subscription (per-site ones are made when a site appears); idempotent."""
 
-    def close(self) -> None:  # noqa: B027 (optional for adapters holding nothing)
+    def close(self) -> None:
         pass
 
-    def __enter__(self) -> Bus:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-
 from arcflare.bus import connect
 from arcflare.bus.port import BusError, OutgoingMessage, ReceivedMessage, SubQueue
 from arcflare.cli.common import DataDir, Json, fail, out, print_json, settings_for
 from arcflare.contracts.topology import TOPOLOGY, Topology
+from rich.table import Table
 
 app = typer.Typer(help="Inspect and operate the message bus.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead-letter queues: what was rejected, and why.",

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-
 from arcflare.client import Client
 from arcflare.contracts.base import Command
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.outcomes import is_failure
 from arcflare.runtime.settings import Settings
+from rich.console import Console
 
 console = Console(stderr=True)
 out = Console()

@@ -5,12 +5,11 @@ import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
-
 from arcflare.cli.common import DataDir, Json, console, fail, out, print_json, settings_for
 from arcflare.cli.local import start_stack, stop_stack
 from arcflare.client import Client
 from arcflare.localstack.demo import ADMIN, FIRST_SERVICES, DemoFailed, DemoRun
+from rich.table import Table
 
 
 def demo(

@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-
 from arcflare.cli.common import AsPrincipal, DataDir, Json, Timeout, Wait, fail, send_command
 from arcflare.contracts.commands import DeployServer, DeploySite, StopSite, TeardownFederation
+from pydantic import ValidationError
 
 Federation = Annotated[str, typer.Argument(help="The federation (NVFlare project) name.")]
 Sites = Annotated[

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
 from arcflare.cli.common import DataDir, Json, client_for, envelope_json, out, print_json
 
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-
 from arcflare.cli.common import DataDir, Json, console, fail, out, print_json, settings_for
 from arcflare.localstack.supervisor import (
-    Supervisor, read_state, stop_leftovers, supervisor_pid,
+    Supervisor,
+    read_state,
+    stop_leftovers,
+    supervisor_pid,
 )
+from rich.table import Table
 
 app = typer.Typer(help="Run every ArcFlare service locally, supervised.", no_args_is_help=True)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib
 
 import typer
-
 from arcflare.cli import bus, events, schema
 
 app = typer.Typer(

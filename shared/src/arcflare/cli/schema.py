@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
 from arcflare.cli.common import out
 from arcflare.contracts.asyncapi import export
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from typing import Self
 
 from arcflare.bus import connect
 from arcflare.bus.codec import DecodeError, from_received, to_outgoing
@@ -43,7 +44,7 @@ class Client:
     def close(self) -> None:
         self.bus.close()
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 SCHEMA = "arcflare.v1"
 
-_REGISTRY: dict[str, type["Message"]] = {}
+_REGISTRY: dict[str, type[Message]] = {}
 
 
 class Message(BaseModel):

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
-
 from arcflare.contracts.base import Command
 from arcflare.contracts.fields import (
     ComputeSpec,
@@ -18,6 +16,7 @@ from arcflare.contracts.fields import (
     Role,
     SiteName,
 )
+from pydantic import Field, model_validator
 
 
 class ServerSpec(Part):

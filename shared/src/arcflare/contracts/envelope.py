@@ -10,9 +10,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from arcflare.contracts.base import SCHEMA, Message, message_class
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MAX_ID_LENGTH = 128
 MAX_MESSAGE_BYTES = 256 * 1024

@@ -8,11 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
-
 from arcflare.contracts.base import Event, Telemetry
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.fields import ComputeSpec, FederationName, JobId, Part, SiteName
+from pydantic import Field
 
 HealthStatus = Literal[
     "starting", "connected", "disconnected", "crashed", "stopped", "misconfigured", "unknown"

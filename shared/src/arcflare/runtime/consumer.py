@@ -8,14 +8,12 @@ with a reason (can never succeed) plus CommandRejected for commands.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
-
 from arcflare.bus.codec import DecodeError, from_received
 from arcflare.bus.port import Bus, MessageLockLost, ReceivedMessage
 from arcflare.contracts.base import Command, Message, UnknownMessageType
@@ -26,6 +24,7 @@ from arcflare.runtime.errors import Rejected
 from arcflare.runtime.inject import call_handler
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore, UnitOfWork
+from pydantic import ValidationError
 
 Handler = Callable[..., Any]
 Authorizer = Callable[..., None]
@@ -149,7 +148,7 @@ class MessageProcessor:
                 if age < exc.retry_for_s:
                     return self._retry_later(received, exc)
                 return self._reject(received, envelope, exc.reason, exc.detail, exc.errors)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any other failure is retried with backoff
                 uow.rollback()
                 return self._retry_later(received, exc)
             if not uow.commit(inbox_key):

@@ -13,7 +13,7 @@ class HealthServer:
         probe = ready
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 if self.path == "/healthz":
                     self._answer(200, {"status": "ok"})
                 elif self.path == "/readyz":

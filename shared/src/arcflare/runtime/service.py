@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
-
 from arcflare.bus.port import Bus, BusError
 from arcflare.runtime.consumer import Authorizer, Consumer, MessageProcessor, exponential_backoff
 from arcflare.runtime.health import HealthServer

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from arcflare.contracts.fields import ComputeSpec
@@ -34,7 +34,7 @@ class Target:
     federation: str
     name: str  # SERVER or the site name
     kit_ref: str
-    compute: ComputeSpec = ComputeSpec()
+    compute: ComputeSpec = field(default_factory=ComputeSpec)
     #: host:port the server listens on (for the server: what must accept connections)
     endpoint: str | None = None
     #: bumped for every new process or job, so Azure ML job names stay unique per attempt

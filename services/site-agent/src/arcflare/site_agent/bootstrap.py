@@ -9,8 +9,8 @@ from arcflare.bus import Bus, connect
 from arcflare.bus.port import BusError
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.topology import site_subscription
-from arcflare.runtime.authorization import enforce_policy
 from arcflare.runtime import Consumer, Service, StateStore, get_logger
+from arcflare.runtime.authorization import enforce_policy
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
 from arcflare.site_agent.observer import SiteObserver
