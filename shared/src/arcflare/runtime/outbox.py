@@ -30,7 +30,8 @@ class OutboxRelay:
         self._last_prune = datetime.min.replace(tzinfo=UTC)
 
     def relay(self) -> int:
-        """Send every unsent row; returns how many were sent."""
+        """Send every unsent row and carry out requested cancellations; returns how many
+        rows were relayed."""
         sent = 0
         with self._lock:
             while True:
@@ -38,6 +39,7 @@ class OutboxRelay:
                 sent += n
                 if n < self.batch:
                     break
+            self._cancel_requested()
             self._prune()
         return sent
 
@@ -48,7 +50,7 @@ class OutboxRelay:
     def _relay_batch(self) -> int:
         with self.state.connect() as db:
             rows = db.execute(
-                "SELECT seq, id, entity, envelope, deliver_at FROM _outbox "
+                "SELECT seq, id, entity, envelope, deliver_at, cancel FROM _outbox "
                 "WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
                 (self.batch,),
             ).fetchall()
@@ -68,20 +70,49 @@ class OutboxRelay:
     def _send(self, db, rows: list, now: datetime) -> None:
         entity = rows[0]["entity"]
         immediate, scheduled = [], []
+        stamp = now.isoformat()
         for row in rows:
+            if row["cancel"] == "requested":  # withdrawn before it ever left
+                db.execute("UPDATE _outbox SET sent_at=?, cancel='done' WHERE seq=?",
+                           (stamp, row["seq"]))
+                continue
             env = Envelope.model_validate_json(row["envelope"])
             msg = to_outgoing(env, session=entity in _SESSION_ENTITIES)
             at = datetime.fromisoformat(row["deliver_at"]) if row["deliver_at"] else None
             (scheduled if at and at > now else immediate).append((row, msg, at))
         if immediate:
             self.bus.send(entity, [m for _, m, _ in immediate])
-        for _, msg, at in scheduled:
-            self.bus.schedule(entity, msg, at)
-        stamp = now.isoformat()
-        db.executemany(
-            "UPDATE _outbox SET sent_at=? WHERE seq=?", [(stamp, r["seq"]) for r in rows]
-        )
+            db.executemany("UPDATE _outbox SET sent_at=? WHERE seq=?",
+                           [(stamp, r["seq"]) for r, _, _ in immediate])
+        for row, msg, at in scheduled:
+            # its sequence number is what the broker cancels it by
+            number = self.bus.schedule(entity, msg, at)
+            db.execute("UPDATE _outbox SET sent_at=?, sequence_number=? WHERE seq=?",
+                       (stamp, number, row["seq"]))
         log.debug("outbox relayed", entity=entity, count=len(rows))
+
+    def _cancel_requested(self) -> None:
+        """Cancel at the broker what was scheduled there and withdrawn since. One that
+        fell due meanwhile has been delivered: nothing is left to cancel."""
+        with self.state.connect() as db:
+            rows = db.execute(
+                "SELECT seq, id, entity, deliver_at, sequence_number FROM _outbox "
+                "WHERE cancel = 'requested' AND sent_at IS NOT NULL"
+            ).fetchall()
+            now = datetime.now(UTC)
+            for row in rows:
+                due = datetime.fromisoformat(row["deliver_at"]) <= now
+                if not due and row["sequence_number"] is not None:
+                    try:
+                        self.bus.cancel_scheduled(row["entity"], row["sequence_number"])
+                    except Exception as exc:  # noqa: BLE001 - retried on the next pass
+                        log.warning("cancelling a scheduled message failed; will retry",
+                                    message_id=row["id"], error=str(exc))
+                        continue
+                db.execute("UPDATE _outbox SET cancel='done' WHERE seq=?", (row["seq"],))
+                log.info("scheduled message cancelled" if not due else
+                         "scheduled message already delivered; nothing to cancel",
+                         message_id=row["id"], entity=row["entity"])
 
     def _prune(self) -> None:
         now = datetime.now(UTC)
@@ -89,7 +120,10 @@ class OutboxRelay:
             return
         self._last_prune = now
         with self.state.connect() as db:
+            # a scheduled row stays until it is due: cancelling needs its sequence number
             db.execute(
-                "DELETE FROM _outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
-                ((now - KEEP_SENT).isoformat(),),
+                "DELETE FROM _outbox WHERE sent_at IS NOT NULL AND sent_at < ? "
+                "AND (deliver_at IS NULL OR deliver_at < ?) "
+                "AND (cancel IS NULL OR cancel = 'done')",
+                ((now - KEEP_SENT).isoformat(), now.isoformat()),
             )

@@ -34,11 +34,15 @@ CREATE TABLE IF NOT EXISTS _outbox (
     envelope TEXT NOT NULL,
     deliver_at TEXT,                  -- scheduled delivery (UTC ISO), or NULL
     created_at TEXT NOT NULL,
-    sent_at TEXT
+    sent_at TEXT,
+    sequence_number INTEGER,          -- the broker's, for a scheduled message
+    cancel TEXT                       -- NULL | requested | done (scheduled messages only)
 );
 CREATE INDEX IF NOT EXISTS _outbox_unsent ON _outbox (sent_at, seq);
 CREATE TABLE IF NOT EXISTS _migrations (n INTEGER PRIMARY KEY);
 """
+#: columns added to _outbox after its first release: (name, declaration)
+_OUTBOX_ADDED = (("sequence_number", "INTEGER"), ("cancel", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class StateStore:
         self.outbox_written = threading.Event()
         with self.connect() as db:
             db.executescript(RUNTIME_SCHEMA)
+            have = {row["name"] for row in db.execute("PRAGMA table_info(_outbox)")}
+            for name, declaration in _OUTBOX_ADDED:
+                if name not in have:  # a state file from before the column existed
+                    db.execute(f"ALTER TABLE _outbox ADD COLUMN {name} {declaration}")
+            db.execute("CREATE INDEX IF NOT EXISTS _outbox_cancel ON _outbox (cancel) "
+                       "WHERE cancel = 'requested'")
             done = {n for (n,) in db.execute("SELECT n FROM _migrations")}
             for n, sql in enumerate(migrations):
                 if n not in done:
@@ -113,6 +123,7 @@ class UnitOfWork:
         self._issued_by = issued_by
         self._in_transaction = False
         self._pending: list[tuple[str, Envelope, datetime | None]] = []
+        self._cancelled = False  # a cancellation for the relay to carry out
 
     def write(self) -> sqlite3.Connection:
         """The connection inside this unit's transaction (begun on first call)."""
@@ -127,6 +138,21 @@ class UnitOfWork:
 
     def send(self, command: Command, *, at: datetime | None = None) -> str:
         return self._add(command.channel, command, at)
+
+    def cancel_scheduled(self, message_id: str) -> bool:
+        """Withdraw a message published or sent earlier with `at`, when this unit commits:
+        never relayed if it is still in the outbox, else cancelled at the broker by the
+        relay. False if no such scheduled message is waiting (delivered, or not scheduled)."""
+        before = len(self._pending)
+        self._pending = [p for p in self._pending if p[1].message_id != message_id]
+        if len(self._pending) < before:
+            return True
+        changed = self.write().execute(
+            "UPDATE _outbox SET cancel = 'requested' WHERE id = ? AND deliver_at > ? "
+            "AND cancel IS NULL", (message_id, datetime.now(UTC).isoformat()),
+        ).rowcount
+        self._cancelled = self._cancelled or bool(changed)
+        return bool(changed)
 
     @property
     def dirty(self) -> bool:
@@ -177,9 +203,10 @@ class UnitOfWork:
         )
         self.db.execute("COMMIT")
         self._in_transaction = False
-        if self._pending:
+        if self._pending or self._cancelled:
             self._store.outbox_written.set()
         self._pending = []
+        self._cancelled = False
         return True
 
     def rollback(self) -> None:
@@ -187,3 +214,4 @@ class UnitOfWork:
             self.db.execute("ROLLBACK")
             self._in_transaction = False
         self._pending = []
+        self._cancelled = False
