@@ -5,6 +5,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from arcflare.contracts.commands import RemoveSite
 from arcflare.provisioner.bootstrap import bootstrap
 from arcflare.provisioner.expiry import announce_expiring
 
@@ -90,3 +91,32 @@ def test_the_service_checks_at_start_up(harness, tmp_path):
 
 def immediate(harness) -> list[dict]:
     return [env for env, at in expiring(harness) if at is None]
+
+
+
+def scheduled_per_subscriber(harness) -> dict[str, int]:
+    """What the broker holds scheduled for each subscriber of the events topic."""
+    return {stat.entity_path: stat.scheduled for stat in harness.service.bus.stats()
+            if stat.entity_path.startswith("events/")}
+
+
+def test_removing_a_site_withdraws_its_scheduled_warning_at_the_broker(harness):
+    harness.run(federation_spec(sites=2))
+    harness.service.outbox.relay()
+    before = scheduled_per_subscriber(harness)
+
+    harness.run(RemoveSite(federation="demo", site="site-1"))
+    harness.service.outbox.relay()
+    after = scheduled_per_subscriber(harness)
+
+    # six certificates were scheduled (CA, server, two admins, two sites) for every
+    # subscriber that takes CertificateExpiring; site-1's is gone from each
+    takers = {path: n for path, n in before.items() if n}
+    assert takers and set(takers.values()) == {6}
+    assert {path: after[path] for path in takers} == {path: 5 for path in takers}
+    with harness.service.state.connect() as db:
+        rows = db.execute("SELECT o.cancel, json_extract(o.envelope, '$.payload.participant') "
+                          "FROM _outbox o JOIN certificates c ON c.warning_id = o.id").fetchall()
+    assert sorted((p, c) for c, p in rows if c) == [("site-1", "done")]
+    again = harness.run(RemoveSite(federation="demo", site="site-1"))
+    assert again.type == "SiteRemoved" and scheduled_per_subscriber(harness) == after

@@ -3,7 +3,8 @@
 NVFlare certificates expire silently (360 days by default). Every certificate we
 issue gets a CertificateExpiring scheduled `warning` before its not_after; one
 that is already inside that window (a short validity, or a wider window set
-since) is announced at once by the start-up check, and only once.
+since) is announced at once by the start-up check, and only once. Removing a site
+withdraws the scheduled warnings of its certificates.
 """
 from __future__ import annotations
 
@@ -42,16 +43,28 @@ def record_certificate(
     warn_at = cert.not_after - warning
     if warn_at > now:
         event = _warning(federation, participant, kind, cert.fingerprint, cert.not_after, warn_at)
-        uow.publish(event, at=warn_at)
+        warning_id = uow.publish(event, at=warn_at)
         scheduled, warned = warn_at.isoformat(), None
     else:
         uow.publish(_warning(federation, participant, kind, cert.fingerprint, cert.not_after, now))
-        scheduled, warned = None, now.isoformat()
+        warning_id, scheduled, warned = None, None, now.isoformat()
     db.execute(
-        "INSERT INTO certificates VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO certificates (federation, participant, kind, fingerprint, not_after, "
+        "warn_at, warned_at, warning_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (federation, participant, kind, cert.fingerprint, cert.not_after.isoformat(),
-         scheduled, warned),
+         scheduled, warned, warning_id),
     )
+
+
+def withdraw_warnings(uow: UnitOfWork, federation: str, site: str) -> int:
+    """Cancel the scheduled CertificateExpiring of a removed site's certificates: nobody
+    is to renew them. Returns how many were withdrawn."""
+    rows = uow.write().execute(
+        "SELECT warning_id FROM certificates WHERE federation = ? AND participant = ? "
+        "AND kind = 'client' AND warning_id IS NOT NULL AND warned_at IS NULL",
+        (federation, site),
+    ).fetchall()
+    return sum(uow.cancel_scheduled(row["warning_id"]) for row in rows)
 
 
 def _due(db: sqlite3.Connection, warning: timedelta, now: datetime) -> list[sqlite3.Row]:

@@ -13,7 +13,7 @@ from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
 from arcflare.flare.kits import KitStore
 from arcflare.provisioner import records
-from arcflare.provisioner.expiry import record_certificate
+from arcflare.provisioner.expiry import record_certificate, withdraw_warnings
 from arcflare.provisioner.flare_ca import FederationCA, ProvisioningFailed
 from arcflare.provisioner.ports import free_port, ports_in_use
 from arcflare.provisioner.project import ServerEndpoint, project_admin
@@ -114,7 +114,9 @@ def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore) -> Non
             "UPDATE sites SET status = 'removed', kit_ref = NULL WHERE federation = ? AND name = ?",
             (cmd.federation, cmd.site),
         )
-        log.info("site removed", federation=cmd.federation, site=cmd.site)
+        withdrawn = withdraw_warnings(uow, cmd.federation, cmd.site)
+        log.info("site removed", federation=cmd.federation, site=cmd.site,
+                 expiry_warnings_withdrawn=withdrawn)
     uow.publish(SiteRemoved(federation=cmd.federation, site=cmd.site))
 
 

@@ -50,6 +50,8 @@ MIGRATIONS = [
         PRIMARY KEY (federation, fingerprint)
     );
     """,
+    # the scheduled CertificateExpiring's message id: removing the site cancels it
+    "ALTER TABLE certificates ADD COLUMN warning_id TEXT",
 ]
 
 
