@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 
 from arcflare.contracts.events import SiteRemoved
@@ -99,4 +100,41 @@ def test_a_state_file_from_before_cancellation_is_upgraded(tmp_path, bus):
 
     assert cancel(store, message_id)
     relay.relay()
+    assert scheduled(bus) == 0
+
+
+class RefusesFirstCancel:
+    """The real bus, except that its first cancel_scheduled fails as a broker might."""
+
+    def __init__(self, bus) -> None:
+        self.bus = bus
+        self.refused = 0
+
+    def __getattr__(self, name):
+        return getattr(self.bus, name)
+
+    def cancel_scheduled(self, entity: str, sequence_number: int) -> None:
+        if not self.refused:
+            self.refused += 1
+            raise ConnectionError("the broker is away")
+        self.bus.cancel_scheduled(entity, sequence_number)
+
+
+def test_a_cancellation_the_broker_refused_is_retried_later(tmp_path, bus):
+    store = StateStore(tmp_path / "state.db")
+    flaky = RefusesFirstCancel(bus)
+    relay = OutboxRelay(store, flaky, cancel_retry_s=0.3)
+    message_id = publish_later(store)
+    relay.relay()
+    assert cancel(store, message_id)
+
+    relay.relay()
+    refused = outbox_row(store, message_id)["cancel"]
+    relay.relay()  # before the retry is due: not tried again
+    not_yet = outbox_row(store, message_id)["cancel"]
+    time.sleep(0.4)
+    relay.relay()
+
+    assert flaky.refused == 1 and refused == not_yet == "requested"
+    assert outbox_row(store, message_id)["cancel"] == "done"
     assert scheduled(bus) == 0

@@ -6,6 +6,7 @@ bus's duplicate detection on message_id drops the copy.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from arcflare.bus.codec import to_outgoing
@@ -19,15 +20,20 @@ log = get_logger("arcflare.runtime.outbox")
 
 _SESSION_ENTITIES = {q.name for q in TOPOLOGY.queues if q.options.requires_session}
 KEEP_SENT = timedelta(days=1)
+#: a cancellation the broker refused is tried again this much later
+CANCEL_RETRY_S = 30.0
 
 
 class OutboxRelay:
-    def __init__(self, state: StateStore, bus: Bus, batch: int = 200) -> None:
+    def __init__(self, state: StateStore, bus: Bus, batch: int = 200,
+                 cancel_retry_s: float = CANCEL_RETRY_S) -> None:
         self.state = state
         self.bus = bus
         self.batch = batch
+        self.cancel_retry_s = cancel_retry_s
         self._lock = threading.Lock()  # one relay pass at a time keeps the order
         self._last_prune = datetime.min.replace(tzinfo=UTC)
+        self._cancel_retry_at: float | None = None
 
     def relay(self) -> int:
         """Send every unsent row and carry out requested cancellations; returns how many
@@ -39,7 +45,12 @@ class OutboxRelay:
                 sent += n
                 if n < self.batch:
                     break
-            self._cancel_requested()
+            retry_due = (self._cancel_retry_at is not None
+                         and time.monotonic() >= self._cancel_retry_at)
+            if self.state.cancel_requested.is_set() or retry_due:
+                self.state.cancel_requested.clear()
+                self._cancel_retry_at = None
+                self._cancel_requested()
             self._prune()
         return sent
 
@@ -108,6 +119,7 @@ class OutboxRelay:
                     except Exception as exc:  # noqa: BLE001 - retried on the next pass
                         log.warning("cancelling a scheduled message failed; will retry",
                                     message_id=row["id"], error=str(exc))
+                        self._cancel_retry_at = time.monotonic() + self.cancel_retry_s
                         continue
                 db.execute("UPDATE _outbox SET cancel='done' WHERE seq=?", (row["seq"],))
                 log.info("scheduled message cancelled" if not due else

@@ -59,6 +59,10 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.outbox_written = threading.Event()
+        #: set when a unit of work withdrew a scheduled message (and at start, for
+        #: withdrawals committed before a restart): the relay's cue to cancel
+        self.cancel_requested = threading.Event()
+        self.cancel_requested.set()
         with self.connect() as db:
             db.executescript(RUNTIME_SCHEMA)
             have = {row["name"] for row in db.execute("PRAGMA table_info(_outbox)")}
@@ -203,6 +207,8 @@ class UnitOfWork:
         )
         self.db.execute("COMMIT")
         self._in_transaction = False
+        if self._cancelled:
+            self._store.cancel_requested.set()
         if self._pending or self._cancelled:
             self._store.outbox_written.set()
         self._pending = []
