@@ -238,3 +238,28 @@ def test_create_federation_is_routed_by_its_name(settings, bus):
     session = bus.accept_session("provisioner", max_wait=1)
     assert session.session_id == "hospitals"
     session.close()
+
+
+def test_a_thread_that_holds_up_the_stop_is_named_with_where_it_waits(settings, bus,
+                                                                        monkeypatch):
+    import threading
+
+    from arcflare.runtime import service as service_module
+    from structlog.testing import capture_logs
+
+    monkeypatch.setattr(service_module, "STOP_PATIENCE_S", 0.2)
+    released = threading.Event()
+
+    def stubborn_watch(stop: threading.Event) -> None:
+        stop.wait()
+        released.wait(1.0)  # a call that does not heed the stop, e.g. a slow remote API
+
+    stubborn_watch.__name__ = "stubborn_watch"
+    svc = make_service(settings, bus, Calls(), background=[stubborn_watch])
+    svc.start()
+    with capture_logs() as logs:
+        svc.stop(timeout=5)
+
+    waits = {e["thread"]: e for e in logs if e["event"] == "stopping: still waiting for a thread"}
+    # (a consumer inside its 0.25 s receive wait may be named too at this short patience)
+    assert "released.wait(1.0)" in waits["stubborn_watch"]["where"]

@@ -59,6 +59,8 @@ def demo_run(data: Path) -> tuple[float, dict, tuple[int, int]]:
         stop_started = time.monotonic()
         stop_stack(data)
         stop_s = time.monotonic() - stop_started
+        if stop_s > 5:  # say which process held the stop up
+            print((data / "logs" / "supervisor.log").read_text()[-3000:])
     finally:
         local_down(data)
     print(f"demo {demo_s:.1f} s + stop {stop_s:.1f} s")

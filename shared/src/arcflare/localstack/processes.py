@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from arcflare.runtime.logging import get_logger
+
+log = get_logger("arcflare.localstack")
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Supervised:
         try:
             self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
+            log.warning("did not stop within the grace period; killed", process=self.spec.name,
+                        pid=self.proc.pid, grace_s=grace)
             kill_group(self.proc.pid)
             self.proc.wait(timeout=5)
 

@@ -7,8 +7,10 @@ Tests use `drain()` (synchronous) or `start()` / `stop()` (threads).
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +25,8 @@ from arcflare.runtime.settings import Settings
 from arcflare.runtime.state import StateStore
 
 log = get_logger("arcflare.runtime")
+#: a thread still running this long after stop() is named in the log (what holds us up)
+STOP_PATIENCE_S = 5.0
 BackgroundTask = Callable[[threading.Event], None]
 
 
@@ -103,7 +107,13 @@ class Service:
         self.state.outbox_written.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            thread.join(timeout=max(0.1, min(STOP_PATIENCE_S, deadline - time.monotonic())))
+            if thread.is_alive():  # say what holds the stop up before a supervisor kills us
+                frame = sys._current_frames().get(thread.ident or 0)
+                log.warning("stopping: still waiting for a thread", thread=thread.name,
+                            waited_s=STOP_PATIENCE_S,
+                            where="".join(traceback.format_stack(frame)[-6:]) if frame else "")
+                thread.join(timeout=max(0.1, deadline - time.monotonic()))
         self._threads = []
         try:
             self.outbox.relay()
