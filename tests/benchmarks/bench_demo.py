@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,18 +27,13 @@ from arcflare.cli.local import stop_stack
 
 from tests.benchmarks.harness import Results
 from tests.e2e.stack import arcflare, local_down, running_under
+from tests.support.flare_project import free_port, wait_listening
 
 SITES = 3
 ROUNDS = 5
 #: alternating runs, best of each side: the first run on a cold machine is often slower
 RUNS = int(os.environ.get("ARCFLARE_BENCH_DEMO_RUNS", "2"))
 GB = 1024**3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the demo -------------------------------------------------------------------------
@@ -162,17 +156,6 @@ def bare_nvflare_run(root: Path) -> float:
     phase("stopped")
     print(f"bare NVFlare phases (s since start): {phases}")
     return time.monotonic() - started
-
-
-def wait_listening(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"the NVFlare server did not listen on {port}")
 
 
 def stop_groups(procs: list[subprocess.Popen], grace: float = 10.0) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 from tests.benchmarks.harness import ROOT, Results
+from tests.support.flare_project import accepts
 
 sys.path.insert(0, str(ROOT / "services" / "deployer" / "tests"))
 
@@ -103,7 +103,7 @@ def _with_deployer(kits: Kits, data_dir: Path) -> float:
 
 def _wait_all_connected(kits: Kits) -> None:
     """The server's port accepts; then check_status shows every site connected."""
-    if not wait_for(lambda: _accepts(kits.port), timeout=TIMEOUT_S, poll=0.1):
+    if not wait_for(lambda: accepts(kits.port), timeout=TIMEOUT_S, poll=0.1):
         raise TimeoutError(f"server port {kits.port} never accepted connections")
     session = new_secure_session(ADMIN, str(kits.admin), timeout=TIMEOUT_S)
     try:
@@ -130,16 +130,8 @@ def _wait_provisioned(svc, kits: Kits) -> None:
         raise TimeoutError("the deployer never took in the provisioning events")
 
 
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _wait_port_free(port: int) -> None:
-    wait_for(lambda: not _accepts(port), timeout=30, poll=0.2)
+    wait_for(lambda: not accepts(port), timeout=30, poll=0.2)
 
 
 def _kill_group(pgid: int) -> None:

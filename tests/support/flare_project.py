@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -28,6 +29,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def accepts(port: int, timeout: float = 0.5) -> bool:
+    """Something listens on this loopback port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(port: int, proc: subprocess.Popen | None = None,
+                   timeout: float = 60.0) -> None:
+    """Until an NVFlare server listens on the port; fails early if `proc` (it) exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the NVFlare server exited with {proc.returncode}")
+        if accepts(port, timeout=1):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"the NVFlare server did not listen on {port} within {timeout} s")
 
 
 def provision(workdir: Path, project: str, sites: list[str], *, port: int | None = None,

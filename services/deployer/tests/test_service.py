@@ -30,6 +30,8 @@ from dep_service import (
     wait_for,
 )
 
+from tests.support.flare_project import accepts
+
 pytestmark = pytest.mark.nvflare
 
 
@@ -189,15 +191,7 @@ def test_a_removed_site_is_stopped_and_teardown_stops_the_rest_then_the_server(
     assert torn.type == "FederationTornDown"
     assert torn.payload["stopped"] == ["site-1", "server"]
     assert processes_in(data_dir) == []
-    assert not wait_for(lambda: _listening(kits.port), timeout=1)
-
-
-def _listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+    assert not wait_for(lambda: accepts(kits.port), timeout=1)
 
 
 def test_a_server_that_never_listens_is_answered_failed_by_the_watcher_and_stopped(

@@ -7,15 +7,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
-from tests.support.flare_project import free_port  # noqa: F401 (re-exported)
+from tests.support.flare_project import free_port, wait_listening  # noqa: F401 (re-exported)
 from tests.support.flare_project import provision as provision_project
 
 VENV_BIN = Path(sys.executable).parent
@@ -77,16 +75,3 @@ def kill_everything_in(workspace: Path) -> None:
                 os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the NVFlare server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"the NVFlare server did not listen on {port} within {timeout} s")

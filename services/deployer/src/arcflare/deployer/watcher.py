@@ -53,7 +53,7 @@ def check_deployments(store: StateStore, computes: Computes) -> float | None:
             continue
         seen = compute.observe(found.placement)
         if seen.status == "starting" and compute.starting_poll_s is not None:
-            sooner = min(sooner or compute.starting_poll_s, compute.starting_poll_s)
+            sooner = min(compute.starting_poll_s, sooner or compute.starting_poll_s)
         if seen.status in ("starting", "unknown") or (
                 seen.status == "running" and found.status == "running"):
             continue
