@@ -79,6 +79,7 @@ def from_received(message: ReceivedMessage) -> Envelope:
             federation=props.get("federation"),
             site=props.get("site"),
             issued_by=props.get("issued_by"),
+            on_behalf_of=props.get("on_behalf_of"),
             occurred_at=props.get("occurred_at") or message.enqueued_time or datetime.now(UTC),
             payload=payload,
         )

@@ -35,7 +35,12 @@ class Envelope(BaseModel):
     causation_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     federation: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     site: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
-    issued_by: str | None = None
+    #: the principal that signed the message (arcflare.trust): a person's email,
+    #: "service:<name>", "site:<federation>/<site>" or "bridge:<federation>"
+    issued_by: str | None = Field(default=None, max_length=MAX_ID_LENGTH * 2)
+    #: the person a service acted for: the proven issuer of the command that started the
+    #: flow, carried forward by the runtime (None for what a service does on its own)
+    on_behalf_of: str | None = Field(default=None, max_length=MAX_ID_LENGTH * 2)
     occurred_at: datetime = Field(default_factory=utcnow)
     payload: dict[str, Any] = Field(default_factory=dict)
 
@@ -53,6 +58,7 @@ class Envelope(BaseModel):
         correlation_id: str | None = None,
         causation_id: str | None = None,
         issued_by: str | None = None,
+        on_behalf_of: str | None = None,
         federation: str | None = None,
         site: str | None = None,
     ) -> Envelope:
@@ -66,6 +72,7 @@ class Envelope(BaseModel):
             federation=federation or getattr(message, "federation", None),
             site=site or getattr(message, "site", None),
             issued_by=issued_by,
+            on_behalf_of=on_behalf_of,
             payload=message.model_dump(mode="json"),
         )
 
@@ -82,7 +89,7 @@ class Envelope(BaseModel):
             "schema": self.schema_,
             "occurred_at": self.occurred_at.isoformat(),
         }
-        for key in ("causation_id", "federation", "site", "issued_by"):
+        for key in ("causation_id", "federation", "site", "issued_by", "on_behalf_of"):
             value = getattr(self, key)
             if value is not None:
                 props[key] = value

@@ -174,6 +174,7 @@ class UnitOfWork:
             correlation_id=incoming.correlation_id if incoming else None,
             causation_id=incoming.message_id if incoming else None,
             issued_by=(incoming.issued_by if incoming else None) or self._issued_by,
+            on_behalf_of=_acting_for(incoming),
         )
         self._pending.append((entity, envelope, at))
         return envelope.message_id
@@ -221,3 +222,14 @@ class UnitOfWork:
             self._in_transaction = False
         self._pending = []
         self._cancelled = False
+
+
+def _acting_for(incoming: Envelope | None) -> str | None:
+    """The person behind a flow: whom the incoming message acted for, else its issuer when
+    that is a person (principals of services, sites and bridges have a "kind:" prefix)."""
+    if incoming is None:
+        return None
+    if incoming.on_behalf_of:
+        return incoming.on_behalf_of
+    issuer = incoming.issued_by or ""
+    return issuer if issuer and ":" not in issuer else None
