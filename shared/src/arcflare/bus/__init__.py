@@ -16,9 +16,12 @@ def connect(settings: Settings) -> Bus:
 
         return AzureServiceBus.from_settings(settings)
     from arcflare.bus.sqlite import SqliteBus
+    from arcflare.runtime.files import private_dir, private_files
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteBus(settings.data_dir / "bus.db")
+    private_dir(settings.data_dir)
+    bus = SqliteBus(settings.data_dir / "bus.db")
+    private_files(settings.data_dir / "bus.db")
+    return bus
 
 
 __all__ = ["Bus", "connect"]

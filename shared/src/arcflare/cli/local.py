@@ -19,6 +19,8 @@ from arcflare.localstack.supervisor import (
     stop_leftovers,
     supervisor_pid,
 )
+from arcflare.runtime.files import private_dir
+from arcflare.trust.local import ensure_local_identities
 from rich.table import Table
 
 app = typer.Typer(help="Run every ArcFlare service locally, supervised.", no_args_is_help=True)
@@ -28,8 +30,10 @@ def start_stack(data_dir: Path, timeout: float = 120.0,
                 only: Collection[str] | None = None) -> dict:
     """Start the supervisor detached (if it is not running) and wait until every service is
     ready — or only the named ones: the bus keeps what is sent to the others meanwhile."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "logs").mkdir(exist_ok=True)
+    private_dir(data_dir)
+    private_dir(data_dir / "logs")
+    # every service, the operator and the trust root they share: zero set-up for local use
+    ensure_local_identities(data_dir)
     if supervisor_pid(data_dir) is None:
         with open(data_dir / "logs" / "supervisor.log", "ab") as log:
             subprocess.Popen([sys.executable, "-m", "arcflare.localstack", str(data_dir)],

@@ -5,6 +5,7 @@ import importlib
 
 import typer
 from arcflare.cli import bus, events, schema
+from arcflare.runtime.files import private_umask
 
 app = typer.Typer(
     name="arcflare",
@@ -13,6 +14,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+@app.callback()
+def _private_files() -> None:
+    """Everything the CLI and the processes it starts write is its owner's alone."""
+    private_umask()
+
+
 app.add_typer(bus.app, name="bus")
 app.add_typer(schema.app, name="schema")
 events.register(app)

@@ -7,13 +7,19 @@ from datetime import timedelta
 from typing import Self
 
 from arcflare.bus import connect
-from arcflare.bus.codec import DecodeError, from_received, to_outgoing
+from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.contracts.base import Command
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.outcomes import is_failure, outcome_types
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION, TOPOLOGY
+from arcflare.runtime import identity
+from arcflare.runtime.admission import Admission, Refused
+from arcflare.runtime.logging import get_logger
 from arcflare.runtime.settings import Settings
+from arcflare.trust.jws import Signer
+
+log = get_logger("arcflare.client")
 
 _SESSION_QUEUES = {q.name for q in TOPOLOGY.queues if q.options.requires_session}
 
@@ -32,11 +38,19 @@ class CommandFailed(Exception):
 
 
 class Client:
+    """Sends commands signed as a person, and follows events, believing only those whose
+    signature and sender check out (a forged outcome must not end a --wait)."""
+
     def __init__(self, settings: Settings | None = None, *, bus: Bus | None = None,
-                 issued_by: str | None = None) -> None:
+                 issued_by: str | None = None, signer: Signer | None = None) -> None:
         self.settings = settings or Settings()
+        #: issued_by chooses among the person identities in the data dir; a signer given
+        #: explicitly (a notebook's own certificate) wins
+        self.signer = signer or identity.person_signer(self.settings, issued_by)
+        self.issued_by = self.signer.principal.id
+        self.admission = Admission(identity.verifier(self.settings),
+                                   clock_skew_s=self.settings.clock_skew_s)
         self.bus = bus or connect(self.settings)
-        self.issued_by = issued_by or self.settings.issued_by
         # where followers start: only what happens after this client was made
         self._cursors = {topic: self._head(topic) for topic in ("events", "telemetry")}
         self._commands: dict[str, str] = {}
@@ -53,9 +67,9 @@ class Client:
     # --- commands ---------------------------------------------------------------
     def send(self, command: Command, *, ttl: timedelta | None = None) -> str:
         """Send a command to its queue (session = federation); returns its id."""
-        envelope = Envelope.wrap(command, issued_by=self.issued_by)
-        message = to_outgoing(envelope, session=command.channel in _SESSION_QUEUES,
-                              time_to_live=ttl)
+        envelope = Envelope.wrap(command)
+        message = to_outgoing(envelope, signer=self.signer,
+                              session=command.channel in _SESSION_QUEUES, time_to_live=ttl)
         self.bus.send(command.channel, [message])
         self._commands[envelope.message_id] = envelope.type
         return envelope.message_id
@@ -103,8 +117,11 @@ class Client:
                     cursors[topic] = received.sequence_number + 1
                     got += 1
                     try:
-                        envelope = from_received(received)
-                    except DecodeError:
+                        envelope = self.admission.admit(received, command=False).envelope
+                    except Refused as refused:
+                        log.warning("ignoring a message that is not what it claims",
+                                    message_id=received.message_id, reason=refused.reason,
+                                    detail=refused.detail)
                         continue
                     if wanted and envelope.type not in wanted:
                         continue

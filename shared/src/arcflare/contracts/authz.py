@@ -99,21 +99,33 @@ class FederationAccess:
 AccessLookup = Callable[[str], FederationAccess | None]
 
 
-def command_authorizer(lookup: AccessLookup) -> Callable[[Command, Envelope], str | None]:
-    """A runtime hook: (command, envelope) -> refusal reason or None.
+#: command_authorizer's answer when the service does not know the federation: never a pass
+UNKNOWN_FEDERATION = "the federation is not known here"
 
-    A federation the service does not know yet is not judged here (its handler
-    answers not_found), except CreateFederation, which is checked against its own
-    admin list.
-    """
+
+def acting_person(envelope: Envelope) -> str | None:
+    """Whose authority a command carries: its signer when that is a person; for a command a
+    service sent on someone's behalf (auto-deploy), that person."""
+    issuer = envelope.issued_by or ""
+    if issuer and ":" not in issuer:  # persons are emails; others are "kind:name"
+        return issuer
+    return envelope.on_behalf_of
+
+
+def command_authorizer(lookup: AccessLookup) -> Callable[[Command, Envelope], str | None]:
+    """A runtime hook: (command, envelope) -> refusal reason, UNKNOWN_FEDERATION, or None.
+
+    CreateFederation is checked against its own admin list (whoever creates a federation
+    must name themselves its project_admin)."""
 
     def check(command: Command, envelope: Envelope) -> str | None:
         federation = envelope.federation or getattr(command, "federation", None)
         access = lookup(federation) if federation else None
+        person = acting_person(envelope)
         if access is None:
             if isinstance(command, c.CreateFederation):
-                return authorize(envelope.issued_by, command, [], {})
-            return None
-        return authorize(envelope.issued_by, command, access.admins, access.site_orgs)
+                return authorize(person, command, [], {})
+            return UNKNOWN_FEDERATION
+        return authorize(person, command, access.admins, access.site_orgs)
 
     return check

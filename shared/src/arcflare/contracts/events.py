@@ -177,13 +177,77 @@ class FieldError(Part):
     problem: str
 
 
+#: what a refusal carries at most: a rejection of a huge message must not be huge itself
+MAX_DETAIL = 2000
+MAX_FIELD_ERRORS = 20
+
+
 class CommandRejected(Event):
     federation: str | None = None
     command_type: str
     command_id: str
-    reason: str  # "invalid", "unauthorized", "unknown_type", "conflict", "not_found", ...
-    detail: str = ""
-    errors: list[FieldError] = Field(default_factory=list)
+    #: "invalid", "Unauthenticated", "Forbidden", "unknown_type", "conflict", "not_found", ...
+    reason: str
+    detail: str = Field(default="", max_length=MAX_DETAIL)
+    errors: list[FieldError] = Field(default_factory=list, max_length=MAX_FIELD_ERRORS)
+    #: how many field errors there were (errors keeps the first MAX_FIELD_ERRORS)
+    errors_total: int | None = None
+    #: the issued_by the command claimed, and the principal its signature proved (None
+    #: when there was no valid signature): the audit shows both
+    claimed_by: str | None = None
+    proven_by: str | None = None
+
+    def bounded(self, detail_chars: int = 300, errors: int = 3) -> CommandRejected:
+        """A smaller copy, for when even the capped form cannot be sent."""
+        return self.model_copy(update={
+            "detail": self.detail[:detail_chars], "errors": self.errors[:errors],
+            "errors_total": self.errors_total if self.errors_total is not None
+            else len(self.errors)})
+
+
+class CommandFailed(Event):
+    """A command that could not be carried out although it was valid: its last allowed
+    delivery failed too (reason `retries_exhausted`), with the last error. An effect made
+    before the failure (an NVFlare job, a process) may exist: detail says what failed."""
+
+    federation: str | None = None
+    command_type: str
+    command_id: str
+    reason: str
+    detail: str = Field(default="", max_length=MAX_DETAIL)
+    deliveries: int
+
+    def bounded(self, detail_chars: int = 300) -> CommandFailed:
+        return self.model_copy(update={"detail": self.detail[:detail_chars]})
+
+
+class MessageRefused(Event):
+    """An event or telemetry message a consumer refused before any handler ran because its
+    proof failed (Unauthenticated) or its sender may not say it (Forbidden): the audit trail
+    and an alert, since it may be an attack. Commands are answered with CommandRejected."""
+
+    federation: str | None = None
+    consumer: str  # entity/subscription that received it
+    message_type: str
+    message_id: str
+    reason: str
+    detail: str = Field(default="", max_length=MAX_DETAIL)
+    claimed_by: str | None = None
+    proven_by: str | None = None
+
+    def bounded(self, detail_chars: int = 300) -> MessageRefused:
+        return self.model_copy(update={"detail": self.detail[:detail_chars]})
+
+
+class OutboxMessageParked(Event):
+    """A message a service wrote but can never send as it is (over the size limit even in
+    its bounded form, or not encodable): set aside so the messages behind it keep flowing."""
+
+    service: str
+    message_type: str
+    message_id: str
+    reason: str = Field(max_length=MAX_DETAIL)
+    federation: str | None = None
 
 
 class SiteHeartbeat(Telemetry):

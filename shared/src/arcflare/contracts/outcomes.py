@@ -17,7 +17,7 @@ SUCCESS: dict[str, tuple[str, ...]] = {
     "TailSiteLogs": ("SiteLogTail",),
     "RestartSiteClient": ("SiteClientRestarted",),
 }
-FAILURE: tuple[str, ...] = ("CommandRejected", "DeploymentFailed", "JobFailed")
+FAILURE: tuple[str, ...] = ("CommandRejected", "CommandFailed", "DeploymentFailed", "JobFailed")
 
 
 def outcome_types(command_type: str) -> tuple[str, ...]:

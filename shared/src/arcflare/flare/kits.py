@@ -8,6 +8,7 @@ Kits hold private keys: folders are 0700 and keys 0600, always.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from abc import ABC, abstractmethod
@@ -18,6 +19,16 @@ AZUREML_SCHEME = "azureml:"
 KEY_SUFFIXES = (".key",)
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
+
+
+AZUREML_ASSET_PREFIX = "arcflare-kit"
+
+
+def asset_name(federation: str, participant: str) -> str:
+    """The Azure ML data asset a participant's kit is stored as: letters, digits, '-' and
+    '_' only (admin emails do not fit as they are)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-",
+                  f"{AZUREML_ASSET_PREFIX}-{federation}-{participant}")[:255]
 
 
 class KitNotFound(LookupError):

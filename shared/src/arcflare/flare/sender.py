@@ -17,6 +17,7 @@ from arcflare.bus import codec
 from arcflare.bus.port import Bus
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.spool import Spool
+from arcflare.trust.jws import Signer
 
 # stdlib logging, not structlog: this runs inside the NVFlare server's job process, whose
 # logging configuration (the job's log.txt, log.json) is NVFlare's. The bridge passes its
@@ -33,6 +34,7 @@ class TelemetrySender:
         connect: Callable[[], Bus],
         spool: Spool,
         *,
+        signer: Signer,
         collect: Callable[[bool], list[Envelope]] = lambda everything: [],
         capacity: int = 10_000,
         max_batch: int = 50,
@@ -43,6 +45,7 @@ class TelemetrySender:
     ) -> None:
         self._log = log or _default_log
         self._connect = connect
+        self._signer = signer
         self._spool = spool
         self._collect = collect
         self._buffer: deque[Envelope] = deque()
@@ -148,7 +151,9 @@ class TelemetrySender:
     def _send(self, envelopes: list[Envelope]) -> None:
         if self._bus is None:
             self._bus = self._connect()
-        self._bus.send(TELEMETRY_TOPIC, [codec.to_outgoing(e) for e in envelopes])
+        # signed as they leave (spooled envelopes wait unsigned: the key never hits the spool)
+        self._bus.send(TELEMETRY_TOPIC,
+                       [codec.to_outgoing(e, signer=self._signer) for e in envelopes])
         self.sent += len(envelopes)
         self._retry_s = 0.0
 

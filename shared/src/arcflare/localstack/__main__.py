@@ -7,9 +7,11 @@ import threading
 from pathlib import Path
 
 from arcflare.localstack.supervisor import Supervisor
+from arcflare.runtime.files import private_umask
 from arcflare.runtime.logging import configure_logging
 
 if __name__ == "__main__":
+    private_umask()
     configure_logging("supervisor", fmt="json")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

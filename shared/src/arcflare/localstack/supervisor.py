@@ -131,20 +131,25 @@ class Supervisor:
     # --- site agents -------------------------------------------------------------
     def _watch_sites(self) -> None:
         from arcflare.bus import connect
-        from arcflare.bus.codec import DecodeError, from_received
+        from arcflare.runtime import identity
+        from arcflare.runtime.admission import Admission, Refused
         from arcflare.runtime.settings import Settings
 
         if self._bus is None:
-            self._bus = connect(Settings(data_dir=self.data_dir))
+            settings = Settings(data_dir=self.data_dir)
+            self._bus = connect(settings)
+            self._admission = Admission(identity.verifier(settings))
         for received in self._bus.peek("events", "cli", max_messages=256,
                                        from_sequence_number=self._cursor):
             self._cursor = received.sequence_number + 1
             if received.subject not in ("FederationProvisioned", "SiteProvisioned",
                                         "SiteRemoved"):
                 continue
-            try:
-                env = from_received(received)
-            except DecodeError:
+            try:  # an agent is started only for what the provisioner really said
+                env = self._admission.admit(received, command=False).envelope
+            except Refused as refused:
+                log.warning("ignoring an unproven provisioning event", reason=refused.reason,
+                            detail=refused.detail, message_id=received.message_id)
                 continue
             fed, site = env.payload.get("federation"), env.payload.get("site")
             local = env.payload.get("compute", {}).get("backend", "local") == "local"

@@ -1,9 +1,14 @@
 """One consumer: a queue or subscription, its handler table, and how each message ends.
 
-Every received message ends in exactly one of: complete (handled, or a
-redelivery of something already handled), abandon after a backoff (transient
-failure; the broker dead-letters after max delivery count), or dead-letter now
-with a reason (can never succeed) plus CommandRejected for commands.
+Every received message ends in exactly one of:
+- complete: handled, a redelivery of something already handled, or an event not ours;
+- abandon after a backoff: a transient failure, while deliveries are left;
+- dead-letter now, with a reason: it can never succeed (undecodable, unproven, forbidden,
+  invalid, refused by its handler), or its last allowed delivery failed too
+  (`RetriesExhausted`). Commands are then answered with CommandRejected or CommandFailed,
+  so whoever waits for an outcome always gets one.
+Nothing about one message can stop the consumer: any exception while admitting it is
+permanent for that message alone (docs/architecture.md, "Delivery").
 """
 from __future__ import annotations
 
@@ -14,21 +19,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from arcflare.bus.codec import DecodeError, from_received
-from arcflare.bus.port import Bus, MessageLockLost, ReceivedMessage
-from arcflare.contracts.base import Command, Message, UnknownMessageType
-from arcflare.contracts.envelope import Envelope, field_errors
-from arcflare.contracts.events import CommandRejected
+from arcflare.bus.port import Bus, MessageLockLost, ReceivedMessage, SessionLockLost
+from arcflare.contracts.base import Command, Message
+from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.topology import TOPOLOGY
+from arcflare.runtime import rejection
+from arcflare.runtime.admission import Admission, Admitted, Refused, inbox_id
 from arcflare.runtime.errors import Rejected
 from arcflare.runtime.inject import call_handler
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore, UnitOfWork
-from pydantic import ValidationError
 
 Handler = Callable[..., Any]
 Authorizer = Callable[..., None]
 log = get_logger("arcflare.runtime")
+#: inbox outcomes a dead-letter resubmit may run again: the cause may have been fixed since
+#: (a trust refusal is not among them: the same proof gives the same answer)
+RERUNNABLE = frozenset({"failed", "rejected"})
 
 
 @dataclass
@@ -52,6 +59,18 @@ class Consumer:
     def name(self) -> str:
         return f"{self.entity}/{self.subscription}" if self.subscription else self.entity
 
+    @property
+    def max_delivery_count(self) -> int:
+        """The broker dead-letters after this many deliveries; the last one is ours to end."""
+        if self.subscription:
+            sub = TOPOLOGY.subscription(self.entity, self.subscription)
+            topic = TOPOLOGY.topic(self.entity)
+            options = sub.options if sub else (topic.options if topic else None)
+        else:
+            queue = TOPOLOGY.queue(self.entity)
+            options = queue.options if queue else None
+        return options.max_delivery_count if options else 10
+
     def handlers_for(self, message: Message) -> list[Handler]:
         found = self.handlers.get(type(message))
         if found is None:
@@ -60,7 +79,7 @@ class Consumer:
 
 
 class MessageProcessor:
-    """Runs one received message through decode → authorize → inbox → handler → settle."""
+    """Runs one received message through admit → inbox → authorize → handler → settle."""
 
     def __init__(
         self,
@@ -68,18 +87,22 @@ class MessageProcessor:
         *,
         bus: Bus,
         state: StateStore,
+        admission: Admission,
         dependencies: Mapping[str, Any],
         authorize: Authorizer | None,
         backoff: Callable[[int], float],
         stopping: threading.Event,
+        max_delivery_count: int | None = None,
     ) -> None:
         self.consumer = consumer
         self.bus = bus
         self.state = state
+        self.admission = admission
         self.dependencies = dependencies
         self.authorize = authorize
         self.backoff = backoff
         self.stopping = stopping
+        self.max_delivery_count = max_delivery_count or consumer.max_delivery_count
 
     def process(self, received: ReceivedMessage) -> str:
         """Handle and settle one message; returns the outcome (for logs and tests)."""
@@ -89,7 +112,7 @@ class MessageProcessor:
         )
         try:
             return self._process(received)
-        except MessageLockLost:
+        except (MessageLockLost, SessionLockLost):
             log.warning("lock lost before settlement; the broker will redeliver")
             return "lock_lost"
         finally:
@@ -98,42 +121,40 @@ class MessageProcessor:
             )
 
     def _process(self, received: ReceivedMessage) -> str:
-        inbox_key = (self.consumer.name, received.message_id)
+        inbox_key = (self.consumer.name, inbox_id(received))
         seen = self.state.seen(*inbox_key)
-        if seen is not None:
-            if seen.outcome == "rejected":
-                self.bus.dead_letter(received, seen.reason or "Rejected", seen.description)
-            else:
+        rerun = seen is not None and seen.outcome in RERUNNABLE and _resubmitted(received) \
+            and seen.reason not in rejection.TRUST_REASONS
+        if seen is not None and not rerun:
+            if seen.outcome == "handled":
                 self.bus.complete(received)
+            else:
+                self.bus.dead_letter(received, seen.reason or "Rejected", seen.description)
             log.info("duplicate delivery settled without running the handler")
             return "duplicate"
         try:
-            envelope = from_received(received)
-        except DecodeError as exc:
-            return self._reject(received, None, exc.reason, exc.description, [])
+            admitted = self.admission.admit(received, command=bool(self.consumer.commands))
+        except Refused as refused:
+            return self._refuse(received, refused)
+        except Exception as exc:  # noqa: BLE001 - whatever breaks on this message ends it alone
+            log.exception("admitting the message failed")
+            return self._refuse(received, Refused("Undecodable", f"{type(exc).__name__}: {exc}"))
+        envelope, message = admitted.envelope, admitted.message
         structlog.contextvars.bind_contextvars(
             federation=envelope.federation, site=envelope.site, type=envelope.type
         )
-        try:
-            message = envelope.open()
-        except UnknownMessageType as exc:
-            return self._reject(received, envelope, "unknown_type", str(exc), [])
-        except ValidationError as exc:
-            errors = field_errors(exc)
-            detail = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
-            return self._reject(received, envelope, "invalid", detail, errors)
         handlers = self.consumer.handlers_for(message)
         if not handlers:
             if self.consumer.commands:
-                return self._reject(
-                    received, envelope, "unknown_type",
-                    f"{envelope.type} is not handled on {self.consumer.name}", [],
-                )
+                return self._refuse(received, Refused(
+                    "unknown_type", f"{envelope.type} is not handled on {self.consumer.name}",
+                    envelope=envelope, principal=admitted.principal))
             self.bus.complete(received)  # a broad subscription: not every event is ours
             return "ignored"
-        return self._handle(received, envelope, message, handlers, inbox_key)
+        return self._handle(received, admitted, handlers, inbox_key, replace=rerun)
 
-    def _handle(self, received, envelope, message, handlers, inbox_key) -> str:
+    def _handle(self, received, admitted: Admitted, handlers, inbox_key, *, replace) -> str:
+        envelope, message = admitted.envelope, admitted.message
         with self.state.connect() as db:
             uow = UnitOfWork(db, envelope, store=self.state)
             try:
@@ -145,19 +166,26 @@ class MessageProcessor:
             except Rejected as exc:
                 uow.rollback()
                 age = (datetime.now(UTC) - envelope.occurred_at).total_seconds()
-                if age < exc.retry_for_s:
-                    return self._retry_later(received, exc)
-                return self._reject(received, envelope, exc.reason, exc.detail, exc.errors)
+                if age < exc.retry_for_s and not self._last_delivery(received):
+                    return self._retry_later(received, exc, envelope)
+                return self._refuse(received, Refused(
+                    exc.reason, exc.detail, exc.errors, envelope=envelope,
+                    principal=admitted.principal))
             except Exception as exc:  # noqa: BLE001 - any other failure is retried with backoff
                 uow.rollback()
-                return self._retry_later(received, exc)
-            if not uow.commit(inbox_key):
+                return self._retry_later(received, exc, envelope)
+            if not uow.commit(inbox_key, replace=replace):
                 log.info("handled concurrently by another consumer; settling the copy")
         self.bus.complete(received)
         log.info("handled", delivery_count=received.delivery_count)
         return "handled"
 
-    def _retry_later(self, received: ReceivedMessage, exc: Exception) -> str:
+    def _last_delivery(self, received: ReceivedMessage) -> bool:
+        return received.delivery_count >= self.max_delivery_count
+
+    def _retry_later(self, received: ReceivedMessage, exc: Exception, envelope: Envelope) -> str:
+        if self._last_delivery(received):
+            return self._exhausted(received, exc, envelope)
         delay = self.backoff(received.delivery_count)
         log.warning(
             "handler failed; abandoning for redelivery", error=repr(exc),
@@ -168,45 +196,42 @@ class MessageProcessor:
         self.bus.abandon(received)
         return "abandoned"
 
-    def _reject(self, received, envelope: Envelope | None, reason, detail, errors) -> str:
-        """Dead-letter now; for commands also answer with CommandRejected (atomically
-        with the inbox row, so a redelivery neither re-runs nor re-announces it)."""
-        detail = (detail or "")[:4000]
-        log.warning("message rejected", reason=reason, detail=detail)
-        cause = envelope or _stand_in_envelope(received)
-        with self.state.unit_of_work(cause) as uow:
+    def _exhausted(self, received: ReceivedMessage, exc: Exception, envelope: Envelope) -> str:
+        """The last delivery failed too: end it ourselves, with an outcome for commands, rather
+        than leave it to the broker's silent MaxDeliveryCountExceeded."""
+        detail = rejection.clip(f"{type(exc).__name__}: {exc}")
+        log.error("retries exhausted; dead-lettering", error=repr(exc),
+                  delivery_count=received.delivery_count)
+        with self.state.unit_of_work(envelope) as uow:
             if self.consumer.commands:
-                uow.publish(CommandRejected(
-                    federation=cause.federation,
-                    command_type=cause.type,
-                    command_id=received.message_id,
-                    reason=reason,
-                    detail=detail,
-                    errors=[{"field": e["field"], "problem": e["problem"]} for e in errors],
-                ))
-            uow.commit((self.consumer.name, received.message_id), "rejected", reason, detail)
-        self.bus.dead_letter(received, reason, detail)
+                uow.publish(rejection.command_failed(envelope, received, detail))
+            uow.commit((self.consumer.name, inbox_id(received)), "failed",
+                       rejection.RETRIES_EXHAUSTED, detail, replace=True)
+        self.bus.dead_letter(received, rejection.RETRIES_EXHAUSTED, detail)
+        return "exhausted"
+
+    def _refuse(self, received: ReceivedMessage, refused: Refused) -> str:
+        """Dead-letter now; announce it (CommandRejected for commands, MessageRefused for a
+        failed proof of anything else) atomically with the inbox row, so a redelivery
+        neither re-runs nor re-announces it."""
+        detail = rejection.clip(refused.detail)
+        log.warning("message refused", reason=refused.reason, detail=detail)
+        cause = refused.envelope or rejection.stand_in_envelope(received)
+        with self.state.unit_of_work(cause) as uow:
+            for event in rejection.announcements(refused, cause, received,
+                                                 command=bool(self.consumer.commands),
+                                                 consumer=self.consumer.name):
+                uow.publish(event)
+            uow.commit((self.consumer.name, inbox_id(received)), "rejected", refused.reason,
+                       detail, replace=True)
+        self.bus.dead_letter(received, refused.reason, detail)
         return "rejected"
 
 
-def _stand_in_envelope(received: ReceivedMessage) -> Envelope:
-    """What can be read off a message that has no valid envelope, so that its
-    CommandRejected still names it as the cause."""
-    props = {
-        (k.decode() if isinstance(k, bytes) else str(k)): (
-            v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
-        for k, v in (received.application_properties or {}).items()
-    }
-    federation = props.get("federation")
-    return Envelope(
-        message_id=received.message_id,
-        type=(props.get("type") or received.subject or "unknown")[:128],
-        correlation_id=received.correlation_id or received.message_id,
-        federation=federation[:128] if federation else None,
-        issued_by=props.get("issued_by"),
-    )
+def _resubmitted(received: ReceivedMessage) -> bool:
+    props = received.application_properties or {}
+    return any(k in (b"original_message_id", "original_message_id") for k in props)
 
 
 def exponential_backoff(base: float, cap: float) -> Callable[[int], float]:
     return lambda delivery_count: min(cap, base * 2 ** max(0, delivery_count - 1))
-

@@ -1,7 +1,16 @@
 """Relays committed outbox rows to the bus, in commit order, message_id = row id.
 
-A crash between send and marking the row sent re-sends it on restart; the
-bus's duplicate detection on message_id drops the copy.
+A crash between send and marking the row sent re-sends it on restart; the bus's
+duplicate detection on message_id drops the copy. Each message is signed here, as the
+service's own principal.
+
+Nothing blocks the rows behind one: a message that cannot be sent as it is (over the size
+limit, not encodable) is replaced by its bounded form when it has one (refusals keep their
+first errors and the count), else parked with its reason and announced with
+OutboxMessageParked (an alert by default).
+
+Scheduled messages wait here until they are due and are sent then: withdrawing one is a
+local write, so no crash can leave a withdrawn message scheduled at the broker.
 """
 from __future__ import annotations
 
@@ -10,11 +19,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from arcflare.bus.codec import to_outgoing
-from arcflare.bus.port import Bus
+from arcflare.bus.port import Bus, MessageTooLarge, OutgoingMessage
+from arcflare.contracts.base import message_class
 from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.events import OutboxMessageParked
 from arcflare.contracts.topology import TOPOLOGY
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
+from arcflare.trust.jws import Signer
 
 log = get_logger("arcflare.runtime.outbox")
 
@@ -25,10 +37,12 @@ CANCEL_RETRY_S = 30.0
 
 
 class OutboxRelay:
-    def __init__(self, state: StateStore, bus: Bus, batch: int = 200,
-                 cancel_retry_s: float = CANCEL_RETRY_S) -> None:
+    def __init__(self, state: StateStore, bus: Bus, signer: Signer, *, service: str = "",
+                 batch: int = 200, cancel_retry_s: float = CANCEL_RETRY_S) -> None:
         self.state = state
         self.bus = bus
+        self.signer = signer
+        self.service = service
         self.batch = batch
         self.cancel_retry_s = cancel_retry_s
         self._lock = threading.Lock()  # one relay pass at a time keeps the order
@@ -36,8 +50,8 @@ class OutboxRelay:
         self._cancel_retry_at: float | None = None
 
     def relay(self) -> int:
-        """Send every unsent row and carry out requested cancellations; returns how many
-        rows were relayed."""
+        """Send every due row and carry out requested cancellations; returns how many rows
+        were relayed (sent or parked)."""
         sent = 0
         with self._lock:
             while True:
@@ -50,24 +64,35 @@ class OutboxRelay:
             if self.state.cancel_requested.is_set() or retry_due:
                 self.state.cancel_requested.clear()
                 self._cancel_retry_at = None
-                self._cancel_requested()
+                self._cancel_at_broker()
             self._prune()
         return sent
 
     def pending(self) -> int:
+        """Rows due and not sent yet (scheduled ones count once they are due)."""
         with self.state.connect() as db:
-            return db.execute("SELECT COUNT(*) FROM _outbox WHERE sent_at IS NULL").fetchone()[0]
+            return db.execute(
+                "SELECT COUNT(*) FROM _outbox WHERE sent_at IS NULL AND "
+                "(deliver_at IS NULL OR deliver_at <= ?)", (datetime.now(UTC).isoformat(),)
+            ).fetchone()[0]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest held scheduled message falls due (the relay's next wake-up)."""
+        with self.state.connect() as db:
+            row = db.execute("SELECT MIN(deliver_at) FROM _outbox WHERE sent_at IS NULL "
+                             "AND deliver_at IS NOT NULL").fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def _relay_batch(self) -> int:
+        now = datetime.now(UTC)
         with self.state.connect() as db:
             rows = db.execute(
-                "SELECT seq, id, entity, envelope, deliver_at, cancel FROM _outbox "
-                "WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
-                (self.batch,),
+                "SELECT seq, id, entity, envelope FROM _outbox WHERE sent_at IS NULL "
+                "AND (deliver_at IS NULL OR deliver_at <= ?) ORDER BY seq LIMIT ?",
+                (now.isoformat(), self.batch),
             ).fetchall()
             if not rows:
                 return 0
-            now = datetime.now(UTC)
             # consecutive rows to the same entity go out as one batch, preserving order
             group: list = []
             for row in rows:
@@ -80,31 +105,72 @@ class OutboxRelay:
 
     def _send(self, db, rows: list, now: datetime) -> None:
         entity = rows[0]["entity"]
-        immediate, scheduled = [], []
-        stamp = now.isoformat()
+        ready: list[tuple[object, OutgoingMessage]] = []
         for row in rows:
-            if row["cancel"] == "requested":  # withdrawn before it ever left
-                db.execute("UPDATE _outbox SET sent_at=?, cancel='done' WHERE seq=?",
-                           (stamp, row["seq"]))
-                continue
-            env = Envelope.model_validate_json(row["envelope"])
-            msg = to_outgoing(env, session=entity in _SESSION_ENTITIES)
-            at = datetime.fromisoformat(row["deliver_at"]) if row["deliver_at"] else None
-            (scheduled if at and at > now else immediate).append((row, msg, at))
-        if immediate:
-            self.bus.send(entity, [m for _, m, _ in immediate])
-            db.executemany("UPDATE _outbox SET sent_at=? WHERE seq=?",
-                           [(stamp, r["seq"]) for r, _, _ in immediate])
-        for row, msg, at in scheduled:
-            # its sequence number is what the broker cancels it by
-            number = self.bus.schedule(entity, msg, at)
-            db.execute("UPDATE _outbox SET sent_at=?, sequence_number=? WHERE seq=?",
-                       (stamp, number, row["seq"]))
-        log.debug("outbox relayed", entity=entity, count=len(rows))
+            message = self._encode(db, row)
+            if message is not None:
+                ready.append((row, message))
+        if not ready:
+            return
+        try:
+            self.bus.send(entity, [m for _, m in ready])
+        except MessageTooLarge:
+            # together too large for one batch: one at a time, parking what cannot go
+            for row, message in ready:
+                try:
+                    self.bus.send(entity, [message])
+                except MessageTooLarge as exc:
+                    self._park(db, row, f"the broker refused it: {exc}")
+                    continue
+                self._mark_sent(db, [row], now)
+            return
+        self._mark_sent(db, [r for r, _ in ready], now)
+        log.debug("outbox relayed", entity=entity, count=len(ready))
 
-    def _cancel_requested(self) -> None:
-        """Cancel at the broker what was scheduled there and withdrawn since. One that
-        fell due meanwhile has been delivered: nothing is left to cancel."""
+    def _encode(self, db, row) -> OutgoingMessage | None:
+        session = row["entity"] in _SESSION_ENTITIES
+        try:
+            envelope = Envelope.model_validate_json(row["envelope"])
+            try:
+                return to_outgoing(envelope, signer=self.signer, session=session)
+            except MessageTooLarge as exc:
+                smaller = _bounded(envelope)
+                if smaller is None:
+                    raise
+                log.warning("outgoing message over the size limit; sending its bounded form",
+                            message_id=row["id"], type=envelope.type, error=str(exc))
+                return to_outgoing(smaller, signer=self.signer, session=session)
+        except Exception as exc:  # noqa: BLE001 - one row must never hold up the rest
+            self._park(db, row, f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _park(self, db, row, reason: str) -> None:
+        reason = reason[:1900]
+        try:
+            envelope = Envelope.model_validate_json(row["envelope"])
+            type_name, federation = envelope.type, envelope.federation
+        except ValueError:
+            type_name, federation = "unknown", None
+        log.error("outgoing message parked: it can never be sent as it is",
+                  message_id=row["id"], type=type_name, reason=reason)
+        stamp = datetime.now(UTC).isoformat()
+        db.execute("UPDATE _outbox SET sent_at = ?, parked = ? WHERE seq = ?",
+                   (stamp, reason, row["seq"]))
+        notice = Envelope.wrap(OutboxMessageParked(
+            service=self.service or "unknown", message_type=type_name, message_id=row["id"],
+            reason=reason, federation=federation))
+        entity = self.state.channels.get("events", "events")
+        db.execute("INSERT INTO _outbox (id, entity, envelope, created_at) VALUES (?,?,?,?)",
+                   (notice.message_id, entity, notice.model_dump_json(by_alias=True), stamp))
+
+    @staticmethod
+    def _mark_sent(db, rows: list, now: datetime) -> None:
+        db.executemany("UPDATE _outbox SET sent_at=? WHERE seq=?",
+                       [(now.isoformat(), r["seq"]) for r in rows])
+
+    def _cancel_at_broker(self) -> None:
+        """Rows a version before 0.2 scheduled at the broker: cancel there what was withdrawn
+        since. One that fell due meanwhile has been delivered: nothing is left to cancel."""
         with self.state.connect() as db:
             rows = db.execute(
                 "SELECT seq, id, entity, deliver_at, sequence_number FROM _outbox "
@@ -132,10 +198,21 @@ class OutboxRelay:
             return
         self._last_prune = now
         with self.state.connect() as db:
-            # a scheduled row stays until it is due: cancelling needs its sequence number
             db.execute(
                 "DELETE FROM _outbox WHERE sent_at IS NOT NULL AND sent_at < ? "
                 "AND (deliver_at IS NULL OR deliver_at < ?) "
                 "AND (cancel IS NULL OR cancel = 'done')",
                 ((now - KEEP_SENT).isoformat(), now.isoformat()),
             )
+
+
+def _bounded(envelope: Envelope) -> Envelope | None:
+    """The envelope with its message's bounded form (refusals have one), or None."""
+    try:
+        message = message_class(envelope.type).model_validate(envelope.payload)
+    except Exception:  # noqa: BLE001 - not a message we can shrink
+        return None
+    shrink = getattr(message, "bounded", None)
+    if shrink is None:
+        return None
+    return envelope.model_copy(update={"payload": shrink().model_dump(mode="json")})

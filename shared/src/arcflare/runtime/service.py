@@ -16,13 +16,17 @@ from typing import Any
 
 import structlog
 from arcflare.bus.port import Bus, BusError
+from arcflare.runtime import identity
+from arcflare.runtime.admission import Admission
 from arcflare.runtime.consumer import Authorizer, Consumer, MessageProcessor, exponential_backoff
+from arcflare.runtime.files import private_umask
 from arcflare.runtime.health import HealthServer
 from arcflare.runtime.logging import configure_logging, get_logger
 from arcflare.runtime.outbox import OutboxRelay
 from arcflare.runtime.renewer import LockRenewer
 from arcflare.runtime.settings import Settings
 from arcflare.runtime.state import StateStore
+from arcflare.trust.jws import Signer
 
 log = get_logger("arcflare.runtime")
 #: a thread still running this long after stop() is named in the log (what holds us up)
@@ -43,8 +47,18 @@ class Service:
         background: Sequence[BackgroundTask] = (),
         authorize: Authorizer | None = None,
         on_stop: Sequence[Callable[[], None]] = (),
+        signer: Signer | None = None,
     ) -> None:
+        """signer: who this service signs as; default its identity from the settings (a
+        site agent passes its site's). Verification has no off switch."""
         self.name = name
+        self.signer = signer or identity.service_signer(settings, name)
+        self.admission = Admission(identity.verifier(settings),
+                                   command_max_age_s=settings.command_max_age_s,
+                                   clock_skew_s=settings.clock_skew_s)
+        if self.signer.principal.kind == "site":
+            # a site agent may send only to telemetry (deploy/servicebus: its only Send right)
+            state.channels["events"] = "telemetry"
         self.settings = settings
         self.bus = bus
         self.state = state
@@ -54,15 +68,15 @@ class Service:
         self.background = list(background)
         self.on_stop = list(on_stop)
         self.stopping = threading.Event()
-        self.outbox = OutboxRelay(state, bus)
+        self.outbox = OutboxRelay(state, bus, self.signer, service=name)
         self._renewer: LockRenewer | None = None
         self._threads: list[threading.Thread] = []
         self._health: HealthServer | None = None
         self._last_bus_ok = time.monotonic()
-        self._last_outcome = ""
         self._processors = [
             MessageProcessor(
-                c, bus=bus, state=state, dependencies=self.dependencies, authorize=authorize,
+                c, bus=bus, state=state, admission=self.admission,
+                dependencies=self.dependencies, authorize=authorize,
                 backoff=exponential_backoff(settings.retry_backoff_base_s,
                                             settings.retry_backoff_max_s),
                 stopping=self.stopping,
@@ -72,6 +86,7 @@ class Service:
 
     # --- production ------------------------------------------------------------
     def run(self) -> None:
+        private_umask()
         configure_logging(self.name, self.settings.log_level, self.settings.log_format)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
@@ -204,8 +219,9 @@ class Service:
                     batch = session.receive(max_messages=1, max_wait=min(max_wait, 0.2))
                     if not batch:
                         break
-                    handled += self._process_all(processor, batch, renewer)
-                    if self._last_outcome == "abandoned":
+                    outcomes = self._process_all(processor, batch, renewer)
+                    handled += len(outcomes)
+                    if "abandoned" in outcomes:
                         break
             finally:
                 renewer.release(session)
@@ -214,24 +230,30 @@ class Service:
             return handled
         batch = self.bus.receive(consumer.entity, consumer.subscription,
                                  max_messages=8, max_wait=max_wait)
-        return self._process_all(processor, batch, renewer)
+        return len(self._process_all(processor, batch, renewer))
 
-    def _process_all(self, processor: MessageProcessor, batch, renewer: LockRenewer) -> int:
+    def _process_all(self, processor: MessageProcessor, batch, renewer: LockRenewer) -> list[str]:
+        """Each message's outcome. Whatever happens to one, none of the batch stays held:
+        the renewer lets go of each as it ends, and of the rest if the loop is left early."""
         if not processor.consumer.sessions:  # in a session, the session lock covers them
             for received in batch:
                 renewer.hold(received, received.locked_until)
-        for i, received in enumerate(batch):
-            if self.stopping.is_set():
-                # not started: give them back now rather than wait for lock expiry
-                for rest in batch[i:]:
-                    renewer.release(rest)
-                    try:
-                        self.bus.abandon(rest)
-                    except BusError:
-                        pass
-                return i
-            try:
-                self._last_outcome = processor.process(received)
-            finally:
-                renewer.release(received)
-        return len(batch)
+        outcomes: list[str] = []
+        try:
+            for received in batch:
+                if self.stopping.is_set():
+                    break
+                try:
+                    outcomes.append(processor.process(received))
+                finally:
+                    renewer.release(received)
+        finally:
+            # not started (stopping, or the bus failed under us): give them back now rather
+            # than wait for their locks to expire
+            for rest in batch[len(outcomes):]:
+                renewer.release(rest)
+                try:
+                    self.bus.abandon(rest)
+                except BusError:
+                    pass
+        return outcomes

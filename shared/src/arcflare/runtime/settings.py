@@ -33,8 +33,23 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: auto: readable on a terminal, JSON lines otherwise
     log_format: Literal["auto", "console", "json"] = "auto"
-    #: the principal that commands sent from this process are issued by
+    #: the person this process acts as when it sends commands (the CLI, the SDK): chooses
+    #: among the person identities in <data_dir>/identity/persons (arcflare identity)
     issued_by: str = "admin@arcflare.local"
+    #: this process's certificate and key (PEM); None: its identity in <data_dir>/identity
+    #: (a service's under services/<name>, a person's under persons/<email>)
+    identity_cert: Path | None = None
+    identity_key: Path | None = None
+    #: intermediates between the certificate and a trust anchor (PEM); None: chain.pem beside
+    #: the certificate, when there is one
+    identity_chain: Path | None = None
+    #: the trust root(s) every signature must chain to (PEM bundle); None:
+    #: <data_dir>/identity/trust/anchors.pem
+    trust_anchors: Path | None = None
+    #: commands older than this are refused as stale (Forbidden)
+    command_max_age_s: float = Field(default=600.0, gt=0)
+    #: how far in the future a message's occurred_at may be (clocks differ a little)
+    clock_skew_s: float = Field(default=300.0, ge=0)
     #: consumer threads per entity (session entities: sessions handled in parallel)
     concurrency: int = Field(default=2, ge=1, le=64)
     #: transient failures: abandon after min(base * 2**(n-1), max) seconds

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from arcflare.contracts.base import Command, Message
 from arcflare.contracts.envelope import Envelope, new_id
+from arcflare.runtime.files import private_dir, private_files
 
 RUNTIME_SCHEMA = """
 CREATE TABLE IF NOT EXISTS _inbox (
     consumer TEXT NOT NULL,
     message_id TEXT NOT NULL,
-    outcome TEXT NOT NULL,            -- handled | rejected
+    outcome TEXT NOT NULL,            -- handled | rejected | failed (retries exhausted)
     reason TEXT, description TEXT,
     handled_at TEXT NOT NULL,
     PRIMARY KEY (consumer, message_id)
@@ -32,17 +33,18 @@ CREATE TABLE IF NOT EXISTS _outbox (
     id TEXT NOT NULL UNIQUE,          -- the message id it is sent with
     entity TEXT NOT NULL,
     envelope TEXT NOT NULL,
-    deliver_at TEXT,                  -- scheduled delivery (UTC ISO), or NULL
+    deliver_at TEXT,                  -- scheduled: held here until due, then sent (UTC ISO)
     created_at TEXT NOT NULL,
     sent_at TEXT,
-    sequence_number INTEGER,          -- the broker's, for a scheduled message
-    cancel TEXT                       -- NULL | requested | done (scheduled messages only)
+    sequence_number INTEGER,          -- the broker's, for a row scheduled there (before 0.2)
+    cancel TEXT,                      -- NULL | requested | done (scheduled messages only)
+    parked TEXT                       -- why it can never be sent as is (then sent_at is set)
 );
 CREATE INDEX IF NOT EXISTS _outbox_unsent ON _outbox (sent_at, seq);
 CREATE TABLE IF NOT EXISTS _migrations (n INTEGER PRIMARY KEY);
 """
 #: columns added to _outbox after its first release: (name, declaration)
-_OUTBOX_ADDED = (("sequence_number", "INTEGER"), ("cancel", "TEXT"))
+_OUTBOX_ADDED = (("sequence_number", "INTEGER"), ("cancel", "TEXT"), ("parked", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,10 @@ class StateStore:
 
     def __init__(self, path: Path, migrations: Sequence[str] = ()) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
+        #: where published messages go, by their channel: a site agent, which may send only
+        #: to `telemetry`, maps "events" there (set by the Service from its principal)
+        self.channels: dict[str, str] = {}
         self.outbox_written = threading.Event()
         #: set when a unit of work withdrew a scheduled message (and at start, for
         #: withdrawals committed before a restart): the relay's cue to cancel
@@ -75,6 +80,7 @@ class StateStore:
             for n, sql in enumerate(migrations):
                 if n not in done:
                     db.executescript(f"BEGIN IMMEDIATE; {sql}; INSERT INTO _migrations VALUES ({n}); COMMIT;")
+        private_files(self.path)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -97,12 +103,10 @@ class StateStore:
         return InboxEntry(*row) if row else None
 
     @contextmanager
-    def unit_of_work(
-        self, incoming: Envelope | None = None, *, issued_by: str | None = None
-    ) -> Iterator[UnitOfWork]:
+    def unit_of_work(self, incoming: Envelope | None = None) -> Iterator[UnitOfWork]:
         """For background work: commits on success, rolls back on error."""
         with self.connect() as db:
-            uow = UnitOfWork(db, incoming, issued_by=issued_by, store=self)
+            uow = UnitOfWork(db, incoming, store=self)
             try:
                 yield uow
                 if uow.dirty:
@@ -119,12 +123,10 @@ class UnitOfWork:
         incoming: Envelope | None,
         *,
         store: StateStore,
-        issued_by: str | None = None,
     ) -> None:
         self.db = db
         self.envelope = incoming
         self._store = store
-        self._issued_by = issued_by
         self._in_transaction = False
         self._pending: list[tuple[str, Envelope, datetime | None]] = []
         self._cancelled = False  # a cancellation for the relay to carry out
@@ -144,19 +146,26 @@ class UnitOfWork:
         return self._add(command.channel, command, at)
 
     def cancel_scheduled(self, message_id: str) -> bool:
-        """Withdraw a message published or sent earlier with `at`, when this unit commits:
-        never relayed if it is still in the outbox, else cancelled at the broker by the
-        relay. False if no such scheduled message is waiting (delivered, or not scheduled)."""
+        """Withdraw a message published or sent earlier with `at`, when this unit commits.
+        A scheduled message waits in the outbox until it is due, so withdrawing it is a local
+        write that no crash can half-do. (Rows a version before 0.2 scheduled at the broker
+        are cancelled there by the relay.) False if no such message is waiting."""
         before = len(self._pending)
         self._pending = [p for p in self._pending if p[1].message_id != message_id]
         if len(self._pending) < before:
             return True
-        changed = self.write().execute(
+        db, now = self.write(), datetime.now(UTC).isoformat()
+        held = db.execute(
+            "UPDATE _outbox SET cancel = 'done', sent_at = ? WHERE id = ? AND sent_at IS NULL "
+            "AND deliver_at IS NOT NULL AND cancel IS NULL", (now, message_id)).rowcount
+        if held:
+            return True
+        at_broker = db.execute(
             "UPDATE _outbox SET cancel = 'requested' WHERE id = ? AND deliver_at > ? "
-            "AND cancel IS NULL", (message_id, datetime.now(UTC).isoformat()),
+            "AND sequence_number IS NOT NULL AND cancel IS NULL", (message_id, now),
         ).rowcount
-        self._cancelled = self._cancelled or bool(changed)
-        return bool(changed)
+        self._cancelled = self._cancelled or bool(at_broker)
+        return bool(at_broker)
 
     @property
     def dirty(self) -> bool:
@@ -168,15 +177,15 @@ class UnitOfWork:
 
     def _add(self, entity: str, message: Message, at: datetime | None) -> str:
         incoming = self.envelope
+        # issued_by is stamped when the relay signs it: the service's own principal
         envelope = Envelope.wrap(
             message,
             message_id=new_id(),
             correlation_id=incoming.correlation_id if incoming else None,
             causation_id=incoming.message_id if incoming else None,
-            issued_by=(incoming.issued_by if incoming else None) or self._issued_by,
             on_behalf_of=_acting_for(incoming),
         )
-        self._pending.append((entity, envelope, at))
+        self._pending.append((self._store.channels.get(entity, entity), envelope, at))
         return envelope.message_id
 
     def commit(
@@ -185,14 +194,18 @@ class UnitOfWork:
         outcome: str = "handled",
         reason: str | None = None,
         description: str | None = None,
+        *,
+        replace: bool = False,
     ) -> bool:
         """Commit state, inbox row and outbox rows together. False if the inbox row already
-        existed (another consumer thread handled the same message): nothing is written."""
+        existed (another consumer thread handled the same message): nothing is written.
+        replace: overwrite an earlier outcome (a resubmitted message that ran again)."""
         self.write()
         now = datetime.now(UTC).isoformat()
         if inbox is not None:
+            verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
             cur = self.db.execute(
-                "INSERT OR IGNORE INTO _inbox VALUES (?, ?, ?, ?, ?, ?)",
+                f"{verb} INTO _inbox VALUES (?, ?, ?, ?, ?, ?)",
                 (*inbox, outcome, reason, description, now),
             )
             if cur.rowcount == 0:

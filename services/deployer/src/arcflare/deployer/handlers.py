@@ -27,6 +27,8 @@ from arcflare.contracts.events import (
 )
 from arcflare.deployer import state
 from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Target
+from arcflare.deployer.kits import foreign_kit
+from arcflare.deployer.settings import DeployerSettings
 from arcflare.runtime import Rejected, UnitOfWork, get_logger
 
 log = get_logger("arcflare.deployer")
@@ -76,7 +78,10 @@ def teardown_federation(cmd: TeardownFederation, *, uow: UnitOfWork, computes: C
     uow.publish(FederationTornDown(federation=cmd.federation, stopped=stopped))
 
 
-def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork) -> None:
+def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork,
+                      settings: DeployerSettings) -> None:
+    _own_kit(settings, evt.server_kit_ref, evt.federation, SERVER)
+    _own_kit(settings, evt.admin_kit_ref, evt.federation, evt.admin_name)
     # write() first: it serialises this with record_site, so a site provisioned at the
     # same moment is either seen here or sees this federation — never neither
     db = uow.write()
@@ -91,7 +96,8 @@ def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork) -> None:
         uow.send(DeploySite(federation=evt.federation, site=site))
 
 
-def record_site(evt: SiteProvisioned, *, uow: UnitOfWork) -> None:
+def record_site(evt: SiteProvisioned, *, uow: UnitOfWork, settings: DeployerSettings) -> None:
+    _own_kit(settings, evt.kit_ref, evt.federation, evt.site)
     db = uow.write()
     state.save_site(db, federation=evt.federation, name=evt.site, org=evt.org,
                     kit_ref=evt.kit_ref,
@@ -119,6 +125,16 @@ EVENT_HANDLERS = {
     SiteProvisioned: record_site,
     SiteRemoved: stop_removed_site,
 }
+
+
+def _own_kit(settings: DeployerSettings, ref: str, federation: str, participant: str) -> None:
+    """Refuse, before anything is recorded, a kit that is not the provisioner's for it."""
+    why = foreign_kit(ref, kits_root=settings.kits_root(), federation=federation,
+                      participant=participant)
+    if why:
+        log.error("refusing a kit outside the kit store", federation=federation,
+                  participant=participant, reason=why)
+        raise Rejected("Forbidden", why)
 
 
 def _site_target(uow: UnitOfWork, federation: str, site: str) -> Target | None:

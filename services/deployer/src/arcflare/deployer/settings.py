@@ -26,3 +26,9 @@ class DeployerSettings(Settings):
     aml_environment: str = "arcflare-nvflare"
     aml_environment_context: Path = _REPO_AML_ENV
     aml_experiment: str = "arcflare"
+    #: where the provisioner's kits are (file: kit refs must point exactly here); None:
+    #: <data_dir>/kits
+    kit_root: Path | None = None
+
+    def kits_root(self) -> Path:
+        return (self.kit_root or self.data_dir / "kits").resolve()

@@ -7,7 +7,9 @@ token requires.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -61,9 +63,18 @@ def _restrict_sites(job: Path, sites: list[str] | None) -> None:
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
+def folder_name(command_id: str) -> str:
+    """A command id as one safe path component: ids come from senders, and "..", "." or
+    anything with a separator must never become part of a path."""
+    if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}", command_id):
+        return command_id
+    return "sha256-" + hashlib.sha256(command_id.encode()).hexdigest()
+
+
 def prepare_job(
     cmd: SubmitJob, command_id: str, *, data_dir: Path, caps: Caps, bridge: bool
 ) -> Path:
+    command_id = folder_name(command_id)
     home = data_dir / "jobs" / command_id
     final = home / cmd.name  # NVFlare names the submission after the folder
     if final.is_dir():

@@ -126,13 +126,17 @@ def _register_global_model(evt: JobCompleted, job: Job, parent: str, *, uow: Uni
 
 
 def _result_dir(evt: JobCompleted, settings: MetricsRelaySettings) -> Path:
-    if not evt.result_ref:
-        return settings.data_dir / "results" / evt.job_id
-    # the job-controller names results the way kits are named: file:<absolute path>
+    """The job's results, read only from under the results root, whatever the event says."""
+    root = (settings.data_dir / "results").resolve()
     try:
-        return local_path(evt.result_ref, "result_ref")
+        # the job-controller names results the way kits are named: file:<absolute path>
+        path = local_path(evt.result_ref, "result_ref") if evt.result_ref else root / evt.job_id
     except ValueError as exc:
         raise Rejected("invalid", str(exc)) from None
+    if path.resolve().parent != root:
+        raise Rejected("Forbidden", f"result_ref {evt.result_ref or evt.job_id!r} is not a "
+                       f"job's folder under the results root {root}")
+    return path
 
 
 def _known_job(msg: MetricsReported, *, uow: UnitOfWork, job_runs: JobRuns,

@@ -19,6 +19,11 @@ from arcflare.site_agent.reporter import PeriodicTails, SiteReporter
 from arcflare.site_agent.settings import SiteAgentSettings
 from arcflare.site_agent.tails import RateLimit
 from arcflare.site_agent.telemetry import TelemetrySender
+from arcflare.runtime.identity import MissingIdentity, load_identity
+from arcflare.trust import local
+from arcflare.trust.jws import Signer
+from arcflare.trust.kits import kit_identity
+from arcflare.trust.principals import Principal
 
 log = get_logger(__name__)
 
@@ -66,12 +71,12 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
     redactor = overrides.pop("redactor", None) or Redactor(s.redaction_patterns)
     model = overrides.pop("health_model", None) or HealthModel(
         registration_grace_s=s.registration_grace_s)
-    telemetry = overrides.pop("telemetry", None) or TelemetrySender(bus, issued_by=s.issued_by)
+    signer = site_signer(s)
+    telemetry = overrides.pop("telemetry", None) or TelemetrySender(bus, signer=signer)
     state = StateStore(s.state_file())
     reporter = SiteReporter(
         federation=s.federation, site=s.site, observer=observer, model=model,
-        telemetry=telemetry, state=state, interval_s=s.heartbeat_interval_s,
-        issued_by=s.issued_by)
+        telemetry=telemetry, state=state, interval_s=s.heartbeat_interval_s)
     background: list = [reporter]
     if s.periodic_tail_s:
         background.append(PeriodicTails(
@@ -91,15 +96,28 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
         consumers=[Consumer("site-commands", subscription=subscription.subscription.name,
                             handlers=COMMAND_HANDLERS, concurrency=1)],
         dependencies=dependencies, background=background, on_stop=[observer.close],
-        authorize=site_policy(s))
+        authorize=site_policy(s), signer=signer)
+
+
+def site_signer(s: SiteAgentSettings) -> Signer:
+    """The agent signs as its site: ARCFLARE_IDENTITY_* when set (a hospital's cluster gets
+    them from a secret), else the identity the provisioner put in the site's kit, else one in
+    the local layout (<data_dir>/identity/sites/<federation>/<site>)."""
+    kit = kit_identity(s.workspace_dir())
+    default = kit if kit.exists() else local.site_identity_paths(s.data_dir, s.federation, s.site)
+    signer = Signer(load_identity(s, default))
+    expected = Principal.site_agent(s.federation, s.site)
+    if signer.principal != expected:
+        raise MissingIdentity(f"this agent serves {expected.id} but its identity is "
+                              f"{signer.principal.id}; give it its own site's identity")
+    return signer
 
 
 def site_policy(s: SiteAgentSettings):
-    """The role policy against the admins the site was configured with; none configured
-    means the bus's RBAC on this site's subscription is the only gate."""
+    """The role policy against the admins the site was configured with. With none
+    configured every command is refused: an unknown federation is never a pass."""
     if not s.admins:
-        log.warning("no admins configured: any sender the bus lets through is obeyed",
+        log.warning("no admins configured: every command will be refused",
                     setting="ARCFLARE_ADMINS")
-        return None
     access = FederationAccess(list(s.admins), {s.site: s.site_org} if s.site_org else {})
     return enforce_policy(lambda db, federation: access if federation == s.federation else None)

@@ -19,7 +19,7 @@ log = get_logger(__name__)
 class SiteReporter:
     def __init__(self, *, federation: str, site: str, observer: SiteObserver,
                  model: HealthModel, telemetry: TelemetrySender, state: StateStore,
-                 interval_s: float, issued_by: str | None = None) -> None:
+                 interval_s: float) -> None:
         self.federation = federation
         self.site = site
         self.observer = observer
@@ -27,7 +27,6 @@ class SiteReporter:
         self.telemetry = telemetry
         self.state = state
         self.interval_s = interval_s
-        self.issued_by = issued_by
         self.status: str | None = None
 
     def __call__(self, stop: threading.Event) -> None:
@@ -65,7 +64,7 @@ class SiteReporter:
         if not changes:
             return
         try:
-            with self.state.unit_of_work(issued_by=self.issued_by) as uow:
+            with self.state.unit_of_work() as uow:
                 for change in changes:
                     uow.publish(change)
         except Exception:  # retried at the next tick: the status is only advanced on success

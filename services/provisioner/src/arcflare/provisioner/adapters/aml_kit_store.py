@@ -9,20 +9,21 @@ again names the same version, and a re-issued kit a new one.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
-from arcflare.flare.kits import AZUREML_SCHEME, FolderKitStore, KitNotFound, KitStore
+from arcflare.flare.kits import (
+    AZUREML_ASSET_PREFIX,
+    AZUREML_SCHEME,
+    FolderKitStore,
+    KitNotFound,
+    KitStore,
+    asset_name,
+)
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data
 
-ASSET_PREFIX = "arcflare-kit"
-
-
-def asset_name(federation: str, participant: str) -> str:
-    """Azure ML asset names allow letters, digits, '-' and '_' (admin emails do not fit)."""
-    return re.sub(r"[^A-Za-z0-9_-]", "-", f"{ASSET_PREFIX}-{federation}-{participant}")[:255]
+ASSET_PREFIX = AZUREML_ASSET_PREFIX
 
 
 def kit_version(kit: Path) -> str:

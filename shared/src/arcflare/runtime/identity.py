@@ -1,0 +1,65 @@
+"""The identity a process signs with and the trust anchors it verifies against, from its
+settings (ARCFLARE_IDENTITY_CERT / _KEY / _CHAIN, ARCFLARE_TRUST_ANCHORS) or, when those
+are unset, from the local layout in <data_dir>/identity (arcflare.trust.local).
+
+There is no way to run without them: a process that cannot prove who it is, or cannot
+check who others are, refuses to start and says what to set.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from arcflare.runtime.settings import Settings
+from arcflare.trust import local
+from arcflare.trust.errors import IdentityError
+from arcflare.trust.identity import Identity, IdentityFiles
+from arcflare.trust.jws import Signer
+from arcflare.trust.verifier import Verifier, load_anchors
+
+SETUP_HINT = ("run `arcflare identity init` for a local setup, or set ARCFLARE_IDENTITY_CERT, "
+              "ARCFLARE_IDENTITY_KEY and ARCFLARE_TRUST_ANCHORS (see deploy/README.md)")
+
+
+class MissingIdentity(RuntimeError):
+    pass
+
+
+def load_identity(settings: Settings, default: IdentityFiles) -> Identity:
+    """The configured identity, else the one in `default` (a folder of the local layout)."""
+    try:
+        if settings.identity_cert or settings.identity_key:
+            if not (settings.identity_cert and settings.identity_key):
+                raise MissingIdentity("ARCFLARE_IDENTITY_CERT and ARCFLARE_IDENTITY_KEY go "
+                                      "together: set both")
+            chain = settings.identity_chain or _beside(settings.identity_cert)
+            return Identity.load(settings.identity_cert, settings.identity_key, chain)
+        if not default.exists():
+            raise MissingIdentity(f"no identity at {default.directory}: {SETUP_HINT}")
+        return default.load()
+    except IdentityError as exc:
+        raise MissingIdentity(f"{exc}: {SETUP_HINT}") from None
+
+
+def service_signer(settings: Settings, service: str) -> Signer:
+    return Signer(load_identity(settings, local.service_identity_paths(settings.data_dir, service)))
+
+
+def person_signer(settings: Settings, email: str | None = None) -> Signer:
+    """The signer of a person in this data dir (the CLI's `--as` chooses among those)."""
+    who = (email or settings.issued_by).strip().lower()
+    return Signer(load_identity(settings, local.person_identity_paths(settings.data_dir, who)))
+
+
+def verifier(settings: Settings) -> Verifier:
+    path = settings.trust_anchors or local.anchors_path(settings.data_dir)
+    if not Path(path).is_file():
+        raise MissingIdentity(f"no trust anchors at {path}: {SETUP_HINT}")
+    try:
+        return Verifier(load_anchors(path))
+    except (IdentityError, ValueError) as exc:
+        raise MissingIdentity(f"trust anchors {path}: {exc}") from None
+
+
+def _beside(cert: Path) -> Path | None:
+    chain = Path(cert).with_name("chain.pem")
+    return chain if chain.is_file() else None
