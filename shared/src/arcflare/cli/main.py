@@ -25,7 +25,7 @@ app.add_typer(schema.app, name="schema")
 events.register(app)
 
 # areas that register(app) themselves; each is a module of arcflare.cli
-AREAS = ["federation", "deploy", "job", "status", "local", "demo"]
+AREAS = ["federation", "deploy", "job", "status", "local", "demo", "identity"]
 for area in AREAS:
     try:
         module = importlib.import_module(f"arcflare.cli.{area}")

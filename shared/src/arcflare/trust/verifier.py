@@ -1,0 +1,237 @@
+"""Checks a detached JWS: the signer's chain reaches a trust anchor, every certificate in it is
+valid now, the signature covers exactly the envelope and body received, and the issuer may
+vouch for that kind of principal.
+
+A chain that passed is cached by the hash of its x5c, so the steady state costs one ECDSA
+verification; the cached validity window is checked against the clock on every message.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from arcflare.trust.authority import PROVISIONER
+from arcflare.trust.errors import IdentityError, Unauthenticated
+from arcflare.trust.files import read_certificates
+from arcflare.trust.identity import principal_of
+from arcflare.trust.jws import ALG, COORDINATE_BYTES, b64url_decode, canonical, signing_input
+from arcflare.trust.principals import Principal
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+
+Clock = Callable[[], datetime]
+#: who may have issued a certificate of each kind besides a trust anchor itself
+DELEGATED_KINDS = frozenset({"site", "bridge"})
+SIGNING_KINDS = frozenset({"person", "service", "site", "bridge"})
+
+
+def load_anchors(path: Path | str) -> list[x509.Certificate]:
+    """The trust anchors of a PEM bundle; IdentityError if the file is missing or empty."""
+    anchors = read_certificates(Path(path))
+    if not anchors:
+        raise IdentityError(f"{path} holds no trust anchor certificate")
+    return anchors
+
+
+@dataclass(frozen=True)
+class _Window:
+    subject: str
+    not_before: datetime
+    not_after: datetime
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate) -> _Window:
+        return cls(certificate.subject.rfc4514_string(), certificate.not_valid_before_utc,
+                   certificate.not_valid_after_utc)
+
+    def check(self, now: datetime) -> None:
+        if now > self.not_after:
+            raise Unauthenticated(f"certificate {self.subject!r} expired at "
+                                  f"{self.not_after.isoformat()}")
+        if now < self.not_before:
+            raise Unauthenticated(f"certificate {self.subject!r} is not valid before "
+                                  f"{self.not_before.isoformat()}")
+
+
+@dataclass(frozen=True)
+class _VerifiedChain:
+    principal: Principal
+    public_key: ec.EllipticCurvePublicKey
+    #: leaf first, trust anchor last
+    windows: tuple[_Window, ...]
+
+    def check(self, now: datetime) -> None:
+        for window in self.windows:
+            window.check(now)
+
+
+class Verifier:
+    def __init__(self, anchors: Sequence[x509.Certificate], *, clock: Clock | None = None,
+                 cache_size: int = 4096) -> None:
+        if not anchors:
+            raise ValueError("a verifier needs at least one trust anchor")
+        self._store = Store(list(anchors))
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._cache: OrderedDict[bytes, _VerifiedChain] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def verify(self, token: str, fields: Mapping[str, str | None], body: bytes) -> Principal:
+        """The principal that signed these envelope fields and this body, or Unauthenticated
+        naming what failed."""
+        header_b64, signature = _split(token)
+        x5c = _x5c(_header(header_b64))
+        now = self._clock()
+        verified = self._verified_chain(x5c, now)
+        verified.check(now)
+        _check_signature(verified.public_key, signing_input(header_b64, canonical(fields, body)),
+                         signature)
+        return verified.principal
+
+    def verify_chain(self, chain: Sequence[bytes]) -> Principal:
+        """The principal of a certificate chain (leaf first, DER) that reaches a trust anchor
+        and is valid now — for proofs other than a message signature."""
+        now = self._clock()
+        verified = self._verified_chain(
+            [base64.b64encode(der).decode("ascii") for der in chain], now)
+        verified.check(now)
+        return verified.principal
+
+    def _verified_chain(self, x5c: list[str], now: datetime) -> _VerifiedChain:
+        key = hashlib.sha256("\n".join(x5c).encode("ascii")).digest()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        verified = self._verify_chain(_certificates(x5c), now)
+        with self._lock:
+            self._cache[key] = verified
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return verified
+
+    def _verify_chain(self, certificates: list[x509.Certificate], now: datetime) -> _VerifiedChain:
+        leaf, *intermediates = certificates
+        for certificate in certificates:
+            _Window.of(certificate).check(now)
+        verifier = PolicyBuilder().store(self._store).time(now).build_client_verifier()
+        try:
+            chain = verifier.verify(leaf, intermediates).chain
+        except VerificationError as exc:
+            raise Unauthenticated(
+                f"the certificate chain of {leaf.subject.rfc4514_string()!r} does not reach a "
+                f"trust anchor ({exc})") from None
+        try:
+            principal = principal_of(leaf)
+        except ValueError as exc:
+            raise Unauthenticated(f"no ArcFlare principal in the signing certificate: {exc}") \
+                from None
+        _check_issuer_rule(principal, chain)
+        public_key = leaf.public_key()
+        if not (isinstance(public_key, ec.EllipticCurvePublicKey)
+                and isinstance(public_key.curve, ec.SECP256R1)):
+            raise Unauthenticated(f"certificate of {principal.id} holds no P-256 key, "
+                                  "so it cannot make ES256 signatures")
+        return _VerifiedChain(principal, public_key, tuple(_Window.of(c) for c in chain))
+
+
+def _check_issuer_rule(principal: Principal, chain: list[x509.Certificate]) -> None:
+    """Persons and services come only from a trust anchor; site agents and bridges also from
+    the provisioner's issuer, which the provisioner uses to put identities into kits."""
+    if principal.kind not in SIGNING_KINDS:
+        raise Unauthenticated(f"{principal.id} is a certificate issuer and may not sign messages")
+    issuers = chain[1:-1]
+    if not issuers:
+        return
+    names = ", ".join(repr(c.subject.rfc4514_string()) for c in issuers)
+    if principal.kind not in DELEGATED_KINDS:
+        raise Unauthenticated(f"a {principal.kind} certificate must be issued directly by a trust "
+                              f"anchor, but {principal.id}'s was issued by {names}")
+    try:
+        issuer = principal_of(issuers[0]) if len(issuers) == 1 else None
+    except ValueError:
+        issuer = None
+    if issuer != Principal.issuer(PROVISIONER):
+        raise Unauthenticated(f"a {principal.kind} certificate must be issued by a trust anchor or "
+                              f"the provisioner's issuer, but {principal.id}'s was issued by {names}")
+
+
+def _split(token: str) -> tuple[str, str]:
+    if not isinstance(token, str):
+        raise Unauthenticated("malformed signature: expected a compact JWS string")
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[0] or not parts[2]:
+        raise Unauthenticated("malformed signature: expected a compact detached JWS "
+                              "'header..signature'")
+    if parts[1]:
+        raise Unauthenticated("malformed signature: the JWS carries a payload, but the "
+                              "envelope's payload must be detached")
+    return parts[0], parts[2]
+
+
+def _header(header_b64: str) -> dict:
+    try:
+        header = json.loads(b64url_decode(header_b64))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("malformed signature: the JWS header is not base64url JSON") \
+            from None
+    if not isinstance(header, dict):
+        raise Unauthenticated("malformed signature: the JWS header is not a JSON object")
+    if header.get("alg") != ALG:
+        raise Unauthenticated(f"unsupported signature algorithm {header.get('alg')!r}: "
+                              f"only {ALG} is accepted")
+    if "crit" in header or header.get("b64", True) is not True:
+        raise Unauthenticated("unsupported JWS header: 'crit' and 'b64' extensions are not "
+                              "understood here")
+    return header
+
+
+def _x5c(header: dict) -> list[str]:
+    x5c = header.get("x5c")
+    if not x5c or not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
+        raise Unauthenticated("the JWS header has no x5c certificate chain, so the signer "
+                              "cannot be identified")
+    return x5c
+
+
+def _certificates(x5c: list[str]) -> list[x509.Certificate]:
+    certificates = []
+    for index, encoded in enumerate(x5c):
+        try:
+            certificates.append(x509.load_der_x509_certificate(
+                base64.b64decode(encoded, validate=True)))
+        except (ValueError, binascii.Error):
+            raise Unauthenticated(f"malformed signature: x5c[{index}] is not a base64 DER "
+                                  "certificate") from None
+    return certificates
+
+
+def _check_signature(public_key: ec.EllipticCurvePublicKey, signed: bytes, signature: str) -> None:
+    try:
+        raw = b64url_decode(signature)
+    except (ValueError, binascii.Error):
+        raise Unauthenticated("malformed signature: the JWS signature is not base64url") \
+            from None
+    if len(raw) != 2 * COORDINATE_BYTES:
+        raise Unauthenticated(f"malformed signature: an ES256 signature is "
+                              f"{2 * COORDINATE_BYTES} bytes, not {len(raw)}")
+    r = int.from_bytes(raw[:COORDINATE_BYTES], "big")
+    s = int.from_bytes(raw[COORDINATE_BYTES:], "big")
+    try:
+        public_key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise Unauthenticated("the signature does not match: the body or an envelope field "
+                              "was changed after signing") from None
