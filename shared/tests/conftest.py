@@ -7,6 +7,11 @@ import pytest
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.runtime.settings import Settings
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
+
+#: the persons the tests act as, beside the default operator
+OPERATORS = (*DEFAULT_OPERATORS, ("lead@example.org", "example"),
+             ("member@example.org", "example"))
 
 
 def short_locks(topology: Topology = TOPOLOGY, lock_s: float = 1.0,
@@ -29,6 +34,8 @@ def short_locks(topology: Topology = TOPOLOGY, lock_s: float = 1.0,
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
+    """A fresh data dir with the local identities (trust root, services, operator)."""
+    ensure_local_identities(tmp_path / "data", operators=OPERATORS)
     return Settings(data_dir=tmp_path / "data", retry_backoff_base_s=0.05,
                     retry_backoff_max_s=0.2)
 

@@ -11,6 +11,15 @@ from arcflare.client import Client
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
 from arcflare.contracts.events import SiteProvisioned, SiteRemoved
 from arcflare.runtime import Consumer, Rejected, Service, StateStore
+from tests.support.signing import raw as signed_raw
+from tests.support.signing import signer_for
+
+SIGNERS: dict = {}
+
+
+@pytest.fixture(autouse=True)
+def _signers(settings):
+    SIGNERS["operator"] = signer_for(settings.data_dir, "admin@arcflare.local")
 
 SCHEMA = "CREATE TABLE sites (federation TEXT, site TEXT, PRIMARY KEY (federation, site))"
 FPR = ":".join(["AB"] * 32)
@@ -74,7 +83,9 @@ def test_handled_command_changes_state_and_publishes_its_outcome(settings, bus):
     outcome = client.wait(command_id, timeout=5)
     assert outcome.type == "SiteProvisioned"
     assert outcome.causation_id == command_id and outcome.correlation_id == command_id
-    assert outcome.issued_by == "lead@example.org"
+    # signed by the service that published it, on behalf of the person who ordered it
+    assert outcome.issued_by == "service:provisioner"
+    assert outcome.on_behalf_of == "lead@example.org"
 
 
 def test_redelivery_after_a_lost_settlement_has_no_second_effect(settings, bus):
@@ -117,17 +128,26 @@ def test_transient_failure_is_retried_then_succeeds(settings, bus):
     assert [tuple(r) for r in rows(svc)] == [("fed", "site-a")]
 
 
-def test_a_message_that_always_fails_ends_in_the_dead_letter_queue(settings, bus):
+def test_a_command_that_always_fails_ends_with_command_failed_and_a_dead_letter(settings, bus):
     calls = Calls()
     calls.failures_left = 100
     svc = make_service(settings, bus, calls)
-    Client(settings, bus=bus).send(AddSite(federation="fed", site="site-a", org="org_a"))
+    client = Client(settings, bus=bus)
+    command_id = client.send(AddSite(federation="fed", site="site-a", org="org_a"))
+
     for _ in range(5):
         svc.drain()
+
     dead = bus.peek("provisioner", max_messages=10, sub_queue=SubQueue.DEAD_LETTER)
-    assert [m.dead_letter_reason for m in dead] == ["MaxDeliveryCountExceeded"]
-    assert calls.add_site == 3  # the topology's max delivery count
+    assert [m.dead_letter_reason for m in dead] == ["RetriesExhausted"]
+    assert "ConnectionError: kit store unreachable" in dead[0].dead_letter_error_description
+    assert calls.add_site == 3  # the topology's max delivery count: the last one is ours
     assert rows(svc) == []
+    outcome = client.wait(command_id, timeout=5)  # --wait always ends
+    assert outcome.type == "CommandFailed"
+    assert outcome.payload["reason"] == "retries_exhausted"
+    assert outcome.payload["deliveries"] == 3
+    assert "kit store unreachable" in outcome.payload["detail"]
 
 
 def test_handler_rejection_dead_letters_and_answers_command_rejected(settings, bus):
@@ -143,11 +163,13 @@ def test_handler_rejection_dead_letters_and_answers_command_rejected(settings, b
     assert [(m.message_id, m.dead_letter_reason) for m in dead] == [(command_id, "conflict")]
 
 
-def raw(bus, body: bytes, subject: str | None, props: dict, session="fed") -> str:
-    mid = str(uuid.uuid4())
-    bus.send("provisioner", [OutgoingMessage(body=body, message_id=mid, subject=subject,
-                                             session_id=session, application_properties=props)])
-    return mid
+def raw(bus, body: bytes, subject: str | None, props: dict, session="fed",
+        signer=None) -> str:
+    """Bytes on the provisioner queue, signed by the default operator over exactly them."""
+    extra = {k: v for k, v in props.items() if k not in ("type", "federation")}
+    return signed_raw(bus, "provisioner", body, signer=signer or SIGNERS["operator"],
+                      type_name=props.get("type", subject), federation=props.get("federation"),
+                      extra=extra, session=session)
 
 
 @pytest.mark.parametrize(
@@ -193,17 +215,17 @@ def test_a_rejected_message_redelivered_is_rejected_once(settings, bus):
     assert [m.message_id for m in dead] == [mid]
 
 
-def test_authorization_hook_refusals_are_unauthorized_rejections(settings, bus):
+def test_authorization_hook_refusals_are_forbidden_rejections(settings, bus):
     def only_leads(envelope, message, *, uow):
         if envelope.issued_by != "lead@example.org":
-            raise Rejected("unauthorized", f"{envelope.issued_by} may not {envelope.type}")
+            raise Rejected("Forbidden", f"{envelope.issued_by} may not {envelope.type}")
 
     svc = make_service(settings, bus, Calls(), authorize=only_leads)
     client = Client(settings, bus=bus, issued_by="member@example.org")
     command_id = client.send(AddSite(federation="fed", site="site-a", org="org_a"))
     svc.drain()
     outcome = client.wait(command_id, timeout=5)
-    assert (outcome.type, outcome.payload["reason"]) == ("CommandRejected", "unauthorized")
+    assert (outcome.type, outcome.payload["reason"]) == ("CommandRejected", "Forbidden")
     assert rows(svc) == []
 
 
@@ -213,7 +235,7 @@ def test_commands_of_one_federation_are_handled_in_order(settings, bus):
     def record(cmd, *, uow):
         seen.append(cmd.site)
 
-    svc = Service(name="t", settings=settings, bus=bus,
+    svc = Service(name="provisioner", settings=settings, bus=bus,
                   state=StateStore(settings.data_dir / "t.db"),
                   consumers=[Consumer("provisioner", handlers={AddSite: record})])
     client = Client(settings, bus=bus)

@@ -10,6 +10,7 @@ from arcflare.contracts.events import MetricPoint, MetricsReported
 from arcflare.flare.batching import MetricsBatcher
 from arcflare.flare.sender import TelemetrySender
 from arcflare.flare.spool import Spool
+from tests.support.signing import signer_for
 
 
 class FlakyBus:
@@ -44,6 +45,7 @@ def _sender(tmp_path, bus, batcher=None, **kw) -> TelemetrySender:
         return [Envelope.wrap(b, message_id=b.batch_id) for b in batcher.take(everything=everything)]
 
     return TelemetrySender(lambda: bus, Spool(tmp_path / "spool.db"), collect=collect,
+                           signer=signer_for(tmp_path / "ids", "bridge:fed"),
                            retry_initial_s=0.05, retry_max_s=0.2, tick_s=0.02, **kw)
 
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Self
 
-from arcflare.contracts.topology import Rule
+from arcflare.contracts.topology import TOPOLOGY, Rule, Topology
 
 PropertyValue = str | int | float | bool
 
@@ -212,6 +212,12 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     def stats(self) -> list[EntityStats]: ...
+
+    @property
+    def topology(self) -> Topology:
+        """The entities as this bus has them: the consumer ends a message itself on its
+        last allowed delivery, so it must know the entity's real max delivery count."""
+        return TOPOLOGY
 
     @abc.abstractmethod
     def ensure_subscription(self, topic: str, subscription: str, rule: Rule | None) -> None:

@@ -29,6 +29,7 @@ from arcflare.contracts.events import FlareEventObserved, MetricPoint
 from arcflare.flare.batching import MetricsBatcher
 from arcflare.flare.sender import TelemetrySender
 from arcflare.flare.spool import Spool
+from arcflare.trust.jws import Signer
 from nvflare.apis.analytix import (
     ANALYTIC_EVENT_TYPE,
     AnalyticsData,
@@ -118,8 +119,9 @@ class BusBridge(AnalyticsReceiver):
         self.job_name = meta.get("name") if isinstance(meta, dict) else None
         self._spool = Spool(self.spool_path)
         self._batcher = MetricsBatcher(self.federation, window_s=self.window_s)
-        self._sender = TelemetrySender(self._connect, self._spool, collect=self._collect,
-                                       capacity=self.buffer_capacity, log=self.logger)
+        self._sender = TelemetrySender(self._connect, self._spool, signer=self._signer(fl_ctx),
+                                       collect=self._collect, capacity=self.buffer_capacity,
+                                       log=self.logger)
         self._sender.start()
         self.log_info(fl_ctx, f"ArcFlare bridge on for federation {self.federation}, "
                               f"job {self.job_id}; spool {self.spool_path}")
@@ -171,8 +173,25 @@ class BusBridge(AnalyticsReceiver):
         batches = self._batcher.take(everything=everything) if self._batcher else []
         return [Envelope.wrap(b, message_id=b.batch_id) for b in batches]
 
-    def _connect(self):
-        from arcflare.bus import connect
+    def _settings(self):
         from arcflare.runtime.settings import Settings
 
-        return connect(Settings(**{**self.bus_settings, "data_dir": self.data_dir}))
+        return Settings(**{**self.bus_settings, "data_dir": self.data_dir})
+
+    def _connect(self):
+        from arcflare.bus import connect
+
+        return connect(self._settings())
+
+    def _signer(self, fl_ctx: FLContext) -> Signer:
+        """The bridge signs as bridge:<federation>: ARCFLARE_IDENTITY_* of the server process
+        when set, else the identity the provisioner put into the server's kit."""
+        from arcflare.runtime.identity import load_identity
+        from arcflare.trust.kits import kit_identity
+
+        workspace = fl_ctx.get_prop(FLContextKey.WORKSPACE_OBJECT)
+        signer = Signer(load_identity(self._settings(), kit_identity(Path(workspace.get_root_dir()))))
+        if signer.principal.id != f"bridge:{self.federation}":
+            raise RuntimeError(f"the bridge of {self.federation} would sign as "
+                               f"{signer.principal.id}; its kit carries another identity")
+        return signer

@@ -22,7 +22,7 @@ import structlog
 from arcflare.bus.port import Bus, MessageLockLost, ReceivedMessage, SessionLockLost
 from arcflare.contracts.base import Command, Message
 from arcflare.contracts.envelope import Envelope
-from arcflare.contracts.topology import TOPOLOGY
+from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.runtime import rejection
 from arcflare.runtime.admission import Admission, Admitted, Refused, inbox_id
 from arcflare.runtime.errors import Rejected
@@ -59,15 +59,14 @@ class Consumer:
     def name(self) -> str:
         return f"{self.entity}/{self.subscription}" if self.subscription else self.entity
 
-    @property
-    def max_delivery_count(self) -> int:
+    def max_delivery_count(self, topology: Topology = TOPOLOGY) -> int:
         """The broker dead-letters after this many deliveries; the last one is ours to end."""
         if self.subscription:
-            sub = TOPOLOGY.subscription(self.entity, self.subscription)
-            topic = TOPOLOGY.topic(self.entity)
+            sub = topology.subscription(self.entity, self.subscription)
+            topic = topology.topic(self.entity)
             options = sub.options if sub else (topic.options if topic else None)
         else:
-            queue = TOPOLOGY.queue(self.entity)
+            queue = topology.queue(self.entity)
             options = queue.options if queue else None
         return options.max_delivery_count if options else 10
 
@@ -92,7 +91,6 @@ class MessageProcessor:
         authorize: Authorizer | None,
         backoff: Callable[[int], float],
         stopping: threading.Event,
-        max_delivery_count: int | None = None,
     ) -> None:
         self.consumer = consumer
         self.bus = bus
@@ -102,7 +100,7 @@ class MessageProcessor:
         self.authorize = authorize
         self.backoff = backoff
         self.stopping = stopping
-        self.max_delivery_count = max_delivery_count or consumer.max_delivery_count
+        self.max_delivery_count = consumer.max_delivery_count(bus.topology)
 
     def process(self, received: ReceivedMessage) -> str:
         """Handle and settle one message; returns the outcome (for logs and tests)."""

@@ -45,9 +45,15 @@ def service_signer(settings: Settings, service: str) -> Signer:
 
 
 def person_signer(settings: Settings, email: str | None = None) -> Signer:
-    """The signer of a person in this data dir (the CLI's `--as` chooses among those)."""
+    """The signer of a person: ARCFLARE_IDENTITY_* when set (a notebook's own certificate),
+    else the identity of `email` among those in this data dir (the CLI's `--as`)."""
+    if settings.identity_cert or settings.identity_key:
+        return Signer(load_identity(settings, IdentityFiles(settings.data_dir)))
     who = (email or settings.issued_by).strip().lower()
-    return Signer(load_identity(settings, local.person_identity_paths(settings.data_dir, who)))
+    try:
+        return Signer(local.person_identity(settings.data_dir, who))
+    except IdentityError as exc:
+        raise MissingIdentity(str(exc)) from None
 
 
 def verifier(settings: Settings) -> Verifier:

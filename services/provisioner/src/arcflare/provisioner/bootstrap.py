@@ -11,6 +11,10 @@ from arcflare.provisioner.handlers import COMMAND_HANDLERS
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.runtime import Consumer, Service, StateStore
 from arcflare.runtime.authorization import enforce_policy
+from arcflare.runtime.identity import SETUP_HINT, MissingIdentity
+from arcflare.trust.authority import Issuer
+from arcflare.trust.errors import IdentityError
+from arcflare.trust.local import issuer_identity_paths
 
 
 def kit_store_for(s: ProvisionerSettings) -> KitStore:
@@ -27,6 +31,18 @@ def kit_store_for(s: ProvisionerSettings) -> KitStore:
                                          s.aml_workspace)
 
 
+def load_issuer(s: ProvisionerSettings) -> Issuer:
+    folder = s.issuer_dir or issuer_identity_paths(s.data_dir).directory
+    try:
+        return Issuer.load(folder)
+    except (IdentityError, OSError) as exc:
+        raise MissingIdentity(
+            f"the provisioner's issuer (the intermediate that signs site agents' and bridges' "
+            f"identities into kits) is not usable at {folder}: {exc}; {SETUP_HINT} — the "
+            "issuer comes from `arcflare identity issue issuer --out DIR` "
+            "(ARCFLARE_ISSUER_DIR)") from None
+
+
 def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> Service:
     s = settings or ProvisionerSettings()
     bus = overrides.pop("bus", None) or connect(s)
@@ -34,14 +50,15 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
         s.data_dir / "provisioner.db", migrations=records.MIGRATIONS
     )
     kit_store = overrides.pop("kit_store", None) or kit_store_for(s)
+    issuer = overrides.pop("issuer", None) or load_issuer(s)
     return Service(
         name="provisioner",
         settings=s,
         bus=bus,
         state=state,
         consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True)],
-        dependencies={"kit_store": kit_store, **overrides},
+        dependencies={"kit_store": kit_store, "issuer": issuer, **overrides},
         background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
-        # NVFlare-style roles: only the federation's project_admin provisions (DESIGN §8)
+        # NVFlare-style roles: only the federation's project_admin provisions
         authorize=enforce_policy(records.access),
     )

@@ -21,12 +21,14 @@ from arcflare.provisioner.provisioning import StoredKit, provision_federation, p
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.provisioner.spec_checks import differences, federation_problems, site_name_problem
 from arcflare.runtime import Rejected, UnitOfWork, get_logger
+from arcflare.trust.authority import Issuer
 
 log = get_logger("arcflare.provisioner")
 
 
 def create_federation(
-    cmd: CreateFederation, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings
+    cmd: CreateFederation, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings,
+    issuer: Issuer,
 ) -> None:
     existing = records.federation(uow.db, cmd.name)
     if existing is not None:
@@ -56,7 +58,7 @@ def create_federation(
         cmd.server.host, cmd.server.port or free_port(ports_in_use(uow.db))
     )
     try:
-        kits = provision_federation(cmd, endpoint, ca, kit_store, settings.runtime_dir)
+        kits = provision_federation(cmd, endpoint, ca, kit_store, settings.runtime_dir, issuer)
     except ProvisioningFailed as exc:
         raise Rejected("invalid", str(exc)) from None
     federation = _save_federation(uow, cmd, endpoint, ca, kits)
@@ -71,7 +73,8 @@ def create_federation(
 
 
 def add_site(
-    cmd: AddSite, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings
+    cmd: AddSite, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings,
+    issuer: Issuer,
 ) -> None:
     federation = _federation(uow, cmd.federation)
     known = records.site(uow.db, cmd.federation, cmd.site)
@@ -94,7 +97,7 @@ def add_site(
         )
     kit = provision_site(ca, ServerEndpoint(federation.server_host, federation.server_port),
                          federation.server_org, federation.root_valid_days, cmd.site, cmd.org,
-                         kit_store)
+                         kit_store, issuer)
     _save_site(uow, cmd.federation, cmd.site, cmd.org, cmd.compute.model_dump(mode="json"), kit)
     record_certificate(uow, cmd.federation, kit.name, kit.kind, kit.certificate,
                        settings.expiry_warning)

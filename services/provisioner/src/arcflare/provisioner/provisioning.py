@@ -17,11 +17,31 @@ from arcflare.provisioner.certificates import CertificateFacts
 from arcflare.provisioner.flare_ca import BuiltKit, FederationCA
 from arcflare.provisioner.kit_resources import write_client_resources, write_server_resources
 from arcflare.provisioner.project import ServerEndpoint, federation_project, one_site_project
+from arcflare.trust.authority import Issuer
+from arcflare.trust.kits import kit_identity
+from arcflare.trust.principals import Principal
 
 SERVER = "server"
 
 #: where the deployer runs a participant's copy of its kit: (federation, kit name) -> folder
 RuntimeDirs = Callable[[str, str], Path]
+
+
+def kit_principal(federation: str, kit: BuiltKit) -> Principal | None:
+    """Whose ArcFlare identity a kit carries: the server kit the federation's bridge (it runs
+    in the server), a site kit that site's agent; admin kits none (persons have their own)."""
+    if kit.kind == "server":
+        return Principal.bridge(federation)
+    if kit.kind == "client":
+        return Principal.site_agent(federation, kit.participant)
+    return None
+
+
+def add_kit_identity(issuer: Issuer, federation: str, kit: BuiltKit, validity_days: int) -> None:
+    principal = kit_principal(federation, kit)
+    if principal is not None:
+        issuer.issue(principal, out_dir=kit_identity(kit.folder).directory,
+                     validity_days=validity_days)
 
 
 @dataclass(frozen=True)
@@ -38,9 +58,10 @@ def kit_name(kit: BuiltKit) -> str:
 
 def _store(
     ca: FederationCA, kit: BuiltKit, kit_store: KitStore, runtime_dirs: RuntimeDirs,
-    heart_beat_timeout_s: int,
+    heart_beat_timeout_s: int, issuer: Issuer, validity_days: int,
 ) -> StoredKit:
     name = kit_name(kit)
+    add_kit_identity(issuer, ca.federation, kit, validity_days)
     if kit.kind == "server":
         write_server_resources(kit.folder, runtime_dirs(ca.federation, name), heart_beat_timeout_s)
     elif kit.kind == "client":
@@ -51,13 +72,14 @@ def _store(
 
 def provision_federation(
     spec: CreateFederation, endpoint: ServerEndpoint, ca: FederationCA, kit_store: KitStore,
-    runtime_dirs: RuntimeDirs,
+    runtime_dirs: RuntimeDirs, issuer: Issuer,
 ) -> list[StoredKit]:
     """Every kit of the federation (server, sites, admins), reusing the CA if it exists."""
     built, kits = ca.provision(federation_project(spec, endpoint))
     try:
         return [
-            _store(ca, kit, kit_store, runtime_dirs, spec.heart_beat_timeout_s) for kit in kits
+            _store(ca, kit, kit_store, runtime_dirs, spec.heart_beat_timeout_s, issuer,
+                   spec.cert_validity_days) for kit in kits
         ]
     finally:
         ca.discard(built)
@@ -65,7 +87,7 @@ def provision_federation(
 
 def provision_site(
     ca: FederationCA, endpoint: ServerEndpoint, server_org: str, root_valid_days: int,
-    site: str, org: str, kit_store: KitStore,
+    site: str, org: str, kit_store: KitStore, issuer: Issuer,
 ) -> StoredKit:
     """One new client kit signed by the existing CA; no other kit is touched."""
     if not ca.exists():
@@ -75,6 +97,7 @@ def provision_site(
     )
     try:
         write_client_resources(client.folder)
+        add_kit_identity(issuer, ca.federation, client, root_valid_days)
         return StoredKit(site, "client", kit_store.put(ca.federation, site, client.folder),
                          client.certificate)
     finally:

@@ -19,6 +19,11 @@ class ProvisionerSettings(Settings):
     aml_subscription_id: str | None = None
     aml_resource_group: str | None = None
     aml_workspace: str | None = None
+    #: the provisioner's intermediate (issuer:provisioner): a folder with cert.pem, key.pem
+    #: and chain.pem, from `arcflare identity issue issuer`. It issues the identity of each
+    #: site's agent into the site's kit and the bridge's into the server kit. None:
+    #: <data_dir>/identity/issuer
+    issuer_dir: Path | None = None
 
     @property
     def ca_dir(self) -> Path:

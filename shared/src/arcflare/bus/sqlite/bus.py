@@ -41,6 +41,10 @@ class SqliteBus(Bus):
         schema.create(self._conn(), topology)
         self._doorbell = Doorbell(self.path)
 
+    @property
+    def topology(self) -> Topology:
+        return self._topology
+
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._closed:
