@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from arcflare.contracts import commands as c
-from arcflare.contracts.authz import FederationAccess, authorize, command_authorizer
+from arcflare.contracts.authz import UNKNOWN_FEDERATION, FederationAccess, authorize, command_authorizer
 from arcflare.contracts.base import Command, message_types
 from arcflare.contracts.envelope import Envelope
 
@@ -133,11 +133,11 @@ def test_hook_uses_the_federation_access_of_the_envelope() -> None:
     assert refused is not None and "StopSite" in refused
 
 
-def test_hook_leaves_unknown_federations_to_the_handler_but_checks_creation() -> None:
+def test_an_unknown_federation_is_never_a_pass_but_creation_is_checked() -> None:
     check = command_authorizer(lambda name: None)
     create = COMMANDS["CreateFederation:"]
     stop = c.StopSite(federation="unknown", site="north-1")
 
-    assert check(stop, Envelope.wrap(stop, issued_by="anyone@x.org")) is None
+    assert check(stop, Envelope.wrap(stop, issued_by="anyone@x.org")) is UNKNOWN_FEDERATION
     assert check(create, Envelope.wrap(create, issued_by=PRINCIPAL["project_admin"])) is None
     assert check(create, Envelope.wrap(create, issued_by="anyone@x.org")) is not None

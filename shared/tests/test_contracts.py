@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
-from arcflare.bus.codec import DecodeError, from_received, to_outgoing
+from arcflare.bus.port import MessageTooLarge
+from tests.support.signing import signer_for
+from arcflare.bus.codec import check_depth, DecodeError, from_received, to_outgoing
 from arcflare.bus.port import ReceivedMessage
 from arcflare.contracts import Envelope, field_errors, message_types
 from arcflare.contracts.asyncapi import asyncapi_document, export
@@ -94,15 +96,17 @@ def test_nan_metrics_are_refused():
                         points=[{"key": "acc", "value": float("nan"), "timestamp_ms": 1}])
 
 
-def test_envelope_round_trip_through_the_bus_mapping():
+def test_envelope_round_trip_through_the_bus_mapping(tmp_path):
     command = CreateFederation(**spec())
-    envelope = Envelope.wrap(command, issued_by="lead@example.org")
-    out = to_outgoing(envelope, session=True)
+    envelope = Envelope.wrap(command, issued_by="someone-else@example.org")
+    out = to_outgoing(envelope, session=True, signer=signer_for(tmp_path, "lead@example.org"))
+    assert out.application_properties["signature"].count(".") == 2
     assert out.session_id == "hospitals" and out.subject == "CreateFederation"
     received = _received(out.body, out.application_properties, out.message_id, out.subject,
                          out.correlation_id)
     back = from_received(received)
     assert back.open() == command
+    # issued_by is whoever signs, never what the envelope said before
     assert back.issued_by == "lead@example.org" and back.correlation_id == envelope.message_id
 
 
@@ -131,12 +135,29 @@ def test_malformed_messages_are_decode_errors_with_a_reason(body, props, reason)
     assert err.value.reason == reason
 
 
-def test_oversized_payload_is_refused_at_the_sender():
+def test_oversized_payload_is_refused_at_the_sender(tmp_path):
     from arcflare.contracts.events import SiteLogTail
 
     tail = SiteLogTail(federation="f", site="s", file="log.txt", lines=["x" * 2000] * 150)
-    with pytest.raises(ValueError, match="limit is 262144"):
-        to_outgoing(Envelope.wrap(tail))
+    with pytest.raises(MessageTooLarge, match="limit is 262144"):
+        to_outgoing(Envelope.wrap(tail), signer=signer_for(tmp_path, "site:f/s"))
+
+
+def test_json_nested_too_deep_is_refused_before_parsing_and_strings_do_not_count():
+    check_depth(b'{"a":' * 32 + b"1" + b"}" * 32)
+    with pytest.raises(DecodeError) as err:
+        check_depth(b'{"a":' * 33 + b"1" + b"}" * 33)
+    assert err.value.reason == "TooDeep"
+    check_depth(b'{"s":"' + b"[[[[{{{{" * 100 + b'\\"}')  # brackets inside a string
+
+
+def test_every_message_type_has_an_author_in_the_permission_table():
+    from arcflare.contracts.base import message_types
+    from arcflare.contracts.senders import permission_rows
+
+    rows = dict(permission_rows())
+    assert set(rows) == set(message_types())
+    assert not [name for name, who in rows.items() if "nobody" in who]
 
 
 def test_checked_in_asyncapi_and_schemas_are_current(tmp_path):

@@ -1,13 +1,19 @@
-"""A scheduled message can be withdrawn: before it leaves the outbox, or at the broker."""
+"""A scheduled message can be withdrawn, whenever the process died: it waits in the outbox
+until it is due, so withdrawing it is a local write. Rows an older version scheduled at the
+broker are still cancelled there."""
 from __future__ import annotations
 
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from arcflare.bus.codec import to_outgoing
+from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import SiteRemoved
 from arcflare.runtime.outbox import OutboxRelay
 from arcflare.runtime.state import StateStore
+from tests.support.signing import signer_for
 
 LATER = timedelta(days=30)
 
@@ -28,40 +34,70 @@ def cancel(store: StateStore, message_id: str) -> bool:
         return uow.cancel_scheduled(message_id)
 
 
+@pytest.fixture
+def signer(tmp_path):
+    return signer_for(tmp_path / "ids", "service:provisioner")
+
+
 def outbox_row(store: StateStore, message_id: str) -> sqlite3.Row:
     with store.connect() as db:
         return db.execute("SELECT * FROM _outbox WHERE id = ?", (message_id,)).fetchone()
 
 
-def test_withdrawn_before_the_relay_it_never_reaches_the_broker(tmp_path, bus):
+def test_a_scheduled_message_never_goes_to_the_broker_before_it_is_due(tmp_path, bus, signer):
     store = StateStore(tmp_path / "state.db")
-    relay = OutboxRelay(store, bus)
+    relay = OutboxRelay(store, bus, signer)
     message_id = publish_later(store)
 
-    assert cancel(store, message_id)
     relay.relay()
 
-    assert scheduled(bus) == 0
-    row = outbox_row(store, message_id)
+    assert scheduled(bus) == 0 and bus.peek("events", "cli") == []
+    assert outbox_row(store, message_id)["sent_at"] is None
+    assert relay.next_due() is not None and relay.pending() == 0
+
+
+def test_withdrawn_before_it_is_due_it_never_leaves_even_after_a_restart(tmp_path, bus, signer):
+    store = StateStore(tmp_path / "state.db")
+    OutboxRelay(store, bus, signer).relay()
+    message_id = publish_later(store)
+    OutboxRelay(store, bus, signer).relay()  # then the process dies
+
+    restarted = StateStore(tmp_path / "state.db")
+    assert cancel(restarted, message_id)
+    OutboxRelay(restarted, bus, signer).relay()
+
+    assert scheduled(bus) == 0 and bus.peek("events", "cli") == []
+    row = outbox_row(restarted, message_id)
     assert row["cancel"] == "done" and row["sequence_number"] is None
+    assert OutboxRelay(restarted, bus, signer).next_due() is None
 
 
-def test_withdrawn_after_the_relay_it_is_cancelled_at_the_broker(tmp_path, bus):
-    store = StateStore(tmp_path / "state.db")
-    relay = OutboxRelay(store, bus)
-    kept = publish_later(store, "site-2")
+def _scheduled_at_the_broker_by_an_older_version(store, bus, signer) -> str:
+    """What a version before 0.2 left: a row scheduled at the broker, its number recorded."""
     message_id = publish_later(store)
-    relay.relay()
-    per_message = scheduled(bus) // 2
-    assert per_message >= 1 and outbox_row(store, message_id)["sequence_number"] is not None
+    with store.connect() as db:
+        row = db.execute("SELECT envelope, deliver_at FROM _outbox WHERE id = ?",
+                         (message_id,)).fetchone()
+        number = bus.schedule("events", to_outgoing(Envelope.model_validate_json(row[0]),
+                                                    signer=signer),
+                              datetime.fromisoformat(row[1]))
+        db.execute("UPDATE _outbox SET sent_at = ?, sequence_number = ? WHERE id = ?",
+                   (datetime.now(UTC).isoformat(), number, message_id))
+    return message_id
+
+
+def test_an_older_versions_broker_scheduled_row_is_cancelled_at_the_broker(tmp_path, bus, signer):
+    store = StateStore(tmp_path / "state.db")
+    relay = OutboxRelay(store, bus, signer)
+    message_id = _scheduled_at_the_broker_by_an_older_version(store, bus, signer)
+    assert scheduled(bus) >= 1
 
     assert cancel(store, message_id)
     assert store.outbox_written.is_set()  # the relay is woken for it
     relay.relay()
 
-    assert scheduled(bus) == per_message  # only the other one is left
+    assert scheduled(bus) == 0
     assert outbox_row(store, message_id)["cancel"] == "done"
-    assert outbox_row(store, kept)["cancel"] is None
 
 
 def test_withdrawn_in_the_unit_that_published_it_nothing_is_written(tmp_path, bus):
@@ -85,7 +121,7 @@ def test_only_a_scheduled_message_still_waiting_can_be_withdrawn(tmp_path, bus):
     assert cancel(store, message_id) and not cancel(store, message_id)  # once
 
 
-def test_a_state_file_from_before_cancellation_is_upgraded(tmp_path, bus):
+def test_a_state_file_from_before_cancellation_is_upgraded(tmp_path, bus, signer):
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as db:
         db.executescript("""
@@ -94,13 +130,16 @@ def test_a_state_file_from_before_cancellation_is_upgraded(tmp_path, bus):
                 created_at TEXT NOT NULL, sent_at TEXT);
         """)
     store = StateStore(path)
-    relay = OutboxRelay(store, bus)
+    relay = OutboxRelay(store, bus, signer)
     message_id = publish_later(store)
     relay.relay()
 
     assert cancel(store, message_id)
     relay.relay()
-    assert scheduled(bus) == 0
+    assert scheduled(bus) == 0 and bus.peek("events", "cli") == []
+    with store.connect() as db:
+        columns = {r["name"] for r in db.execute("PRAGMA table_info(_outbox)")}
+    assert {"sequence_number", "cancel", "parked"} <= columns
 
 
 class RefusesFirstCancel:
@@ -120,11 +159,11 @@ class RefusesFirstCancel:
         self.bus.cancel_scheduled(entity, sequence_number)
 
 
-def test_a_cancellation_the_broker_refused_is_retried_later(tmp_path, bus):
+def test_a_cancellation_the_broker_refused_is_retried_later(tmp_path, bus, signer):
     store = StateStore(tmp_path / "state.db")
     flaky = RefusesFirstCancel(bus)
-    relay = OutboxRelay(store, flaky, cancel_retry_s=0.3)
-    message_id = publish_later(store)
+    relay = OutboxRelay(store, flaky, signer, cancel_retry_s=0.3)
+    message_id = _scheduled_at_the_broker_by_an_older_version(store, bus, signer)
     relay.relay()
     assert cancel(store, message_id)
 
