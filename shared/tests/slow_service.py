@@ -9,6 +9,7 @@ from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.commands import RemoveSite
 from arcflare.contracts.events import SiteRemoved
 from arcflare.runtime import Consumer, Service, Settings, StateStore
+from arcflare.runtime.identity import service_signer
 
 
 def remove_site(cmd: RemoveSite, *, uow) -> None:
@@ -23,4 +24,5 @@ if __name__ == "__main__":
         name="slow", settings=settings, bus=SqliteBus(settings.data_dir / "bus.db"),
         state=StateStore(settings.data_dir / "slow.db"),
         consumers=[Consumer("provisioner", handlers={RemoveSite: remove_site})],
+        signer=service_signer(settings, "provisioner"),  # it plays the provisioner
     ).run()

@@ -55,7 +55,8 @@ def test_garbage_sent_raw_ends_in_the_dlq_with_a_reason_and_can_be_resubmitted(s
     provisioner(settings, bus).drain()
 
     dead = json_lines(cli(data, "bus", "dlq", "list", "provisioner", "--json").stdout)[0]
-    assert [(d["message_id"], d["reason"]) for d in dead] == [(message_id, "InvalidJson")]
+    # send-raw signs nothing: the consumer refuses it before even parsing the body
+    assert [(d["message_id"], d["reason"]) for d in dead] == [(message_id, "Unauthenticated")]
     assert {"subject", "description", "delivery_count", "enqueued_at"} <= set(dead[0])
     stats = {s["entity_path"]: s for s in
              json_lines(cli(data, "bus", "stats", "--json").stdout)[0]}
@@ -85,7 +86,7 @@ def test_events_json_prints_one_line_per_event_with_the_envelope(settings, bus):
     client = Client(settings, bus=bus)
     command_id = client.send(AddSite(federation="fed", site="a", org="o"))
     # a command type this consumer does not handle is rejected: one CommandRejected event
-    svc = Service(name="p", settings=settings, bus=bus,
+    svc = Service(name="provisioner", settings=settings, bus=bus,
                   state=StateStore(settings.data_dir / "p.db"),
                   consumers=[Consumer("provisioner", handlers={})])
     svc.drain()

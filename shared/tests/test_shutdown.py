@@ -13,6 +13,7 @@ from arcflare.bus.sqlite import SqliteBus
 from arcflare.client import Client
 from arcflare.contracts.commands import RemoveSite
 from arcflare.runtime import Settings
+from arcflare.trust.local import ensure_local_identities
 
 HERE = Path(__file__).parent
 
@@ -28,7 +29,7 @@ def wait_for(predicate, timeout=20.0):
 
 def test_sigterm_finishes_the_handler_in_flight_and_exits_0(tmp_path):
     data = tmp_path / "data"
-    data.mkdir()
+    ensure_local_identities(data)
     marker = tmp_path / "started"
     bus = SqliteBus(data / "bus.db")
     client = Client(Settings(data_dir=data), bus=bus)
