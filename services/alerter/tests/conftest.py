@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
+from tests.support.signing import identities_in
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -78,3 +79,9 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def at():
     return envelope_at
+
+
+@pytest.fixture(autouse=True)
+def _identities(tmp_path):
+    """Every test's data dir holds the identities `arcflare local up` would create."""
+    identities_in(tmp_path / "data")

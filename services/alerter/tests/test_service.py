@@ -8,7 +8,8 @@ from pathlib import Path
 from arcflare.alerter.bootstrap import bootstrap
 from arcflare.alerter.settings import AlerterSettings
 from arcflare.bus import connect
-from arcflare.bus.codec import from_received, to_outgoing
+from arcflare.bus.codec import from_received
+from tests.support.signing import send_as_authors
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 
@@ -48,7 +49,7 @@ def test_a_site_down_past_its_duration_is_delivered_and_published(tmp_path, rece
     back_up = Envelope.wrap(e.SiteHealthChanged(federation=FED, site="south-1",
                                                 status="connected"))
     with connect(settings) as bus:
-        bus.send("events", [to_outgoing(env) for env in (down, back, back_up)])
+        send_as_authors(bus, settings.data_dir, list((down, back, back_up)))
     service.start()
     try:
         delivered = receiver.wait_for(1)
@@ -84,7 +85,7 @@ def test_a_stalled_webhook_blocks_neither_evaluation_nor_other_sinks(tmp_path, r
     failures = [Envelope.wrap(e.DeploymentFailed(federation=FED, target=t, reason="x"))
                 for t in ("a", "b", "c")]
     with connect(settings) as bus:
-        bus.send("events", [to_outgoing(env) for env in failures])
+        send_as_authors(bus, settings.data_dir, list(failures))
     service.start()
     try:
         receiver.wait_for(1)
@@ -123,7 +124,7 @@ def test_a_repeat_within_the_dedup_window_reaches_the_webhook_once(tmp_path, rec
     failures = [Envelope.wrap(e.DeploymentFailed(federation=FED, target=t, reason="x"))
                 for t in ("a", "a", "b")]
     with connect(settings) as bus:
-        bus.send("events", [to_outgoing(env) for env in failures])
+        send_as_authors(bus, settings.data_dir, list(failures))
     service.start()
     try:
         deadline = time.monotonic() + 30

@@ -57,6 +57,19 @@ SERVICE_COMMANDS: Mapping[str, frozenset[str]] = {
 }
 
 
+#: a site agent may send only to the telemetry topic (deploy/servicebus: its only Send
+#: right), so what it says travels there, whatever the message's usual channel
+SITE_AGENT_TOPIC = "telemetry"
+
+
+def topics_of(type_name: str, channel: str) -> frozenset[str]:
+    """Where a message of this type may arrive: its channel, and the telemetry topic too for
+    what site agents say (their health changes, restarts, refusals)."""
+    if type_name in SITE_AGENT_TYPES or type_name in REFUSAL_TYPES:
+        return frozenset({channel, SITE_AGENT_TOPIC})
+    return frozenset({channel})
+
+
 @dataclass(frozen=True)
 class Sender:
     """The proven principal, in parts: kind is person | service | site | bridge."""

@@ -100,6 +100,10 @@ FOLLOW = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=1
 SITE_COMMANDS = EntityOptions(lock_duration=timedelta(seconds=30), max_delivery_count=5,
                               default_ttl=timedelta(minutes=5))
 
+#: events a site agent sends, on telemetry (its only Send right: arcflare.contracts.senders)
+SITE_AGENT_EVENTS = ("SiteHealthChanged", "SiteClientRestarted", "CommandRejected",
+                     "CommandFailed", "MessageRefused", "OutboxMessageParked")
+
 #: the subscription every CLI / SDK follower peeks (never receives from)
 FOLLOW_SUBSCRIPTION = "cli"
 
@@ -167,9 +171,10 @@ TOPOLOGY = Topology(
                 Subscription(
                     "ledger",
                     by_type("SiteHeartbeat", "SiteLogTail", "FlareEventObserved",
-                            "MetricsReported"),
+                            "MetricsReported", *SITE_AGENT_EVENTS),
                     LIVE_TELEMETRY,
                 ),
+                Subscription("alerter", by_type(*SITE_AGENT_EVENTS), TELEMETRY),
                 Subscription(FOLLOW_SUBSCRIPTION, (), FOLLOW),
             ),
             TELEMETRY,

@@ -6,7 +6,7 @@ from typing import Any
 
 from arcflare.alerter.deliveries import workers
 from arcflare.alerter.engine import AlertEngine
-from arcflare.alerter.handlers import EVENT_HANDLERS, pending_watcher
+from arcflare.alerter.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS, pending_watcher
 from arcflare.alerter.loader import load_rules
 from arcflare.alerter.schema import MIGRATIONS
 from arcflare.alerter.settings import AlerterSettings
@@ -34,7 +34,8 @@ def bootstrap(settings: AlerterSettings | None = None, **overrides: Any) -> Serv
         settings=s,
         bus=bus,
         state=state,
-        consumers=[Consumer("events", subscription="alerter", handlers=EVENT_HANDLERS)],
+        consumers=[Consumer("events", subscription="alerter", handlers=EVENT_HANDLERS),
+                   Consumer("telemetry", subscription="alerter", handlers=TELEMETRY_HANDLERS)],
         dependencies={"engine": engine, "delivery_workers": delivery_workers, **overrides},
         background=[
             pending_watcher(engine, state, delivery_workers, s.alert_check_interval_s),

@@ -8,6 +8,7 @@ from arcflare.alerter.deliveries import DeliveryWorker, raise_alert, utcnow
 from arcflare.alerter.engine import AlertEngine, stamp
 from arcflare.contracts.base import Message, message_types
 from arcflare.contracts.events import Event
+from arcflare.contracts.senders import topics_of
 from arcflare.runtime import StateStore, UnitOfWork
 
 
@@ -27,6 +28,12 @@ EVENT_HANDLERS = {
     kind: evaluate_event
     for kind in message_types().values()
     if issubclass(kind, Event) and kind.channel == "events" and kind.__name__ != "AlertRaised"
+}
+#: what site agents say travels on telemetry (their health changes, restarts, refusals)
+TELEMETRY_HANDLERS = {
+    kind: evaluate_event
+    for kind in EVENT_HANDLERS
+    if "telemetry" in topics_of(kind.__name__, kind.channel)
 }
 
 

@@ -20,5 +20,5 @@ EVENT_HANDLERS = {
 TELEMETRY_HANDLERS = {
     kind: record_event
     for kind in message_types().values()
-    if issubclass(kind, Event) and kind.channel == "telemetry"
+    if issubclass(kind, Event) and "telemetry" in topics_of(kind.__name__, kind.channel)
 }
