@@ -11,11 +11,15 @@ from arcflare.contracts.envelope import Envelope
 from arcflare.provisioner.bootstrap import bootstrap
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.runtime import Service
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 
 ADMIN = "admin@hospital.org"
 
 
 def make_settings(data_dir: Path, **extra: object) -> ProvisionerSettings:
+    """Settings on a data dir with the local identities (the operators below among them)."""
+    ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "consortium"),
+                                                 ("lead@hospital.org", "consortium")))
     values: dict = {"issued_by": ADMIN, "retry_backoff_base_s": 0.01,
                     "retry_backoff_max_s": 0.01, **extra}
     return ProvisionerSettings(data_dir=data_dir, **values)

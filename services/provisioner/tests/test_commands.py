@@ -1,10 +1,12 @@
 """CreateFederation / AddSite / RemoveSite through the running service: events, replays, refusals."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
-from arcflare.bus.codec import to_outgoing
+from arcflare.client import Client
+from arcflare.provisioner.bootstrap import load_issuer
 from arcflare.contracts.commands import AddSite, RemoveSite
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.kits import FolderKitStore, resolve
@@ -13,16 +15,20 @@ from arcflare.provisioner.flare_ca import FederationCA
 from arcflare.provisioner.project import ServerEndpoint
 from arcflare.provisioner.provisioning import provision_federation
 
+from tests.support.signing import raw, signer_for
+
 from .conftest import ADMIN, federation_spec
 
 
 def send_raw(harness, payload: dict, type_: str = "CreateFederation") -> Envelope:
-    """A command as a careless sender could put it on the queue: the schema is not checked."""
-    envelope = Envelope(type=type_, federation=payload.get("name"), issued_by=ADMIN,
-                        payload=payload)
-    harness.client.bus.send("provisioner", [to_outgoing(envelope, session=True)])
+    """A command as a careless sender could put it on the queue, signed, but with the schema
+    not checked."""
+    federation = payload.get("name")
+    message_id = raw(harness.client.bus, "provisioner", json.dumps(payload).encode(),
+                     signer=signer_for(harness.settings.data_dir, ADMIN), type_name=type_,
+                     federation=federation, session=federation or "none")
     harness.service.drain(timeout=30)
-    return harness.client.wait(envelope.message_id, timeout=5, command_type=type_)
+    return harness.client.wait(message_id, timeout=5, command_type=type_)
 
 
 def test_create_announces_the_federation_then_each_site(harness):
@@ -155,11 +161,12 @@ def test_remove_unknown_site_is_not_found(harness):
 
 def test_only_a_project_admin_provisions(harness):
     harness.run(federation_spec())
-    harness.client.issued_by = "lead@hospital.org"
+    harness.client = Client(harness.settings, bus=harness.client.bus, issued_by="lead@hospital.org")
 
     outcome = harness.run(AddSite(federation="demo", site="site-5", org="h5"))
 
-    assert outcome.payload["reason"] == "unauthorized"
+    assert outcome.payload["reason"] == "Forbidden"
+    assert outcome.payload["proven_by"] == "lead@hospital.org"
 
 
 def spec_payload(**changes) -> dict:
@@ -221,7 +228,7 @@ def test_a_redelivery_after_a_crash_reuses_the_ca_and_certificates_left_behind(h
     ca = FederationCA(harness.settings.ca_dir, "demo")
     kits = provision_federation(spec, ServerEndpoint("localhost", 20000), ca,
                                 FolderKitStore(harness.settings.kits_dir),
-                                harness.settings.runtime_dir)
+                                harness.settings.runtime_dir, load_issuer(harness.settings))
     root = ca.root_certificate().fingerprint
     site_cert = next(k for k in kits if k.name == "site-1").certificate.fingerprint
 
@@ -246,3 +253,24 @@ def test_access_names_the_admins_and_the_orgs_of_the_sites_still_in(harness):
         [(ADMIN, "project_admin"), ("lead@hospital.org", "lead")]
     assert access.site_orgs == {"site-1": "hospital1", "site-3": "hospital3"}
     assert unknown is None
+
+
+def test_site_kits_carry_their_agents_identity_and_the_server_kit_its_bridges(harness):
+    from arcflare.flare.kits import resolve
+    from arcflare.trust.kits import kit_identity
+    from arcflare.trust.local import anchors_path
+    from arcflare.trust.verifier import Verifier, load_anchors
+
+    created = harness.run(federation_spec(sites=2))
+    events = {(e.type, e.payload.get("site")): e for e in harness.caused_by(created)}
+    verifier = Verifier(load_anchors(anchors_path(harness.settings.data_dir)))
+
+    site_files = kit_identity(resolve(events[("SiteProvisioned", "site-1")].payload["kit_ref"]))
+    server = kit_identity(resolve(created.payload["server_kit_ref"])).load()
+    admin = kit_identity(resolve(created.payload["admin_kit_ref"]))
+
+    assert verifier.verify_chain(site_files.load().chain).id == "site:demo/site-1"
+    assert verifier.verify_chain(server.chain).id == "bridge:demo"
+    assert not admin.exists()  # persons hold their own identities
+    assert site_files.key.stat().st_mode & 0o777 == 0o600
+    assert site_files.directory.stat().st_mode & 0o077 == 0

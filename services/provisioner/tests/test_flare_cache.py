@@ -199,6 +199,8 @@ def test_a_new_site_kit_is_what_nvflare_builds_for_that_site_apart_from_its_keys
     ours = files(resolve(added.payload["kit_ref"]))
     nvflares = files(Path(context.get_result_location()) / "site-3")
     ours.pop("local/resources.json")  # ours makes NVFlare's default explicit
+    for name in ("cert.pem", "key.pem", "chain.pem"):  # the site agent's ArcFlare identity
+        ours.pop(f"startup/arcflare/{name}")
     assert set(ours) == set(nvflares)
     assert KEY_FILES <= set(ours)
     assert {k: v for k, v in ours.items() if k not in KEY_FILES} == \

@@ -24,12 +24,19 @@ AccessInState = Callable[[sqlite3.Connection, str], FederationAccess | None]
 ARRIVAL_GRACE_S = 30.0
 
 
-def enforce_policy(lookup: AccessInState) -> Callable[..., None]:
+def enforce_policy(lookup: AccessInState, *, source_of_truth: bool = False) -> Callable[..., None]:
+    """source_of_truth: this service creates federations (the provisioner), so one it does not
+    know does not exist — refused at once as not_found instead of waited for."""
+
     def authorize(envelope: Envelope, command: Command, *, uow: UnitOfWork) -> None:
         check = command_authorizer(lambda name: lookup(uow.db, name))
         refusal = check(command, envelope)
         if refusal is UNKNOWN_FEDERATION:
             federation = envelope.federation or getattr(command, "federation", None)
+            if source_of_truth:
+                raise Rejected("not_found", f"federation {federation} does not exist; create "
+                               "it first", errors=[{"field": "federation",
+                                                    "problem": "no such federation"}])
             raise Rejected("Forbidden", f"federation {federation!r} is not known here, so no "
                            "one may order anything about it yet", retry_for_s=ARRIVAL_GRACE_S)
         if refusal:

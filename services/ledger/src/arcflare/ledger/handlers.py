@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from arcflare.contracts.base import Message, message_types
 from arcflare.contracts.events import Event
+from arcflare.contracts.senders import topics_of
 from arcflare.ledger.projections import Retention, record
 from arcflare.runtime import UnitOfWork
 

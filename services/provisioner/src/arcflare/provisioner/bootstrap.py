@@ -60,5 +60,5 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
         dependencies={"kit_store": kit_store, "issuer": issuer, **overrides},
         background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
         # NVFlare-style roles: only the federation's project_admin provisions
-        authorize=enforce_policy(records.access),
+        authorize=enforce_policy(records.access, source_of_truth=True),
     )
