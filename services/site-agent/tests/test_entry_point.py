@@ -9,9 +9,11 @@ import time
 
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
+from conftest import agent_identities
 
 
 def test_the_agent_runs_heartbeats_and_stops_cleanly_on_sigterm(tmp_path):
+    agent_identities(tmp_path, "fed-a", "site-9")
     env = {**os.environ, "ARCFLARE_DATA_DIR": str(tmp_path), "ARCFLARE_FEDERATION": "fed-a",
            "ARCFLARE_SITE": "site-9", "ARCFLARE_HEARTBEAT_INTERVAL_S": "0.5",
            "ARCFLARE_SITE_WORKSPACE": str(tmp_path / "missing")}

@@ -172,4 +172,5 @@ def test_configured_admins_decide_who_may_tail_this_sites_logs(agent_settings, w
         svc.bus.close()
     assert answer.type == outcome
     if outcome == "CommandRejected":
-        assert answer.payload["reason"] == "unauthorized"
+        assert answer.payload["reason"] == "Forbidden"
+        assert answer.payload["proven_by"] == principal

@@ -7,6 +7,7 @@ from arcflare.contracts.events import SiteHeartbeat
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
 from arcflare.site_agent.bootstrap import bootstrap
 from arcflare.site_agent.telemetry import TelemetrySender
+from tests.support.signing import signer_for
 
 
 class FlakyBus(SqliteBus):
@@ -26,7 +27,7 @@ def heartbeat(status: str) -> SiteHeartbeat:
 
 def test_only_the_latest_heartbeat_is_kept_while_the_bus_is_down(tmp_path):
     bus = FlakyBus(tmp_path / "bus.db")
-    sender = TelemetrySender(bus)
+    sender = TelemetrySender(bus, signer=signer_for(tmp_path / "ids", "site:fed-a/site-1"))
     bus.down = True
 
     sent = [sender.offer(heartbeat(s)) for s in ("starting", "connected", "disconnected")]
@@ -55,7 +56,8 @@ def test_the_agent_keeps_ticking_while_the_bus_is_down(agent_settings, tmp_path)
 
     beats = [m for m in bus.peek("telemetry", FOLLOW_SUBSCRIPTION, max_messages=100)
              if m.subject == "SiteHeartbeat"]
-    changes = [m for m in bus.peek("events", FOLLOW_SUBSCRIPTION, max_messages=100)
+    # an agent sends only to telemetry: its health changes travel there too
+    changes = [m for m in bus.peek("telemetry", FOLLOW_SUBSCRIPTION, max_messages=100)
                if m.subject == "SiteHealthChanged"]
     assert statuses == ["stopped"] * 5  # no workspace under tmp_path: not deployed
     assert len(beats) == 1 and len(changes) == 1

@@ -17,6 +17,7 @@ import psutil
 from arcflare.localstack.processes import ProcessSpec, Supervised, processes_under
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.processes import ended, wait_ended
+from arcflare.trust.local import site_identity
 
 log = get_logger("arcflare.localstack")
 
@@ -165,6 +166,9 @@ class Supervisor:
         spec = site_agent_spec(self.data_dir, federation, site, org, admins)
         if spec.name in self.procs:
             return
+        # the agent signs as its site: issued from the local root (a hospital's agent gets
+        # its identity in its kit, or from the operators)
+        site_identity(self.data_dir, federation, site)
         self.procs[spec.name] = Supervised(spec, self.data_dir)
         self._save_agents()
 
