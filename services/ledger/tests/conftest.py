@@ -8,6 +8,7 @@ from arcflare.contracts import commands as c
 from arcflare.contracts import events as e
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 
 FED = "hospitals"
 FP = ":".join(["AB"] * 32)
@@ -105,3 +106,12 @@ def events() -> list[Envelope]:
 def enveloped():
     """outcome(message, command_id, seconds_after_T0, issued_by=...) -> Envelope"""
     return outcome
+
+
+@pytest.fixture(autouse=True)
+def _identities(tmp_path):
+    """Every test's data dir holds the identities `arcflare local up` would create, and those
+    of the people the stream names."""
+    ensure_local_identities(tmp_path / "data", operators=(
+        *DEFAULT_OPERATORS, ("owner@consortium.org", "consortium"),
+        ("scientist@north.org", "north")))

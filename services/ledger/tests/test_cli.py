@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 from arcflare.bus import connect
-from arcflare.bus.codec import from_received, to_outgoing
+from arcflare.bus.codec import from_received
 from arcflare.cli import common
 from arcflare.cli.main import app
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
+from tests.support.signing import send_as_authors
 from arcflare.contracts.topology import site_subscription
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
@@ -23,10 +24,9 @@ runner = CliRunner()
 
 
 def publish(settings: LedgerSettings, envelopes: list[Envelope]) -> None:
+    """Each envelope signed by the principal entitled to say it, as the real senders would."""
     with connect(settings) as bus:
-        for env in envelopes:
-            topic = "telemetry" if env.open().channel == "telemetry" else "events"
-            bus.send(topic, [to_outgoing(env)])
+        send_as_authors(bus, settings.data_dir, envelopes)
 
 
 @pytest.fixture
@@ -128,7 +128,7 @@ def answer_tail_requests(data_dir: Path, site: str, stop: threading.Event) -> No
                                      redacted_count=1, request_id=request.message_id)
                 answer = Envelope.wrap(tail, causation_id=request.message_id,
                                        correlation_id=request.correlation_id)
-                bus.send("telemetry", [to_outgoing(answer)])
+                send_as_authors(bus, data_dir, [answer])
                 bus.complete(received)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from arcflare.bus import connect
-from arcflare.bus.codec import to_outgoing
 from arcflare.contracts.envelope import Envelope
+from tests.support.signing import send_as_authors
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.runtime import Service
@@ -19,10 +19,9 @@ FED = "hospitals"
 
 
 def publish(settings: LedgerSettings, envelopes: list[Envelope]) -> None:
+    """Each envelope signed by the principal entitled to say it, as the real senders would."""
     with connect(settings) as bus:
-        for env in envelopes:
-            topic = "telemetry" if env.open().channel == "telemetry" else "events"
-            bus.send(topic, [to_outgoing(env)])
+        send_as_authors(bus, settings.data_dir, envelopes)
 
 
 def get(port: int, path: str) -> tuple[int, object]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arcflare.bus import codec
-from arcflare.bus.port import OutgoingMessage, SubQueue
+from arcflare.bus.port import SubQueue
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope, new_id
 from arcflare.metrics_relay.bootstrap import bootstrap
 from arcflare.metrics_relay.settings import MetricsRelaySettings
+from tests.support.signing import identities_in, raw, send_as_authors, signer_for
 
 
 def relay_settings(data_dir: Path, **overrides) -> MetricsRelaySettings:
+    identities_in(data_dir)
     fast_retries = {"retry_backoff_base_s": 0.01, "retry_backoff_max_s": 0.05}
     return MetricsRelaySettings(data_dir=data_dir, **{**fast_retries, **overrides})
 
@@ -28,18 +29,20 @@ class Relay:
 
     def publish(self, message: Message, *, correlation_id: str | None = None,
                 message_id: str | None = None) -> Envelope:
+        """Signed by whoever may say it: the job-controller, the bridge of its federation."""
         envelope = Envelope.wrap(message, message_id=message_id or new_id(),
                                  correlation_id=correlation_id)
-        self.bus.send(message.channel, [codec.to_outgoing(envelope)])
+        send_as_authors(self.bus, self.settings.data_dir, [envelope])
         return envelope
 
     def publish_raw(self, type_name: str, payload: dict, topic: str = "telemetry") -> str:
-        """A message the contract would refuse (NaN, text values): straight onto the bus."""
-        mid = new_id()
-        self.bus.send(topic, [OutgoingMessage(
-            body=json.dumps(payload).encode(), message_id=mid, subject=type_name,
-            correlation_id=mid, application_properties={"type": type_name})])
-        return mid
+        """A message the contract would refuse (NaN, text values), signed by the bridge of
+        its federation but otherwise straight onto the bus."""
+        federation = payload.get("federation", "fed")
+        return raw(self.bus, topic, json.dumps(payload).encode(),
+                   signer=signer_for(self.settings.data_dir, f"bridge:{federation}"),
+                   type_name=type_name, federation=federation, site=payload.get("site"),
+                   session=None)
 
     def drain(self, rounds: int = 3) -> None:
         for _ in range(rounds):
