@@ -124,3 +124,10 @@ def identities_in(data_dir: Path) -> Path:
     """The local identities a `local up` would create, in a test's data dir."""
     local.ensure_local_identities(data_dir)
     return data_dir
+
+
+def as_provisioner(service, event: Message) -> Envelope:
+    """Publish an event on a test service's bus as the provisioner signs it (what a service
+    under test learns about its federations from)."""
+    return publish(service.bus, signer_for(service.settings.data_dir, "service:provisioner"),
+                   event)

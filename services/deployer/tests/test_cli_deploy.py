@@ -63,7 +63,7 @@ def test_wait_reports_failures_and_rejections_with_exit_1(deployer):
     assert unknown_site[0] == 1
     assert unknown_site[1]["outcome"]["payload"]["reason"] == "not_found"
     assert intruder[0] == 1
-    assert intruder[1]["outcome"]["payload"]["reason"] == "unauthorized"
+    assert intruder[1]["outcome"]["payload"]["reason"] == "Forbidden"
 
 
 def test_teardown_and_stop_without_a_site_tear_the_federation_down(deployer):

@@ -14,6 +14,8 @@ from arcflare.job_controller.settings import JobControllerSettings
 from jc_fakes import ADMINS
 from jc_federation import ADMIN, LocalFederation
 
+from tests.support.signing import as_provisioner
+
 SITES = ["site-1", "site-2"]
 FED = "fedtest"
 CA = ":".join(["AB"] * 32)
@@ -30,8 +32,7 @@ def provisioned(fed: LocalFederation) -> FederationProvisioned:
 def start_service(data_dir: Path, fed: LocalFederation, **overrides):
     settings = JobControllerSettings(data_dir=data_dir, job_poll_interval_s=0.5, status_poll_interval_s=0)
     svc = bootstrap(settings, **overrides)
-    with svc.state.unit_of_work() as uow:
-        uow.publish(provisioned(fed))
+    as_provisioner(svc, provisioned(fed))
     svc.drain(timeout=10)
     return svc, settings
 

@@ -12,6 +12,8 @@ from arcflare.job_controller.settings import JobControllerSettings
 from jc_fakes import ADMINS, CA, FakeFlareAdmin
 from typer.testing import CliRunner
 
+from tests.support.signing import as_provisioner
+
 
 class FinishingAdmin(FakeFlareAdmin):
     """Jobs finish as soon as they are asked about."""
@@ -32,8 +34,7 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
     admin = FinishingAdmin(["site-1", "site-2"])
     settings = JobControllerSettings(data_dir=tmp_path, job_poll_interval_s=0.1, status_poll_interval_s=0)
     svc = bootstrap(settings, admin_factory=lambda fed: admin)
-    with svc.state.unit_of_work() as uow:
-        uow.publish(FederationProvisioned(
+    as_provisioner(svc, FederationProvisioned(
             federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
             admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1", "site-2"],
             ca_fingerprint=CA, admins=ADMINS))

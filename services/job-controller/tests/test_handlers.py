@@ -12,10 +12,12 @@ import pytest
 from arcflare.client import Client
 from arcflare.contracts.commands import ArchivePackage, FolderPackage, RecipePackage, SubmitJob
 from arcflare.contracts.events import FederationProvisioned, SiteRemoved
-from arcflare.job_controller import handlers
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.runtime import authorization
 from jc_fakes import ADMINS, CA, FakeFlareAdmin
+
+from tests.support.signing import as_provisioner
 
 
 @pytest.fixture
@@ -23,8 +25,7 @@ def env(tmp_path: Path):
     admin = FakeFlareAdmin(["site-1", "site-2"])
     settings = JobControllerSettings(data_dir=tmp_path, max_package_bytes=100_000)
     svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
-    with svc.state.unit_of_work() as uow:
-        uow.publish(FederationProvisioned(
+    as_provisioner(svc, FederationProvisioned(
             federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
             admin_kit_ref="file:/kits/admin/startup", admin_name="a@b.org", sites=["site-1", "site-2"],
             ca_fingerprint=CA, admins=ADMINS))
@@ -60,13 +61,14 @@ def test_a_recipe_job_is_submitted_once_with_its_rounds(env) -> None:
     assert "arcflare.flare.bridge.BusBridge" in (job_dir / "app/config/config_fed_server.json").read_text()
 
 
-def test_an_unknown_federation_is_rejected_as_not_found(env, monkeypatch) -> None:
+def test_an_unknown_federation_is_never_a_pass(env, monkeypatch) -> None:
     svc, client, _, _ = env
-    monkeypatch.setattr(handlers, "ARRIVAL_GRACE_S", 0.0)
+    monkeypatch.setattr(authorization, "ARRIVAL_GRACE_S", 0.0)
 
     result = outcome(svc, client, SubmitJob(federation="nope", name="lr", package=recipe()))
 
-    assert (result["type"], result["reason"]) == ("CommandRejected", "not_found")
+    assert (result["type"], result["reason"]) == ("CommandRejected", "Forbidden")
+    assert "'nope' is not known here" in result["detail"]
 
 
 def test_a_command_that_overtakes_its_federation_waits_for_it(tmp_path: Path) -> None:
@@ -78,8 +80,7 @@ def test_a_command_that_overtakes_its_federation_waits_for_it(tmp_path: Path) ->
     try:
         command_id = client.send(SubmitJob(federation="late", name="lr", package=recipe()))
         svc.drain(timeout=0.5)  # handled before the federation is known: retried, not refused
-        with svc.state.unit_of_work() as uow:
-            uow.publish(FederationProvisioned(
+        as_provisioner(svc, FederationProvisioned(
                 federation="late", server_endpoint="localhost:1", server_kit_ref="file:/s",
                 admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1"],
                 ca_fingerprint=CA, admins=ADMINS))
@@ -157,8 +158,7 @@ def test_too_few_clients_within_the_timeout_fails_the_job_with_the_reason(env) -
 def test_a_removed_site_is_disabled_on_the_server(env) -> None:
     svc, _, admin, _ = env
 
-    with svc.state.unit_of_work() as uow:
-        uow.publish(SiteRemoved(federation="fed", site="site-2"))
+    as_provisioner(svc, SiteRemoved(federation="fed", site="site-2"))
     svc.drain()
 
     assert admin.disabled == ["site-2"]
@@ -183,5 +183,5 @@ def test_a_member_may_not_submit_a_job(env) -> None:
     finally:
         member.close()
 
-    assert (result["type"], result["reason"]) == ("CommandRejected", "unauthorized")
+    assert (result["type"], result["reason"]) == ("CommandRejected", "Forbidden")
     assert not admin.submitted

@@ -113,7 +113,7 @@ def test_restart_is_refused_unless_the_site_allows_it(agent, client):
     agent.drain()
     answer = client.wait(command_id, timeout=5)
 
-    assert answer.type == "CommandRejected" and answer.payload["reason"] == "unauthorized"
+    assert answer.type == "CommandRejected" and answer.payload["reason"] == "Forbidden"
     assert "ARCFLARE_ALLOW_RESTART" in answer.payload["detail"]
 
 

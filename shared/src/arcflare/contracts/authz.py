@@ -8,7 +8,7 @@
 - member: reads (the ledger's HTTP API); issues no command.
 
 `authorize` is pure: the runtime asks it before a handler runs and turns a
-refusal into CommandRejected(reason="unauthorized"). No I/O here.
+refusal into CommandRejected(reason="Forbidden"). No I/O here.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ class Rejected(Exception):
     """A permanent refusal: dead-letter now and answer with CommandRejected.
 
     reason is short and machine-readable ("invalid", "conflict", "not_found",
-    "unauthorized"); detail is one sentence for a person; errors name fields.
+    "Forbidden"); detail is one sentence for a person; errors name fields.
     """
 
     def __init__(

@@ -51,7 +51,7 @@ def restart_site_client(cmd: RestartSiteClient, *, uow: UnitOfWork,
                         health_model: HealthModel) -> None:
     _check_federation(cmd, settings)
     if not settings.allow_restart:
-        raise Rejected("unauthorized", (
+        raise Rejected("Forbidden", (
             f"restarts are turned off on site {settings.site}: the site's IT sets "
             "ARCFLARE_ALLOW_RESTART=true to allow them"))
     health_model.expect_restart()
