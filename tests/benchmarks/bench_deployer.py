@@ -83,7 +83,7 @@ def _with_deployer(kits: Kits, data_dir: Path) -> float:
     svc.start()
     client = Client(svc.settings, issued_by=ADMIN)
     try:
-        publish(client.bus, federation_provisioned(kits, auto_deploy=False),
+        publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=False),
                 *[site_provisioned(kits, s, deploy=False) for s in SITES])
         _wait_provisioned(svc, kits)
         started = time.monotonic()

@@ -87,15 +87,15 @@ def compute_with(ml: FakeMLClient) -> AzureMLCompute:
 
 def provision_events(client: Client, tmp_path: Path) -> None:
     """A federation whose server runs on AML compute and whose site on an Arc cluster."""
-    publish(client.bus,
+    publish(client.bus, client.settings.data_dir,
             FederationProvisioned(
                 federation="fedaml", server_endpoint="server.example.org:8002",
-                server_kit_ref="azureml:kit-fedaml-server:1",
-                admin_kit_ref=f"file:{tmp_path}/admin", admin_name=ADMIN, sites=["hospital-a"],
+                server_kit_ref="azureml:arcflare-kit-fedaml-server:1",
+                admin_kit_ref=f"file:{client.settings.data_dir.parent}/prov/kits/fedaml/{ADMIN}", admin_name=ADMIN, sites=["hospital-a"],
                 server_compute=ComputeSpec(backend="azureml", compute="cpu-cluster"),
                 admins=[AdminSpec(email=ADMIN, org="arc", role="project_admin")],
                 ca_fingerprint=FINGERPRINT),
             SiteProvisioned(
                 federation="fedaml", site="hospital-a", org="arc",
-                kit_ref="azureml:kit-fedaml-hospital-a:1", cert_fingerprint=FINGERPRINT,
+                kit_ref="azureml:arcflare-kit-fedaml-hospital-a:1", cert_fingerprint=FINGERPRINT,
                 not_after=datetime.now(UTC) + timedelta(days=300), compute=ARC))

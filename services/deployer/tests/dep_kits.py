@@ -1,4 +1,5 @@
-"""Real NVFlare startup kits for the deployer's tests, provisioned with NVFlare itself.
+"""Real NVFlare startup kits for the deployer's tests, provisioned with NVFlare itself and
+laid out as the provisioner's kit store.
 
 A free port, a short heart_beat_timeout (above the clients' 10 s heartbeat, else they
 flap), and the server's resources.json left
@@ -14,14 +15,20 @@ from pathlib import Path
 from tests.support.flare_project import provision as provision_project
 
 ADMIN = "admin@arcflare.test"
-SERVER_NAME = "localhost"
+#: the server kit's name in a kit store (NVFlare names it after the host, localhost)
+SERVER_NAME = "server"
 
 
 @dataclass(frozen=True)
 class Kits:
     federation: str
     port: int
-    root: Path  # prod_00
+    root: Path  # <store>/<federation>: the kit store's layout, as the provisioner keeps it
+
+    @property
+    def store(self) -> Path:
+        """The deployer's kit_root for these kits."""
+        return self.root.parent
 
     @property
     def server(self) -> Path:
@@ -40,7 +47,13 @@ class Kits:
 
 def provision(workdir: Path, federation: str, sites: list[str],
               heart_beat_timeout: int = 15) -> Kits:
-    root, port = provision_project(workdir, federation, sites, admin=ADMIN)
+    built, port = provision_project(workdir, federation, sites, admin=ADMIN)
+    # laid out as the provisioner's kit store: <store>/<federation>/<participant>, the server
+    # kit as "server" — the deployer runs kits from its store only
+    root = workdir / "kits" / federation
+    root.parent.mkdir(parents=True, exist_ok=True)
+    built.rename(root)
+    (root / "localhost").rename(root / SERVER_NAME)
     kits = Kits(federation, port, root)
     local = kits.server / "local"
     resources = json.loads((local / "resources.json.default").read_text())

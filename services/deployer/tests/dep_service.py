@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
-from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.envelope import Envelope
@@ -15,7 +14,10 @@ from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
 from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.deployer.adapters.processes import MARKER
 from arcflare.deployer.settings import DeployerSettings
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from dep_kits import ADMIN, SERVER_NAME, Kits
+from tests.support.signing import publish as signed_publish
+from tests.support.signing import signer_for
 from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
@@ -38,6 +40,10 @@ def short_lock_topology(seconds: float = 5.0) -> Topology:
 
 
 def settings(data_dir: Path, **overrides) -> DeployerSettings:
+    """Fast settings on a data dir with the local identities; the tests' kits are provisioned
+    into the kit store at <data_dir>/../prov/kits (dep_kits.provision)."""
+    ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "arc")))
+    overrides.setdefault("kit_root", data_dir.parent / "prov" / "kits")
     return DeployerSettings(data_dir=data_dir, watch_interval_s=0.5, stop_grace_s=5,
                             retry_backoff_base_s=0.1, retry_backoff_max_s=1, **overrides)
 
@@ -59,9 +65,12 @@ def site_provisioned(kits: Kits, site: str, *, deploy: bool) -> SiteProvisioned:
     )
 
 
-def publish(bus: Bus, *events) -> None:
-    """What the provisioner does: its events on the events topic."""
-    bus.send("events", [to_outgoing(Envelope.wrap(e, issued_by=ADMIN)) for e in events])
+def publish(bus: Bus, data_dir: Path, *events) -> None:
+    """What the provisioner does: its events on the events topic, signed as it signs them,
+    on behalf of the admin who ordered them."""
+    provisioner = signer_for(data_dir, "service:provisioner")
+    for event in events:
+        signed_publish(bus, provisioner, event, on_behalf_of=ADMIN)
 
 
 def client_statuses(kits: Kits) -> dict[str, str]:

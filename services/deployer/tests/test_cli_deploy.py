@@ -12,6 +12,7 @@ from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.compute import Computes
 from dep_fake_ml import FakeMLClient, compute_with, provision_events
 from dep_kits import ADMIN
+from arcflare.trust.local import ensure_local_identities
 from dep_service import settings
 from typer.testing import CliRunner
 
@@ -48,8 +49,12 @@ def test_deploy_sends_one_command_per_site_and_the_jobs_are_submitted(deployer):
     assert wait_for(lambda: "arcflare-fedaml-hospital-a-1" in ml.jobs.jobs, timeout=30)
 
 
-def test_wait_reports_failures_and_rejections_with_exit_1(deployer):
+def test_wait_reports_failures_and_rejections_with_exit_1(deployer, monkeypatch):
     data_dir, _ = deployer
+    from arcflare.runtime import authorization
+
+    monkeypatch.setattr(authorization, "ARRIVAL_GRACE_S", 0.0)  # no waiting for "nofed"
+    ensure_local_identities(data_dir, operators=(("intruder@example.org", "elsewhere"),))
 
     unknown_fed = cli(data_dir, "deploy", "nofed", "--wait", "--timeout", "30", "--as", ADMIN)
     unknown_site = cli(data_dir, "stop", "fedaml", "--site", "nope", "--wait", "--timeout", "30",
@@ -57,9 +62,10 @@ def test_wait_reports_failures_and_rejections_with_exit_1(deployer):
     intruder = cli(data_dir, "deploy", "fedaml", "--wait", "--timeout", "30",
                    "--as", "intruder@example.org")
 
-    assert unknown_fed[0] == 1
-    assert unknown_fed[1]["outcome"]["type"] == "DeploymentFailed"
-    assert "nofed is not provisioned" in unknown_fed[1]["outcome"]["payload"]["reason"]
+    assert unknown_fed[0] == 1  # an unknown federation is never a pass
+    assert unknown_fed[1]["outcome"]["type"] == "CommandRejected"
+    assert unknown_fed[1]["outcome"]["payload"]["reason"] == "Forbidden"
+    assert "'nofed' is not known here" in unknown_fed[1]["outcome"]["payload"]["detail"]
     assert unknown_site[0] == 1
     assert unknown_site[1]["outcome"]["payload"]["reason"] == "not_found"
     assert intruder[0] == 1

@@ -29,6 +29,7 @@ CHILD = Path(__file__).with_name("deployer_child.py")
 
 def start_deployer(data_dir: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "ARCFLARE_DATA_DIR": str(data_dir), "ARCFLARE_WATCH_INTERVAL_S": "0.5",
+           "ARCFLARE_KIT_ROOT": str(data_dir.parent / "prov" / "kits"),
            "ARCFLARE_LOG_FORMAT": "json", "ARCFLARE_RETRY_BACKOFF_MAX_S": "1"}
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, str(CHILD)], env=env, stdout=out,
@@ -52,11 +53,12 @@ def participants(data_dir: Path, entry: str) -> dict[str, int]:
 def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy_and_reports_the_dead(
         tmp_path, data_dir):
     kits = provision(tmp_path / "prov", "fedchaos", ["site-1", "site-2"])
+    settings(data_dir)  # the local identities, as `local up` would make them
     bus = SqliteBus(data_dir / "bus.db", topology=short_lock_topology())
     client = Client(Settings(data_dir=data_dir), bus=bus, issued_by=ADMIN)
     deployers = [start_deployer(data_dir, tmp_path / "deployer-1.log")]
     try:
-        publish(bus, federation_provisioned(kits, auto_deploy=True),
+        publish(bus, data_dir, federation_provisioned(kits, auto_deploy=True),
                 site_provisioned(kits, "site-1", deploy=True),
                 site_provisioned(kits, "site-2", deploy=True))
         # the server process exists but is not yet accepting: the deployer is mid-deploy
@@ -74,7 +76,7 @@ def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy_and_reports
         assert seen == {("ServerDeployed", "server"), ("SiteDeployed", "site-1"),
                         ("SiteDeployed", "site-2")}
         assert wait_for(lambda: connected(kits, ["site-1", "site-2"]))
-        assert participants(data_dir, "server_train") == {"localhost": 1}
+        assert participants(data_dir, "server_train") == {"server": 1}
         assert participants(data_dir, "client_train") == {"site-1": 1, "site-2": 1}
 
         # a site that dies while no deployer runs is reported by the next one
@@ -90,7 +92,7 @@ def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy_and_reports
 
         assert crashed.payload == {"federation": kits.federation, "site": "site-2",
                                    "reason": "crashed"}
-        assert participants(data_dir, "server_train") == {"localhost": 1}
+        assert participants(data_dir, "server_train") == {"server": 1}
         assert participants(data_dir, "client_train") == {"site-1": 1}
     finally:
         for deployer in deployers:

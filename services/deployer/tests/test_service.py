@@ -74,7 +74,7 @@ def test_auto_deploy_connects_both_sites_and_a_stopped_site_is_gone(tmp_path, da
     _svc, client = running
     kits = provision(tmp_path / "prov", "fedauto", ["site-1", "site-2"])
 
-    publish(client.bus, federation_provisioned(kits, auto_deploy=True),
+    publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=True),
             site_provisioned(kits, "site-1", deploy=True),
             site_provisioned(kits, "site-2", deploy=True))
     deployed = outcomes(client, ["ServerDeployed", "SiteDeployed", "DeploymentFailed"], 3)
@@ -96,7 +96,7 @@ def test_auto_deploy_connects_both_sites_and_a_stopped_site_is_gone(tmp_path, da
 def test_a_duplicate_deploy_site_starts_one_process(tmp_path, data_dir, running):
     svc, client = running
     kits = provision(tmp_path / "prov", "feddup", ["site-1"])
-    publish(client.bus, federation_provisioned(kits, auto_deploy=False),
+    publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=False),
             site_provisioned(kits, "site-1", deploy=False))
     provisioned(svc, kits, ["site-1"])
     server_id = client.send(DeployServer(federation=kits.federation))
@@ -118,7 +118,7 @@ def test_a_duplicate_deploy_site_starts_one_process(tmp_path, data_dir, running)
 def test_failures_say_what_to_fix_and_a_retry_after_the_fix_succeeds(tmp_path, data_dir, running):
     svc, client = running
     kits = provision(tmp_path / "prov", "fedfail", ["site-1"])
-    publish(client.bus, federation_provisioned(kits, auto_deploy=False),
+    publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=False),
             site_provisioned(kits, "site-1", deploy=False))
     provisioned(svc, kits, ["site-1"])
     blocker = socket.socket()
@@ -155,7 +155,7 @@ def test_a_site_that_dies_on_its_own_is_reported_crashed_and_restarts_on_request
         tmp_path, data_dir, running):
     _svc, client = running
     kits = provision(tmp_path / "prov", "fedcrash", ["site-1"])
-    publish(client.bus, federation_provisioned(kits, auto_deploy=True),
+    publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=True),
             site_provisioned(kits, "site-1", deploy=True))
     deployed = [e for e in outcomes(client, ["ServerDeployed", "SiteDeployed"], 2)
                 if e.type == "SiteDeployed"]
@@ -178,11 +178,11 @@ def test_a_removed_site_is_stopped_and_teardown_stops_the_rest_then_the_server(
         tmp_path, data_dir, running):
     _svc, client = running
     kits = provision(tmp_path / "prov", "fedtear", ["site-1", "site-2"])
-    publish(client.bus, federation_provisioned(kits, auto_deploy=True),
+    publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=True),
             site_provisioned(kits, "site-1", deploy=True),
             site_provisioned(kits, "site-2", deploy=True))
     outcomes(client, ["ServerDeployed", "SiteDeployed"], 3)
-    publish(client.bus, SiteRemoved(federation=kits.federation, site="site-2"))
+    publish(client.bus, client.settings.data_dir, SiteRemoved(federation=kits.federation, site="site-2"))
     removed = outcomes(client, ["SiteStopped"], 1, timeout=60)
 
     torn = client.wait(client.send(TeardownFederation(federation=kits.federation)), timeout=60)
@@ -205,7 +205,7 @@ def test_a_server_that_never_listens_is_answered_failed_by_the_watcher_and_stopp
     svc.start()
     client = Client(settings(data_dir), issued_by=ADMIN)
     try:
-        publish(client.bus, federation_provisioned(kits, auto_deploy=False))
+        publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=False))
         provisioned(svc, kits, [])
         outcome = client.wait(client.send(DeployServer(federation=kits.federation)), timeout=60)
 
