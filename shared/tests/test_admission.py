@@ -17,6 +17,7 @@ from arcflare.trust import local
 from arcflare.trust.authority import TrustRoot
 from arcflare.trust.jws import Signer
 from arcflare.trust.principals import Principal
+
 from tests.support.signing import publish, raw, signer_for
 
 FPR = ":".join(["AB"] * 32)

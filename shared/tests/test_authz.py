@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import pytest
 from arcflare.contracts import commands as c
-from arcflare.contracts.authz import UNKNOWN_FEDERATION, FederationAccess, authorize, command_authorizer
+from arcflare.contracts.authz import (
+    UNKNOWN_FEDERATION,
+    FederationAccess,
+    authorize,
+    command_authorizer,
+)
 from arcflare.contracts.base import Command, message_types
 from arcflare.contracts.envelope import Envelope
 

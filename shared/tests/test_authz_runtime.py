@@ -15,6 +15,7 @@ from arcflare.contracts.authz import FederationAccess
 from arcflare.runtime import Consumer, Service, Settings, StateStore, UnitOfWork
 from arcflare.runtime.authorization import enforce_policy
 from arcflare.trust.local import ensure_local_identities
+
 from tests.support.signing import publish, raw, signer_for
 
 FED = "hospitals"

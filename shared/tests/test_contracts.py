@@ -5,16 +5,16 @@ import json
 from pathlib import Path
 
 import pytest
-from arcflare.bus.port import MessageTooLarge
-from tests.support.signing import signer_for
-from arcflare.bus.codec import check_depth, DecodeError, from_received, to_outgoing
-from arcflare.bus.port import ReceivedMessage
+from arcflare.bus.codec import DecodeError, check_depth, from_received, to_outgoing
+from arcflare.bus.port import MessageTooLarge, ReceivedMessage
 from arcflare.contracts import Envelope, field_errors, message_types
 from arcflare.contracts.asyncapi import asyncapi_document, export
 from arcflare.contracts.commands import CreateFederation, SubmitJob
 from arcflare.contracts.events import MetricsReported, SiteProvisioned
 from arcflare.contracts.outcomes import SUCCESS
 from pydantic import ValidationError
+
+from tests.support.signing import signer_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

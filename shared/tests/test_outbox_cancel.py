@@ -13,6 +13,7 @@ from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import SiteRemoved
 from arcflare.runtime.outbox import OutboxRelay
 from arcflare.runtime.state import StateStore
+
 from tests.support.signing import signer_for
 
 LATER = timedelta(days=30)

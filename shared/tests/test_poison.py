@@ -13,6 +13,7 @@ from arcflare.bus.port import SubQueue
 from arcflare.contracts.commands import RemoveSite
 from arcflare.contracts.events import CommandRejected, SiteHeartbeat, SiteRemoved
 from arcflare.runtime import Consumer, Service, StateStore
+
 from tests.support.signing import publish, raw, signer_for
 
 
@@ -169,7 +170,7 @@ def test_a_scheduled_message_can_be_withdrawn_after_a_crash_and_never_arrives(se
 def test_local_files_are_private(settings, bus):
     svc = provisioner_like(settings, bus)
     svc.drain()
-    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)
     assert mode(settings.data_dir) == 0o700
     assert mode(svc.state.path) == 0o600
     from arcflare.bus import connect

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
-from arcflare.bus.port import MessageLockLost, OutgoingMessage, SubQueue
+from arcflare.bus.port import MessageLockLost, SubQueue
 from arcflare.client import Client
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
 from arcflare.contracts.events import SiteProvisioned, SiteRemoved
 from arcflare.runtime import Consumer, Rejected, Service, StateStore
+
 from tests.support.signing import raw as signed_raw
 from tests.support.signing import signer_for
 

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
+
 from tests.support.signing import identities_in
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)

@@ -9,9 +9,10 @@ from arcflare.alerter.bootstrap import bootstrap
 from arcflare.alerter.settings import AlerterSettings
 from arcflare.bus import connect
 from arcflare.bus.codec import from_received
-from tests.support.signing import send_as_authors
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
+
+from tests.support.signing import send_as_authors
 
 FED = "hospitals"
 
@@ -49,7 +50,7 @@ def test_a_site_down_past_its_duration_is_delivered_and_published(tmp_path, rece
     back_up = Envelope.wrap(e.SiteHealthChanged(federation=FED, site="south-1",
                                                 status="connected"))
     with connect(settings) as bus:
-        send_as_authors(bus, settings.data_dir, list((down, back, back_up)))
+        send_as_authors(bus, settings.data_dir, [down, back, back_up])
     service.start()
     try:
         delivered = receiver.wait_for(1)
@@ -85,7 +86,7 @@ def test_a_stalled_webhook_blocks_neither_evaluation_nor_other_sinks(tmp_path, r
     failures = [Envelope.wrap(e.DeploymentFailed(federation=FED, target=t, reason="x"))
                 for t in ("a", "b", "c")]
     with connect(settings) as bus:
-        send_as_authors(bus, settings.data_dir, list(failures))
+        send_as_authors(bus, settings.data_dir, failures)
     service.start()
     try:
         receiver.wait_for(1)
@@ -124,7 +125,7 @@ def test_a_repeat_within_the_dedup_window_reaches_the_webhook_once(tmp_path, rec
     failures = [Envelope.wrap(e.DeploymentFailed(federation=FED, target=t, reason="x"))
                 for t in ("a", "a", "b")]
     with connect(settings) as bus:
-        send_as_authors(bus, settings.data_dir, list(failures))
+        send_as_authors(bus, settings.data_dir, failures)
     service.start()
     try:
         deadline = time.monotonic() + 30

@@ -9,17 +9,17 @@ from pathlib import Path
 import psutil
 from arcflare.bus.port import Bus
 from arcflare.contracts.commands import AdminSpec
-from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
 from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.deployer.adapters.processes import MARKER
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from dep_kits import ADMIN, SERVER_NAME, Kits
-from tests.support.signing import publish as signed_publish
-from tests.support.signing import signer_for
 from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
 from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+from tests.support.signing import publish as signed_publish
+from tests.support.signing import signer_for
 
 FINGERPRINT = ":".join(["AB"] * 32)
 

@@ -10,9 +10,9 @@ from arcflare.cli.main import app
 from arcflare.client import Client
 from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.compute import Computes
+from arcflare.trust.local import ensure_local_identities
 from dep_fake_ml import FakeMLClient, compute_with, provision_events
 from dep_kits import ADMIN
-from arcflare.trust.local import ensure_local_identities
 from dep_service import settings
 from typer.testing import CliRunner
 

@@ -15,6 +15,7 @@ from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
 from arcflare.deployer.bootstrap import bootstrap
 from dep_kits import ADMIN
 from dep_service import settings
+
 from tests.support.signing import publish, signer_for
 
 FED = "fedevil"

@@ -18,6 +18,7 @@ from dep_service import (
     federation_provisioned,
     processes_in,
     publish,
+    settings,
     short_lock_topology,
     site_provisioned,
     wait_for,

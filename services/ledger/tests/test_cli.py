@@ -13,11 +13,12 @@ from arcflare.cli import common
 from arcflare.cli.main import app
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
-from tests.support.signing import send_as_authors
 from arcflare.contracts.topology import site_subscription
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
 from typer.testing import CliRunner
+
+from tests.support.signing import send_as_authors
 
 FED = "hospitals"
 runner = CliRunner()

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from arcflare.bus import connect
 from arcflare.contracts.envelope import Envelope
-from tests.support.signing import send_as_authors
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.runtime import Service
+
+from tests.support.signing import send_as_authors
 
 FED = "hospitals"
 

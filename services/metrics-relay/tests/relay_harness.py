@@ -9,6 +9,7 @@ from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope, new_id
 from arcflare.metrics_relay.bootstrap import bootstrap
 from arcflare.metrics_relay.settings import MetricsRelaySettings
+
 from tests.support.signing import identities_in, raw, send_as_authors, signer_for
 
 

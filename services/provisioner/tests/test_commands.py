@@ -6,11 +6,11 @@ import shutil
 
 import pytest
 from arcflare.client import Client
-from arcflare.provisioner.bootstrap import load_issuer
 from arcflare.contracts.commands import AddSite, RemoveSite
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.kits import FolderKitStore, resolve
 from arcflare.provisioner import records
+from arcflare.provisioner.bootstrap import load_issuer
 from arcflare.provisioner.flare_ca import FederationCA
 from arcflare.provisioner.project import ServerEndpoint
 from arcflare.provisioner.provisioning import provision_federation

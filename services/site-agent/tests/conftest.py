@@ -10,7 +10,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from arcflare.site_agent.settings import SiteAgentSettings
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities, site_identity
 
-
 #: who may command the test agents unless a test configures otherwise: the default operator,
 #: as the local stack configures each agent with its federation's admins
 OPERATOR_ADMIN = {"email": "admin@arcflare.local", "org": "arcflare", "role": "project_admin"}

@@ -7,6 +7,7 @@ from arcflare.contracts.events import SiteHeartbeat
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
 from arcflare.site_agent.bootstrap import bootstrap
 from arcflare.site_agent.telemetry import TelemetrySender
+
 from tests.support.signing import signer_for
 
 

@@ -10,6 +10,7 @@ from arcflare.contracts.events import MetricPoint, MetricsReported
 from arcflare.flare.batching import MetricsBatcher
 from arcflare.flare.sender import TelemetrySender
 from arcflare.flare.spool import Spool
+
 from tests.support.signing import signer_for
 
 

@@ -134,7 +134,7 @@ class MessageProcessor:
             admitted = self.admission.admit(received, command=bool(self.consumer.commands))
         except Refused as refused:
             return self._refuse(received, refused)
-        except Exception as exc:  # noqa: BLE001 - whatever breaks on this message ends it alone
+        except Exception as exc:
             log.exception("admitting the message failed")
             return self._refuse(received, Refused("Undecodable", f"{type(exc).__name__}: {exc}"))
         envelope, message = admitted.envelope, admitted.message

@@ -11,6 +11,7 @@ from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.topology import site_subscription
 from arcflare.runtime import Consumer, Service, StateStore, get_logger
 from arcflare.runtime.authorization import enforce_policy
+from arcflare.runtime.identity import MissingIdentity, load_identity
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
 from arcflare.site_agent.observer import SiteObserver
@@ -19,7 +20,6 @@ from arcflare.site_agent.reporter import PeriodicTails, SiteReporter
 from arcflare.site_agent.settings import SiteAgentSettings
 from arcflare.site_agent.tails import RateLimit
 from arcflare.site_agent.telemetry import TelemetrySender
-from arcflare.runtime.identity import MissingIdentity, load_identity
 from arcflare.trust import local
 from arcflare.trust.jws import Signer
 from arcflare.trust.kits import kit_identity
