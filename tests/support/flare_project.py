@@ -54,8 +54,13 @@ def wait_listening(port: int, proc: subprocess.Popen | None = None,
 
 
 def provision(workdir: Path, project: str, sites: list[str], *, port: int | None = None,
-              admin: str = ADMIN, org: str = "arc") -> tuple[Path, int]:
-    """Kits in workdir/ws/<project>/prod_00 (returned, with the server's port)."""
+              admin: str = ADMIN, org: str = "arc",
+              identities_from: Path | None = None) -> tuple[Path, int]:
+    """Kits in workdir/ws/<project>/prod_00 (returned, with the server's port).
+
+    identities_from: a data dir with the local identities; its provisioner issuer then puts
+    the bridge's identity into the server kit and each agent's into its site kit, as
+    ArcFlare's provisioner does."""
     port = port or free_port()
     participants = [{"name": SERVER, "type": "server", "org": org, "fed_learn_port": port}]
     participants += [{"name": s, "type": "client", "org": org} for s in sites]
@@ -67,4 +72,21 @@ def provision(workdir: Path, project: str, sites: list[str], *, port: int | None
     nvflare = Path(sys.executable).with_name("nvflare")
     subprocess.run([str(nvflare), "provision", "-p", "project.yml", "-w", "ws"],
                    cwd=workdir, check=True, capture_output=True, timeout=120)
-    return workdir / "ws" / project / "prod_00", port
+    prod = workdir / "ws" / project / "prod_00"
+    if identities_from is not None:
+        add_kit_identities(prod, project, sites, identities_from)
+    return prod, port
+
+
+def add_kit_identities(prod: Path, project: str, sites: list[str], data_dir: Path) -> None:
+    from arcflare.trust.authority import Issuer
+    from arcflare.trust.kits import kit_identity
+    from arcflare.trust.local import ensure_local_identities, issuer_identity_paths
+    from arcflare.trust.principals import Principal
+
+    ensure_local_identities(data_dir)
+    issuer = Issuer.load(issuer_identity_paths(data_dir).directory)
+    issuer.issue(Principal.bridge(project), out_dir=kit_identity(prod / SERVER).directory)
+    for site in sites:
+        issuer.issue(Principal.site_agent(project, site),
+                     out_dir=kit_identity(prod / site).directory)

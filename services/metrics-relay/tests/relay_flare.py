@@ -23,9 +23,11 @@ ADMIN = "admin@arcflare.local"
 PYTHON = Path(sys.executable)
 
 
-def provision(root: Path, project: str, sites: list[str]) -> Path:
-    """Kits for localhost:<free port>, sites and one project admin; returns prod_00."""
-    prod, _ = provision_project(root, project, sites, admin=ADMIN)
+def provision(root: Path, project: str, sites: list[str], identities_from: Path) -> Path:
+    """Kits for localhost:<free port>, sites and one project admin, with the bridge's and the
+    agents' identities from the local root in `identities_from`; returns prod_00."""
+    prod, _ = provision_project(root, project, sites, admin=ADMIN,
+                                identities_from=identities_from)
     _local_resources(prod / "localhost", server=True)
     for site in sites:
         _local_resources(prod / site, server=False)

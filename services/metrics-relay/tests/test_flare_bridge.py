@@ -3,6 +3,7 @@ NVFlare's own analytics events → bus → metrics-relay → MLflow."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -11,8 +12,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from arcflare.bus.port import OutgoingMessage
-from arcflare.contracts.events import JobCompleted, JobSubmitted
+from arcflare.bus.codec import to_outgoing
+from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.events import JobCompleted, JobSubmitted, MetricsReported
+from arcflare.trust.jws import Signer
+from arcflare.trust.kits import kit_identity
 from relay_flare import expected_history, export_job, provision, run_job, running_federation
 from relay_harness import Relay
 
@@ -26,13 +30,15 @@ ROUNDS = 3
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory):
     root = tmp_path_factory.mktemp("flare")
-    prod = provision(root / "kits", FED, SITES)
+    prod = provision(root / "kits", FED, SITES, identities_from=root / "ids")
     with running_federation(prod, SITES):
         yield root, prod
 
 
 @pytest.fixture
 def relay(federation, tmp_path):
+    # the relay trusts the root that issued the bridge's identity in the server kit
+    shutil.copytree(federation[0] / "ids" / "identity", tmp_path / "data" / "identity")
     r = Relay(tmp_path / "data")
     try:
         yield r
@@ -110,12 +116,13 @@ def test_metrics_of_every_site_reach_mlflow_with_lineage_and_the_model_is_regist
     lifecycle = [json.loads(m.body) for m in _telemetry_copies(relay, "FlareEventObserved")]
     assert [e["event"] for e in lifecycle if e["job_id"] == job_id] == ["job_started", "job_ended"]
 
-    # replay every MetricsReported twice more, as new messages: the histories stay as they are
+    # replay every MetricsReported twice more, as new messages signed by the bridge (a bridge
+    # re-sending after a crash): the histories stay as they are, by batch id
     copies = _telemetry_copies(relay, "MetricsReported")
+    bridge = Signer(kit_identity(prod / "localhost").load())
     for _ in range(2):
-        relay.bus.send("telemetry", [OutgoingMessage(
-            body=m.body, message_id=str(uuid.uuid4()), subject=m.subject,
-            correlation_id=m.correlation_id, application_properties=m.application_properties)
+        relay.bus.send("telemetry", [
+            to_outgoing(Envelope.wrap(MetricsReported.model_validate_json(m.body)), signer=bridge)
             for m in copies])
     relay.drain()
 
