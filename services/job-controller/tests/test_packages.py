@@ -226,3 +226,18 @@ def test_an_unpacked_archive_without_a_job_leaves_nothing_behind(tmp_path: Path)
     with pytest.raises(InvalidPackage, match="no meta.json"):
         unpack_archive(archive, tmp_path / "out", CAPS)
     assert _left_behind(tmp_path) == []
+
+
+def test_a_tar_of_dot_with_its_own_folder_entry_unpacks(tmp_path: Path) -> None:
+    # `tar -C job_parent .` names its first member './': a folder, not a nameless file
+    source = tmp_path / "src"
+    for name, data in _good_members().items():
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_bytes(data)
+    archive = tmp_path / "dot.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(source, arcname=".")
+
+    job = unpack_archive(archive, tmp_path / "out", CAPS)
+
+    assert job == tmp_path / "out" / "job" and (job / "meta.json").is_file()
