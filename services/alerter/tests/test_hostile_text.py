@@ -12,7 +12,9 @@ from arcflare.cli import common
 from arcflare.cli.main import app
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
+from arcflare.ledger.bootstrap import PORT_FILE
 from arcflare.ledger.bootstrap import bootstrap as ledger_bootstrap
+from arcflare.ledger.http_api import LedgerApi
 from arcflare.ledger.settings import LedgerSettings
 from typer.testing import CliRunner
 from webhook_support import book_for, delivery, raise_one, worker_for
@@ -86,6 +88,7 @@ def test_escaping_keeps_ordinary_words_and_neutralises_markup(text, slack, teams
 
 @pytest.fixture
 def ledger_data_dir(tmp_path: Path) -> Iterator[Path]:
+    """The real ledger's projection of one hostile AlertRaised, served by its HTTP API."""
     settings = LedgerSettings(data_dir=tmp_path / "data")
     raised = Envelope.wrap(e.AlertRaised(
         rule="[bold]deployment-failed[/bold]", severity="critical", summary=HOSTILE,
@@ -93,18 +96,14 @@ def ledger_data_dir(tmp_path: Path) -> Iterator[Path]:
         source_message_id="m-1"))
     with connect(settings) as bus:
         bus.send("events", [to_outgoing(raised)])
-    service = ledger_bootstrap(settings)
-    service.drain(timeout=30)
-    service.start()
+    ledger = ledger_bootstrap(settings)
+    ledger.drain(timeout=30)
+    api = LedgerApi(ledger.state.path, "127.0.0.1", 0, settings.run_dir() / PORT_FILE)
     try:
-        port_file = settings.data_dir / "run" / "ledger.port"
-        for _ in range(200):
-            if port_file.exists() and port_file.read_text():
-                break
-            service.stopping.wait(0.05)
         yield settings.data_dir
     finally:
-        service.stop()
+        api.close()
+        ledger.stop()
 
 
 def test_the_cli_prints_alert_text_literally(ledger_data_dir: Path, monkeypatch) -> None:

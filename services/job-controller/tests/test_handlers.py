@@ -111,13 +111,20 @@ def test_a_bad_recipe_parameter_names_the_field(env) -> None:
     assert result["reason"] == "invalid" and "parameters.rounds" in result["detail"]
 
 
+def upload(settings: JobControllerSettings, name: str, members: dict[str, str]) -> str:
+    """A zip in <data>/uploads holding a job's meta.json and the given members."""
+    uploads = settings.data_dir / "uploads"
+    uploads.mkdir(exist_ok=True)
+    with zipfile.ZipFile(uploads / name, "w") as zf:
+        zf.writestr("job/meta.json", '{"deploy_map": {"app": ["@ALL"]}}')
+        for member, data in members.items():
+            zf.writestr(member, data)
+    return name
+
+
 def test_a_zip_slip_upload_is_rejected_and_nothing_is_submitted(env) -> None:
     svc, client, admin, settings = env
-    uploads = settings.data_dir / "uploads"
-    uploads.mkdir()
-    with zipfile.ZipFile(uploads / "evil.zip", "w") as zf:
-        zf.writestr("job/meta.json", '{"deploy_map": {"app": ["@ALL"]}}')
-        zf.writestr("job/../../../escape.py", "x")
+    upload(settings, "evil.zip", {"job/../../../escape.py": "x"})
 
     result = outcome(svc, client, SubmitJob(federation="fed", name="x", package=ArchivePackage(path="evil.zip")))
 
@@ -127,13 +134,9 @@ def test_a_zip_slip_upload_is_rejected_and_nothing_is_submitted(env) -> None:
 
 def test_an_archive_that_cannot_be_unpacked_is_rejected_at_once_naming_the_member(env) -> None:
     svc, client, admin, settings = env
-    uploads = settings.data_dir / "uploads"
-    uploads.mkdir()
-    with zipfile.ZipFile(uploads / "clash.zip", "w") as zf:
-        zf.writestr("job/meta.json", '{"deploy_map": {"app": ["@ALL"]}}')
-        zf.writestr("job/app/config/config_fed_server.json", "{}")
-        zf.writestr("job/app", "a file where the package has a folder")
-    command = SubmitJob(federation="fed", name="x", package=ArchivePackage(path="clash.zip"))
+    clash = upload(settings, "clash.zip", {"job/app/config/config_fed_server.json": "{}",
+                                           "job/app": "a file where the package has a folder"})
+    command = SubmitJob(federation="fed", name="x", package=ArchivePackage(path=clash))
 
     result = outcome(svc, client, command)
 

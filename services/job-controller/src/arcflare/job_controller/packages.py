@@ -116,6 +116,17 @@ def _copy_limited(src, dest: Path, budget: _Budget) -> None:
             out.write(chunk)
 
 
+def _place(name: str, target: Path, budget: _Budget, open_data=None) -> None:
+    """One checked member: a folder (no data to open) or a file copied within the caps."""
+    budget.add_entry()
+    with _member(name):
+        if open_data is None:
+            target.mkdir(parents=True, exist_ok=True)
+            return
+        with open_data() as src:
+            _copy_limited(src, target, budget)
+
+
 def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
@@ -123,13 +134,8 @@ def _unzip(archive: Path, dest: Path, budget: _Budget) -> None:
             mode = info.external_attr >> 16
             if (mode & 0o170000) == 0o120000:
                 raise InvalidPackage(f"package: member {_shown(info.filename)} is a symbolic link; links are not allowed")
-            budget.add_entry()
-            with _member(info.filename):
-                if info.is_dir():
-                    (dest / rel).mkdir(parents=True, exist_ok=True)
-                    continue
-                with zf.open(info) as src:
-                    _copy_limited(src, dest / rel, budget)
+            _place(info.filename, dest / rel, budget,
+                   None if info.is_dir() else lambda info=info: zf.open(info))
 
 
 def _untar(archive: Path, dest: Path, budget: _Budget) -> None:
@@ -140,15 +146,8 @@ def _untar(archive: Path, dest: Path, budget: _Budget) -> None:
                 raise InvalidPackage(f"package: member {_shown(member.name)} is a link; links are not allowed")
             if not member.isdir() and not member.isfile():
                 raise InvalidPackage(f"package: member {_shown(member.name)} is not a regular file or folder")
-            budget.add_entry()
-            with _member(member.name):
-                if member.isdir():
-                    (dest / rel).mkdir(parents=True, exist_ok=True)
-                    continue
-                src = tf.extractfile(member)
-                assert src is not None
-                with src:
-                    _copy_limited(src, dest / rel, budget)
+            _place(member.name, dest / rel, budget,
+                   None if member.isdir() else lambda member=member: tf.extractfile(member))
 
 
 def _unpack_into(archive: Path, scratch: Path, caps: Caps) -> None:
