@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 from arcflare.alerter.escaping import slack_text, teams_text
 from arcflare.bus import connect
-from arcflare.bus.codec import to_outgoing
 from arcflare.cli import common
 from arcflare.cli.main import app
 from arcflare.contracts import events as e
-from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.bootstrap import PORT_FILE
 from arcflare.ledger.bootstrap import bootstrap as ledger_bootstrap
 from arcflare.ledger.http_api import LedgerApi
 from arcflare.ledger.settings import LedgerSettings
 from typer.testing import CliRunner
 from webhook_support import book_for, delivery, raise_one, worker_for
+
+from tests.support.signing import publish, signer_for
 
 MENTION = "<!channel>"
 LINK = "<https://evil.example/login|reset your password>"
@@ -90,12 +90,12 @@ def test_escaping_keeps_ordinary_words_and_neutralises_markup(text, slack, teams
 def ledger_data_dir(tmp_path: Path) -> Iterator[Path]:
     """The real ledger's projection of one hostile AlertRaised, served by its HTTP API."""
     settings = LedgerSettings(data_dir=tmp_path / "data")
-    raised = Envelope.wrap(e.AlertRaised(
+    raised = e.AlertRaised(
         rule="[bold]deployment-failed[/bold]", severity="critical", summary=HOSTILE,
         federation="hospitals", site=RICH, source_type="DeploymentFailed",
-        source_message_id="m-1"))
+        source_message_id="m-1")
     with connect(settings) as bus:
-        bus.send("events", [to_outgoing(raised)])
+        publish(bus, signer_for(settings.data_dir, "service:alerter"), raised)
     ledger = ledger_bootstrap(settings)
     ledger.drain(timeout=30)
     api = LedgerApi(ledger.state.path, "127.0.0.1", 0, settings.run_dir() / PORT_FILE)
