@@ -133,14 +133,16 @@ def _tar(path: Path, members: list[tarfile.TarInfo | tuple[str, bytes]]) -> Path
 
 
 def _left_behind(tmp_path: Path) -> list[str]:
-    return sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith((".zip", ".tar.gz")))
+    """What unpacking into tmp_path/place/out left in tmp_path/place."""
+    place = tmp_path / "place"
+    return sorted(p.name for p in place.iterdir()) if place.exists() else []
 
 
 def test_a_member_named_dot_is_rejected_by_name(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "dot.zip", {**_good_members(), ".": b"x"})
 
     with pytest.raises(InvalidPackage, match=r"member '\.' .*no file name"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -148,7 +150,7 @@ def test_a_file_where_the_package_has_a_folder_is_rejected_by_name(tmp_path: Pat
     archive = _zip(tmp_path / "clash.zip", {**_good_members(), "job/app": b"not a folder"})
 
     with pytest.raises(InvalidPackage, match=r"member 'job/app' .*already has a folder"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -157,7 +159,7 @@ def test_a_folder_where_the_package_has_a_file_is_rejected_by_name(tmp_path: Pat
         *_good_members().items(), ("job/custom", b"a file"), ("job/custom/train.py", b"x")])
 
     with pytest.raises(InvalidPackage, match=r"member 'job/custom/train.py' .*already has a file"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -166,7 +168,7 @@ def test_a_name_longer_than_the_file_system_allows_is_rejected_by_name(tmp_path:
     archive = _zip(tmp_path / "long.zip", {**_good_members(), long_name: b"x"})
 
     with pytest.raises(InvalidPackage, match=r"member 'job/app/custom/n+…' \(318 characters\) .*too long"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -175,7 +177,7 @@ def test_folder_entries_count_against_the_file_cap(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "folders.zip", {**_good_members(), **folders})
 
     with pytest.raises(InvalidPackage, match="more than 100 files or folders"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -185,7 +187,7 @@ def test_a_hard_link_in_tar_is_rejected_by_name(tmp_path: Path) -> None:
     archive = _tar(tmp_path / "hard.tar.gz", [*_good_members().items(), link])
 
     with pytest.raises(InvalidPackage, match=r"member 'job/app/custom/passwd' is a link"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
 
 
 def test_an_absolute_or_climbing_tar_member_is_rejected_by_name(tmp_path: Path) -> None:
@@ -193,9 +195,9 @@ def test_an_absolute_or_climbing_tar_member_is_rejected_by_name(tmp_path: Path) 
     climbing = _tar(tmp_path / "up.tar.gz", [*_good_members().items(), ("job/../../evil.py", b"x")])
 
     with pytest.raises(InvalidPackage, match=r"member '/tmp/evil.py' has an absolute path"):
-        unpack_archive(absolute, tmp_path / "out", CAPS)
+        unpack_archive(absolute, tmp_path / "place" / "out", CAPS)
     with pytest.raises(InvalidPackage, match=r"member 'job/\.\./\.\./evil.py' contains '\.\.'"):
-        unpack_archive(climbing, tmp_path / "out", CAPS)
+        unpack_archive(climbing, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -205,7 +207,7 @@ def test_a_device_in_tar_is_rejected_by_name(tmp_path: Path) -> None:
     archive = _tar(tmp_path / "dev.tar.gz", [*_good_members().items(), device])
 
     with pytest.raises(InvalidPackage, match=r"member 'job/app/custom/null' is not a regular file"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
 
 
 def test_a_damaged_member_is_rejected_by_name(tmp_path: Path) -> None:
@@ -216,7 +218,7 @@ def test_a_damaged_member_is_rejected_by_name(tmp_path: Path) -> None:
     archive.write_bytes(bytes(raw))
 
     with pytest.raises(InvalidPackage, match=r"member 'job/app/custom/data.bin'"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -224,7 +226,7 @@ def test_an_unpacked_archive_without_a_job_leaves_nothing_behind(tmp_path: Path)
     archive = _zip(tmp_path / "nojob.zip", {"readme.txt": b"hello"})
 
     with pytest.raises(InvalidPackage, match="no meta.json"):
-        unpack_archive(archive, tmp_path / "out", CAPS)
+        unpack_archive(archive, tmp_path / "place" / "out", CAPS)
     assert _left_behind(tmp_path) == []
 
 
@@ -238,6 +240,6 @@ def test_a_tar_of_dot_with_its_own_folder_entry_unpacks(tmp_path: Path) -> None:
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(source, arcname=".")
 
-    job = unpack_archive(archive, tmp_path / "out", CAPS)
+    job = unpack_archive(archive, tmp_path / "place" / "out", CAPS)
 
-    assert job == tmp_path / "out" / "job" and (job / "meta.json").is_file()
+    assert job == tmp_path / "place" / "out" / "job" and (job / "meta.json").is_file()

@@ -13,6 +13,8 @@ from arcflare.site_agent.redaction import FollowedLog, Redactor
 from arcflare.site_agent.reporter import PeriodicTails
 from arcflare.site_agent.telemetry import TelemetrySender
 
+from tests.support.signing import signer_for
+
 STAMP = "2026-12-01 17:49:42,512 - KeyLoader - INFO - "
 #: an encrypted PEM key: header lines and short body lines the bare-base64 rule would not
 #: know for key material on their own; only knowing the block is open redacts them
@@ -28,7 +30,8 @@ def periodic(tmp_path: Path):
     bus = SqliteBus(tmp_path / "bus.db")
     tails = PeriodicTails(federation="fed-a", site="site-1", file="log.txt", every_s=60,
                           observer=ProcessObserver(tmp_path), redactor=Redactor(),
-                          telemetry=TelemetrySender(bus))
+                          telemetry=TelemetrySender(bus, signer=signer_for(
+                              tmp_path / "ids", "site:fed-a/site-1")))
     tails.tick()  # the follower starts at the end of the file
     yield tails, tmp_path / "log.txt", bus
     bus.close()
