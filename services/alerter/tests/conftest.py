@@ -2,17 +2,25 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+from arcflare.alerter.schema import MIGRATIONS
+from arcflare.contracts import events as e
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
+from arcflare.runtime import StateStore
 
 from tests.support.signing import identities_in
+
+sys.path.insert(0, str(Path(__file__).parent))
+from webhook_support import FED, Clock
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 
@@ -27,6 +35,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []
         self.script: list[int | str] = []
         self.release = threading.Event()
         receiver = self
@@ -34,6 +43,7 @@ class Receiver:
         class _Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.headers.append(dict(self.headers))
                 receiver.requests.append(body)
                 step = receiver.script.pop(0) if receiver.script else 200
                 if step == "slow":
@@ -86,3 +96,13 @@ def at():
 def _identities(tmp_path):
     """Every test's data dir holds the identities `arcflare local up` would create."""
     identities_in(tmp_path / "data")
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> StateStore:
+    return StateStore(tmp_path / "alerter.db", migrations=MIGRATIONS)
+
+
+@pytest.fixture
+def clock(at) -> Clock:
+    return Clock(at(e.SiteRemoved(federation=FED, site="x"), 0).occurred_at)

@@ -2,73 +2,13 @@
 from __future__ import annotations
 
 import socket
-from datetime import timedelta
-from pathlib import Path
+import threading
+import time
 
 import pytest
-from arcflare.alerter.deliveries import DeliveryWorker, raise_alert
-from arcflare.alerter.engine import AlertEngine
-from arcflare.alerter.loader import parse_rules
-from arcflare.alerter.schema import MIGRATIONS
-from arcflare.contracts import events as e
+from arcflare.alerter.deliveries import DeliveryWorker
 from arcflare.runtime import StateStore
-
-FED = "hospitals"
-
-
-class Clock:
-    def __init__(self, start) -> None:
-        self.now = start
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def book_for(url: str, fmt: str = "json", retries: int = 2, timeout_s: float = 5.0,
-             backoff_s: float = 10.0):
-    return parse_rules(
-        f"sinks:\n"
-        f"  - {{name: hook, kind: webhook, format: {fmt}, url: '{url}', retries: {retries},"
-        f" timeout_s: {timeout_s}, backoff_s: {backoff_s}}}\n"
-        f"rules:\n"
-        f"  - name: deployment-failed\n"
-        f"    event: DeploymentFailed\n"
-        f"    severity: critical\n"
-        f"    key: [federation, target]\n"
-        f"    sinks: [log, hook]\n"
-        f"    summary: 'deploying {{target}} failed: {{reason}}'\n",
-        "rules.yaml",
-    )
-
-
-def raise_one(state: StateStore, book, at, target: str = "north-1") -> str:
-    envelope = at(e.DeploymentFailed(federation=FED, target=target, reason="no python3"), 0)
-    with state.unit_of_work(envelope) as uow:
-        alerts = AlertEngine(book).observe(uow.write(), envelope)
-        return raise_alert(uow, alerts[0], envelope.occurred_at)
-
-
-def delivery(state: StateStore, alert_id: str, sink: str = "hook") -> dict:
-    with state.connect() as db:
-        return dict(db.execute("SELECT * FROM deliveries WHERE alert_id = ? AND sink = ?",
-                               (alert_id, sink)).fetchone())
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> StateStore:
-    return StateStore(tmp_path / "alerter.db", migrations=MIGRATIONS)
-
-
-@pytest.fixture
-def clock(at) -> Clock:
-    return Clock(at(e.SiteRemoved(federation=FED, site="x"), 0).occurred_at)
-
-
-def worker_for(book, state, clock) -> DeliveryWorker:
-    return DeliveryWorker(book.sink("hook"), state, clock)
+from webhook_support import book_for, delivery, raise_one, worker_for
 
 
 def test_a_teams_payload_is_an_adaptive_card(state, receiver, at, clock) -> None:
@@ -173,3 +113,97 @@ def test_an_unreachable_webhook_is_recorded_not_raised(state, at, clock) -> None
     row = delivery(state, alert_id)
     assert row["status"] == "failed" and row["last_error"]
     worker.close()
+
+
+def test_a_retried_delivery_carries_the_same_idempotency_key(state, receiver, at, clock) -> None:
+    book = book_for(receiver.url, retries=2, backoff_s=1)
+    alert_id = raise_one(state, book, at)
+    worker = worker_for(book, state, clock)
+    receiver.script = [500]
+
+    worker.deliver_due()
+    clock.advance(1)
+    worker.deliver_due()
+
+    assert [h["Idempotency-Key"] for h in receiver.headers] == [alert_id, alert_id]
+    assert [b["idempotency_key"] for b in receiver.requests] == [alert_id, alert_id]
+    assert delivery(state, alert_id)["status"] == "delivered"
+    worker.close()
+
+
+@pytest.mark.parametrize("fmt", ["slack", "teams"])
+def test_chat_payloads_carry_the_alert_id_as_their_key(state, receiver, at, clock, fmt) -> None:
+    book = book_for(receiver.url, fmt)
+    alert_id = raise_one(state, book, at)
+    worker = worker_for(book, state, clock)
+
+    worker.deliver_due()
+
+    body, headers = receiver.requests[0], receiver.headers[0]
+    element = (body["blocks"][0]["block_id"] if fmt == "slack"
+               else body["attachments"][0]["content"]["body"][0]["id"])
+    assert element == headers["Idempotency-Key"] == alert_id
+    worker.close()
+
+
+UNUSABLE_URLS = {
+    "bad-port": "http://[::1",                 # httpx.InvalidURL
+    "bad-ipv4": "http://256.0.0.1/hook",       # httpx.InvalidURL
+    "control-char": "http://hooks.example/\n",  # httpx.InvalidURL
+    "empty-label": "http://a..b/hook",         # UnicodeError from the IDNA codec
+    "not-http": "ftp://127.0.0.1/hook",        # httpx.UnsupportedProtocol
+    "no-scheme": "hooks.example/hook",         # httpx.UnsupportedProtocol
+}
+
+
+def run_worker(worker: DeliveryWorker) -> tuple[threading.Thread, threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    return thread, stop
+
+
+def wait_until_settled(state: StateStore, alert_id: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while (row := delivery(state, alert_id))["status"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return row
+
+
+@pytest.mark.parametrize("url", list(UNUSABLE_URLS.values()), ids=list(UNUSABLE_URLS))
+def test_an_unusable_url_is_a_recorded_failure_and_the_worker_lives_on(
+        state, at, clock, monkeypatch, url) -> None:
+    monkeypatch.setenv("ARCFLARE_TEST_HOOK", url)
+    book = book_for("ARCFLARE_TEST_HOOK", retries=0, where="url_env")
+    first, second = raise_one(state, book, at, "north-1"), raise_one(state, book, at, "south-1")
+    worker = worker_for(book, state, clock)
+    thread, stop = run_worker(worker)
+    try:
+        rows = [wait_until_settled(state, first), wait_until_settled(state, second)]
+        alive = thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(5)
+        worker.close()
+
+    assert [(r["status"], r["attempts"]) for r in rows] == [("failed", 1), ("failed", 1)]
+    assert all(r["last_error"] for r in rows)
+    assert alive
+
+
+def test_a_refused_connection_is_a_recorded_failure_and_the_worker_lives_on(
+        state, at, clock) -> None:
+    book = book_for(f"http://127.0.0.1:{closed_port()}/hook", retries=0)
+    alert_id = raise_one(state, book, at)
+    worker = worker_for(book, state, clock)
+    thread, stop = run_worker(worker)
+    try:
+        row = wait_until_settled(state, alert_id)
+        alive = thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(5)
+        worker.close()
+
+    assert row["status"] == "failed" and row["last_error"].startswith("ConnectError")
+    assert alive

@@ -31,6 +31,7 @@ from arcflare.contracts.commands import TailSiteLogs
 from arcflare.contracts.envelope import Envelope, field_errors
 from arcflare.contracts.outcomes import is_failure
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 Federation = Annotated[str | None, typer.Argument(help="Federation name (default: all).")]
@@ -147,9 +148,10 @@ def alerts(federation: Annotated[str | None, typer.Option("--federation")] = Non
         table.add_column(column)
     for row in rows:
         colour = {"critical": "red", "warning": "yellow"}.get(row["severity"], "blue")
-        table.add_row(_short(row["occurred_at"]), f"[{colour}]{row['severity']}[/{colour}]",
-                      row["rule"], row.get("federation") or "", row.get("site") or "",
-                      row["summary"])
+        # alert text comes from messages: shown as text, never read as rich markup
+        table.add_row(_short(row["occurred_at"]), f"[{colour}]{escape(row['severity'])}[/{colour}]",
+                      escape(row["rule"]), escape(row.get("federation") or ""),
+                      escape(row.get("site") or ""), escape(row["summary"]))
     out.print(table)
 
 

@@ -3,6 +3,7 @@
 A worker per sink sends due deliveries, so a slow webhook delays only its own
 alerts and never the handler that raised them. Failures are retried with
 exponential backoff; after the last attempt the row stays 'failed' with its error.
+No alert can stop its worker: whatever an attempt raises is recorded as its failure.
 """
 from __future__ import annotations
 
@@ -92,6 +93,10 @@ class DeliveryWorker:
             deliver(self.sink, row, self.http)
         except DeliveryError as exc:
             self._failed(db, row["alert_id"], attempts, str(exc))
+            return
+        except Exception as exc:  # a bug: its traceback is logged and the worker lives on
+            log.exception("alert delivery raised", sink=self.sink.name, alert_id=row["alert_id"])
+            self._failed(db, row["alert_id"], attempts, f"{type(exc).__name__}: {exc}")
             return
         db.execute("UPDATE deliveries SET status = 'delivered', attempts = ?, last_error = NULL,"
                    " updated_at = ? WHERE alert_id = ? AND sink = ?",

@@ -1,16 +1,26 @@
-"""Where alerts go: the log, or a webhook with a Teams-, Slack- or plain-JSON payload."""
+"""Where alerts go: the log, or a webhook with a Teams-, Slack- or plain-JSON payload.
+
+Deliveries are at least once (a POST whose answer is lost is sent again), so each
+carries the alert id as its idempotency key: in the `Idempotency-Key` header and in
+the body, where a receiver that deduplicates can find it.
+"""
 from __future__ import annotations
 
 import os
 from typing import Any
 
 import httpx
+from arcflare.alerter.escaping import slack_text, teams_text
 from arcflare.alerter.rules import Sink
 from arcflare.runtime import get_logger
 
 log = get_logger("arcflare.alerter")
 COLOURS = {"info": "Accent", "warning": "Warning", "critical": "Attention"}
 ICONS = {"info": ":information_source:", "warning": ":warning:", "critical": ":rotating_light:"}
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: whatever stops a POST before an answer: a URL httpx cannot parse (InvalidURL, or
+#: ValueError from IDNA for a bad host name), any transport error, a socket error
+UNDELIVERABLE = (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError)
 
 
 class DeliveryError(Exception):
@@ -18,6 +28,8 @@ class DeliveryError(Exception):
 
 
 def title(alert: dict[str, Any]) -> str:
+    """Severity and rule name: both from the rules file (names are [a-z0-9_.-]), never
+    from a message, so they need no escaping; everything else shown does."""
     return f"[{alert['severity'].upper()}] {alert['rule']}"
 
 
@@ -29,16 +41,19 @@ def facts(alert: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def teams_payload(alert: dict[str, Any]) -> dict[str, Any]:
-    """A message with an Adaptive Card: what Teams Workflows webhooks accept."""
+    """A message with an Adaptive Card: what Teams Workflows webhooks accept.
+    The title's element id is the alert id (its idempotency key)."""
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": "1.4",
         "body": [
-            {"type": "TextBlock", "text": title(alert), "weight": "Bolder", "size": "Medium",
-             "color": COLOURS[alert["severity"]], "wrap": True},
-            {"type": "TextBlock", "text": alert["summary"], "wrap": True},
-            {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in facts(alert)]},
+            {"type": "TextBlock", "id": alert["alert_id"], "text": title(alert),
+             "weight": "Bolder", "size": "Medium", "color": COLOURS[alert["severity"]],
+             "wrap": True},
+            {"type": "TextBlock", "text": teams_text(alert["summary"]), "wrap": True},
+            {"type": "FactSet", "facts": [{"title": k, "value": teams_text(v)}
+                                          for k, v in facts(alert)]},
         ],
     }
     return {
@@ -50,14 +65,21 @@ def teams_payload(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 def slack_payload(alert: dict[str, Any]) -> dict[str, Any]:
-    """Slack incoming-webhook JSON: `text` (fallback and notifications) plus blocks."""
-    context = " · ".join(f"{k}: {v}" for k, v in facts(alert))
+    """Slack incoming-webhook JSON: `text` (fallback and notifications) plus blocks.
+    The section's block_id is the alert id (its idempotency key); `verbatim` keeps
+    Slack from turning bare URLs and names in the text into links or mentions."""
+    summary = slack_text(alert["summary"])
+    context = " · ".join(f"{k}: {slack_text(v)}" for k, v in facts(alert))
     return {
-        "text": f"{title(alert)}: {alert['summary']}",
+        "text": f"{title(alert)}: {summary}",
+        "unfurl_links": False,
+        "unfurl_media": False,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text":
-                f"{ICONS[alert['severity']]} *{title(alert)}*\n{alert['summary']}"}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+            {"type": "section", "block_id": alert["alert_id"], "text": {
+                "type": "mrkdwn", "verbatim": True,
+                "text": f"{ICONS[alert['severity']]} *{title(alert)}*\n{summary}"}},
+            {"type": "context", "elements": [
+                {"type": "mrkdwn", "verbatim": True, "text": context}]},
         ],
     }
 
@@ -67,7 +89,7 @@ def payload_for(sink: Sink, alert: dict[str, Any]) -> dict[str, Any]:
         return teams_payload(alert)
     if sink.format == "slack":
         return slack_payload(alert)
-    return dict(alert)
+    return {**alert, "idempotency_key": alert["alert_id"]}
 
 
 def webhook_url(sink: Sink) -> str:
@@ -87,10 +109,11 @@ def deliver(sink: Sink, alert: dict[str, Any], http: httpx.Client) -> None:
         return
     try:
         answer = http.post(webhook_url(sink), json=payload_for(sink, alert),
+                           headers={IDEMPOTENCY_HEADER: alert["alert_id"]},
                            timeout=sink.timeout_s)
     except httpx.TimeoutException:
         raise DeliveryError(f"timed out after {sink.timeout_s} s") from None
-    except httpx.HTTPError as exc:
+    except UNDELIVERABLE as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
     if answer.status_code >= 300:
         raise DeliveryError(f"HTTP {answer.status_code}: {answer.text[:200]}")

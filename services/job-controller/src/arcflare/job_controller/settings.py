@@ -22,4 +22,5 @@ class JobControllerSettings(Settings):
     site_check_interval_s: float = Field(default=5.0, gt=0)
     #: job packages: caps applied while validating and unpacking
     max_package_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    #: files and folders together (an archive of empty folders costs inodes too)
     max_package_files: int = Field(default=5000, gt=0)

@@ -9,7 +9,7 @@ from arcflare.contracts.events import SiteHealthChanged, SiteHeartbeat, SiteLogT
 from arcflare.runtime import StateStore, get_logger
 from arcflare.site_agent.health import Health, HealthModel
 from arcflare.site_agent.observer import LogUnavailable, SiteObserver
-from arcflare.site_agent.redaction import Redactor
+from arcflare.site_agent.redaction import FollowedLog, Redactor
 from arcflare.site_agent.tails import make_safe
 from arcflare.site_agent.telemetry import TelemetrySender
 
@@ -82,7 +82,9 @@ class PeriodicTails:
     def __init__(self, *, federation: str, site: str, file: str, every_s: float,
                  observer: SiteObserver, redactor: Redactor, telemetry: TelemetrySender) -> None:
         self.federation, self.site, self.file, self.every_s = federation, site, file, every_s
-        self.observer, self.redactor, self.telemetry = observer, redactor, telemetry
+        self.observer, self.telemetry = observer, telemetry
+        # ticks are chunks of one log: a key block open at the end of one goes on in the next
+        self.redaction = FollowedLog(redactor)
 
     def __call__(self, stop: threading.Event) -> None:
         while not stop.wait(self.every_s):
@@ -99,7 +101,7 @@ class PeriodicTails:
             return None
         if not lines:
             return None
-        safe = make_safe(lines, self.redactor)
+        safe = make_safe(lines, self.redaction)
         tail = SiteLogTail(federation=self.federation, site=self.site, file=self.file,
                            lines=safe.lines, truncated=safe.truncated,
                            redacted_count=safe.redacted_count)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from arcflare.site_agent.redaction import Redactor
+from arcflare.site_agent.redaction import FollowedLog, Redactor
 
 MAX_LINES = 200
 MAX_BYTES = 64 * 1024
@@ -21,7 +21,8 @@ class SafeTail:
     redacted_count: int
 
 
-def make_safe(lines: list[str], redactor: Redactor, *, truncated: bool = False) -> SafeTail:
+def make_safe(lines: list[str], redactor: Redactor | FollowedLog, *,
+              truncated: bool = False) -> SafeTail:
     """Redact first (a secret cut in half by a cap must not survive), then cap."""
     clean, count = redactor.redact_lines(lines)
     if len(clean) > MAX_LINES:
