@@ -9,7 +9,7 @@ import time
 
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
-from conftest import agent_identities
+from site_agent_ids import agent_identities
 
 
 def test_the_agent_runs_heartbeats_and_stops_cleanly_on_sigterm(tmp_path):
