@@ -10,6 +10,7 @@ from arcflare.alerter.engine import AlertEngine
 from arcflare.alerter.loader import load_rules, parse_rules
 from arcflare.alerter.schema import SCHEMA
 from arcflare.contracts import events as e
+from arcflare.contracts.envelope import Envelope
 
 FED = "hospitals"
 
@@ -171,3 +172,20 @@ def test_a_crashed_process_alerts_unless_it_is_redeployed(db, engine, at) -> Non
     due = engine.due(db, at(crashed, 120).occurred_at)
 
     assert [(a.rule.name, a.site) for a in due] == [("site-process-crashed", "north-1")]
+
+
+def test_default_rules_alert_on_refused_messages_and_commands(db) -> None:
+    engine = AlertEngine(load_rules(None))
+    forged = e.MessageRefused(federation="fed", consumer="events/deployer",
+                              message_type="SiteProvisioned", message_id="m1",
+                              reason="Forbidden", detail="SiteProvisioned comes only from "
+                              "service provisioner", claimed_by="site:fed/a", proven_by="site:fed/a")
+    lead_posing = e.CommandRejected(federation="fed", command_type="TeardownFederation",
+                                    command_id="c1", reason="Unauthenticated",
+                                    claimed_by="owner@x.org", proven_by="lead@x.org")
+
+    raised = [a for m in (forged, lead_posing) for a in engine.observe(db, Envelope.wrap(m))]
+
+    assert sorted(a.rule.name for a in raised) == ["command-refused-untrusted", "message-refused"]
+    assert {a.rule.severity for a in raised} == {"critical"}
+    assert any("proven lead@x.org" in a.summary for a in raised)
