@@ -176,9 +176,19 @@ def test_overlay_wires_selectors_identity_and_settings(directory):
     env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
     assert set(env) <= settings_fields("site-agent"), set(env) - settings_fields("site-agent")
     assert "CHANGE-ME" not in json.dumps(env)
-    config_ref = next(e for e in spec["containers"][0]["env"]
-                      if e["name"] == "ARCFLARE_REDACTION_PATTERNS")
-    assert config_ref["valueFrom"]["configMapKeyRef"]["name"] == docs["ConfigMap"]["metadata"]["name"]
+    for name in ("ARCFLARE_REDACTION_PATTERNS", "ARCFLARE_ADMINS"):
+        config_ref = next(e for e in spec["containers"][0]["env"] if e["name"] == name)
+        assert config_ref["valueFrom"]["configMapKeyRef"]["name"] == \
+            docs["ConfigMap"]["metadata"]["name"]
+    from arcflare.site_agent.settings import SiteAgentSettings
+
+    admins = json.loads(docs["ConfigMap"]["data"]["admins"])
+    assert "CHANGE-ME" not in json.dumps(admins)
+    assert SiteAgentSettings(admins=admins).admins  # what the agent will obey
+    identity = next(v for v in spec["volumes"] if v["name"] == "identity")
+    mounted = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert identity["secret"]["secretName"] and mounted["identity"]["readOnly"]
+    assert env["ARCFLARE_IDENTITY_KEY"].startswith(mounted["identity"]["mountPath"])
 
 
 def test_role_only_reads_pods_and_their_logs():
