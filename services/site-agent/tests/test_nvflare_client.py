@@ -65,7 +65,8 @@ def tick_until(reporter, statuses: set[str], timeout: float = 90.0):
 
 
 def health_changes(bus) -> list:
-    return [m for m in bus.peek("events", FOLLOW_SUBSCRIPTION, max_messages=500)
+    """An agent's health changes travel on telemetry (its only Send right)."""
+    return [m for m in bus.peek("telemetry", FOLLOW_SUBSCRIPTION, max_messages=500)
             if m.subject == "SiteHealthChanged"]
 
 
@@ -79,8 +80,8 @@ def test_a_killed_client_is_reported_crashed_within_two_intervals(site):
     after_kill = Client(svc.settings, bus=svc.bus)  # follows from here on
     beats = [b.payload["status"] for b in
              _follow_until(after_kill, "SiteHeartbeat", "crashed", topics=("telemetry",))]
-    changes = list(follower.follow(types=["SiteHealthChanged"], from_start=True,
-                                   until_idle=True))
+    changes = list(follower.follow(types=["SiteHealthChanged"], topics=("telemetry",),
+                                   from_start=True, until_idle=True))
 
     # at most the tick already under way when the client died still saw it alive
     assert len(beats) <= 2 and beats[-1] == "crashed"
@@ -89,7 +90,7 @@ def test_a_killed_client_is_reported_crashed_within_two_intervals(site):
     assert "error_log.txt" in last.diagnosis
 
 
-def _follow_until(follower, type_name, status, *, topics=("events",), timeout=90.0):
+def _follow_until(follower, type_name, status, *, topics=("telemetry",), timeout=90.0):
     seen = []
     for envelope in follower.follow(types=[type_name], topics=topics, timeout=timeout):
         seen.append(envelope)
