@@ -15,6 +15,7 @@ from arcflare.client import Client
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus
 from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
+from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.recipes.logreg_client import accuracy, site_dataset, split
 from arcflare.job_controller.records import MIGRATIONS
 from arcflare.runtime.state import StateStore
@@ -45,7 +46,7 @@ def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation
     try:
         with Client(settings) as client:
             command_id = client.send(logreg(rounds=3))
-            submitted = client.wait(command_id, timeout=120)
+            submitted = client.wait(command_id, timeout=120, settled=True)
             assert submitted.type == "JobSubmitted", submitted.payload
             job_id = submitted.payload["job_id"]
             completed = wait_for(client, job_id, "JobCompleted", timeout=300)
@@ -84,6 +85,10 @@ def test_refresh_federation_status_reports_both_sites_with_their_last_contact(fe
     assert set(clients) == set(SITES) and all(clients.values())
 
 
+def clients_looked_at(svc) -> None:
+    ClientWait(svc.state, svc.dependencies["flare_admins"], svc.settings).poll()
+
+
 def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
     # two controller replicas whose state knows nothing of each other receive the same command
     envelope = Envelope.wrap(logreg(rounds=50, name="twice"), issued_by="admin@arcflare.local")
@@ -94,6 +99,7 @@ def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
         svc, _ = start_service(tmp_path, federation, bus=bus, state=state, watch=False)
         bus.send("job-controller", [to_outgoing(envelope, session=True)])
         svc.drain(timeout=120)
+        clients_looked_at(svc)
         with state.connect() as db:
             outcomes.append(db.execute("SELECT job_id FROM jobs").fetchall())
         svc.stop()
@@ -108,7 +114,7 @@ def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
 
 
 class CrashAfterSubmit(FlareApiAdmin):
-    """The real adapter, but the process 'dies' once right after NVFlare accepted the job."""
+    """The real adapter, but the watcher 'dies' once right after NVFlare accepted the job."""
 
     crashed = False
 
@@ -127,10 +133,11 @@ def test_crash_after_submit_still_one_job_and_abort_ends_it_aborted(federation, 
     try:
         with Client(settings) as client:
             command_id = client.send(command)
-            svc.drain(timeout=30)  # first delivery: submitted, then the crash: abandoned, no state
+            svc.drain(timeout=30)  # accepted: waits for clients
+            clients_looked_at(svc)  # submitted, then the crash: nothing committed
             assert CrashAfterSubmit.crashed
-            svc.start()  # redelivery after backoff, then the watcher
-            submitted = client.wait(command_id, timeout=120)
+            svc.start()  # the watcher looks again
+            submitted = client.wait(command_id, timeout=120, settled=True)
             assert submitted.type == "JobSubmitted", submitted.payload
             job_id = submitted.payload["job_id"]
             assert [j["job_id"] for j in nvflare_jobs(federation, name_prefix="crashy")] == [job_id]
