@@ -94,6 +94,18 @@ class LocalFederation:
         proc.wait(timeout=30)
         psutil.wait_procs(family, timeout=30)
 
+    def drop_client(self, site: str) -> None:
+        """Kill the site and have the server forget it now, not after its heart_beat_timeout
+        (so what runs next sees the server without it)."""
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        self.kill(site)
+        sess = new_secure_session(ADMIN, str(self.admin_kit), timeout=10.0)
+        try:
+            sess.remove_client(site)
+        finally:
+            sess.close()
+
     def stop(self) -> None:
         for name in list(self.procs):
             self.kill(name)

@@ -95,7 +95,7 @@ def test_a_wait_survives_a_restart_and_submits_once(idle_federation, tmp_path):
     finally:
         svc.stop()
         client.close()
-        idle_federation.kill("site-1")
+        idle_federation.drop_client("site-1")
 
     assert accepted.type == "JobWaitingForClients"
     assert submitted.type == "JobSubmitted", submitted.payload

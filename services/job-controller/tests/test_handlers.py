@@ -68,6 +68,15 @@ def recipe(**params) -> RecipePackage:
     return RecipePackage(recipe="fedavg-logreg", parameters=params)
 
 
+def waiting(env, **fields) -> str:
+    """A SubmitJob accepted while no client is connected; its id."""
+    svc, client, admin, _ = env
+    admin.clients = []
+    submit_id = client.send(SubmitJob(**{"federation": "fed", "name": "lr", "package": recipe(), **fields}))
+    svc.drain()
+    return submit_id
+
+
 def test_a_submit_is_answered_at_once_with_the_wait_for_clients(env) -> None:
     svc, client, admin, _ = env
     admin.clients = []
@@ -223,9 +232,7 @@ def test_too_few_clients_within_the_clients_timeout_fails_the_job(env) -> None:
 
 def test_a_waiting_job_is_aborted_by_its_submit_id_and_never_reaches_nvflare(env) -> None:
     svc, client, admin, _ = env
-    admin.clients = []
-    submit_id = client.send(SubmitJob(federation="fed", name="lr", package=recipe()))
-    svc.drain()
+    submit_id = waiting(env)
 
     aborted = outcome(svc, client, AbortJob(federation="fed", job_id=submit_id))
     admin.clients = ["site-1", "site-2"]
@@ -239,9 +246,7 @@ def test_a_waiting_job_is_aborted_by_its_submit_id_and_never_reaches_nvflare(env
 
 def test_a_job_that_reached_nvflare_after_an_abort_won_is_aborted_there(env) -> None:
     svc, client, admin, _ = env
-    admin.clients = []
-    submit_id = client.send(SubmitJob(federation="fed", name="lr", package=recipe()))
-    svc.drain()
+    submit_id = waiting(env)
     with svc.state.connect() as db:
         seen_by_watcher = records.waiting_job(db, submit_id)
 
@@ -271,10 +276,8 @@ def test_a_submitted_job_is_aborted_by_its_submit_id_too(env) -> None:
 
 
 def test_aborting_a_job_whose_wait_ended_in_failure_is_a_conflict(env) -> None:
-    svc, client, admin, _ = env
-    admin.clients = []
-    submit_id = client.send(SubmitJob(federation="fed", name="lr", package=recipe(), clients_timeout_s=1))
-    svc.drain()
+    svc, client, _, _ = env
+    submit_id = waiting(env, clients_timeout_s=1)
     time.sleep(1.1)
     clients_looked_at(svc)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from arcflare.bus import connect
 from arcflare.job_controller import records
-from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from arcflare.job_controller.records import MIGRATIONS
@@ -39,8 +38,8 @@ def bootstrap(
             Consumer("events", subscription="job-controller", handlers=EVENT_HANDLERS),
         ],
         dependencies={"flare_admins": flare_admins, **overrides},
-        background=[ClientWait(state, flare_admins, s), JobWatcher(state, flare_admins, s),
-                    FederationWatcher(state, observer_admins, s)] if watch else [],
+        background=[JobWatcher(state, flare_admins, s), FederationWatcher(state, observer_admins, s)]
+        if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],
         # NVFlare-style roles: leads and project admins run jobs; members only read
         authorize=enforce_policy(records.access),

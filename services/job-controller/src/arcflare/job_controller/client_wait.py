@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
-from collections import defaultdict
 from datetime import UTC, datetime
 
 from arcflare.contracts.events import JobFailed, JobSubmitted, JobWaitingForClients
 from arcflare.job_controller import records
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobRefused
-from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
+from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.job_folders import rounds_of
 from arcflare.job_controller.records import WaitingJob
 from arcflare.job_controller.settings import JobControllerSettings
@@ -47,30 +45,17 @@ def waiting_event(job: WaitingJob, connected: list[str]) -> JobWaitingForClients
 
 
 class ClientWait:
-    """Every job_poll_interval_s: one look at each federation's server for all its waiting jobs."""
+    """One look at each federation's server for all its waiting jobs (the job watcher's first
+    step on every tick)."""
 
     def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
 
-    def __call__(self, stop: threading.Event) -> None:
-        while not stop.wait(self.settings.job_poll_interval_s):
-            try:
-                self.poll()
-            except Exception as exc:
-                log.exception("client_wait_failed", error=repr(exc))
-
     def poll(self) -> None:
         with self.state.connect() as db:
             waiting = records.waiting_jobs(db)
-        by_federation: dict[str, list[WaitingJob]] = defaultdict(list)
-        for job in waiting:
-            by_federation[job.federation].append(job)
-        for federation, jobs in by_federation.items():
-            try:
-                admin = self.flare_admins.for_federation(federation)
-            except UnknownFederation:
-                continue
-            clients = self._connected(admin, federation)
+        for admin, jobs in self.flare_admins.by_federation(waiting):
+            clients = self._connected(admin, jobs[0].federation)
             for job in jobs:
                 try:
                     self.advance(admin, job, clients)
