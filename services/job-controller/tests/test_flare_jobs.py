@@ -86,7 +86,7 @@ def test_refresh_federation_status_reports_both_sites_with_their_last_contact(fe
 
 
 def clients_looked_at(svc) -> None:
-    ClientWait(svc.state, svc.dependencies["flare_admins"], svc.settings).poll()
+    ClientWait(svc.state, svc.dependencies["flare_admins"]).poll()
 
 
 def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):

@@ -60,7 +60,7 @@ def outcome(svc, client: Client, command, *, settled: bool = False) -> dict:
 
 def clients_looked_at(svc) -> None:
     """One round of the watcher's wait for clients, and its events relayed."""
-    ClientWait(svc.state, svc.dependencies["flare_admins"], svc.settings).poll()
+    ClientWait(svc.state, svc.dependencies["flare_admins"]).poll()
     svc.drain()
 
 
@@ -251,7 +251,7 @@ def test_a_job_that_reached_nvflare_after_an_abort_won_is_aborted_there(env) -> 
         seen_by_watcher = records.waiting_job(db, submit_id)
 
     outcome(svc, client, AbortJob(federation="fed", job_id=submit_id))
-    ClientWait(svc.state, svc.dependencies["flare_admins"], svc.settings).submit(
+    ClientWait(svc.state, svc.dependencies["flare_admins"]).submit(
         admin, seen_by_watcher, ["site-1"])
     svc.drain()
 

@@ -19,7 +19,6 @@ from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobRefused
 from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.job_folders import rounds_of
 from arcflare.job_controller.records import WaitingJob
-from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
 
@@ -48,8 +47,8 @@ class ClientWait:
     """One look at each federation's server for all its waiting jobs (the job watcher's first
     step on every tick)."""
 
-    def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
-        self.state, self.flare_admins, self.settings = state, flare_admins, settings
+    def __init__(self, state: StateStore, flare_admins: FlareAdmins) -> None:
+        self.state, self.flare_admins = state, flare_admins
 
     def poll(self) -> None:
         with self.state.connect() as db:

@@ -1,4 +1,5 @@
-"""Background: follow every unfinished job in NVFlare, and observe each federation now and then.
+"""Background: submit the jobs waiting for clients (client_wait), follow every unfinished job
+in NVFlare, and observe each federation now and then.
 
 Events a job's state changes cause are published as if caused by its SubmitJob
 (causation = that command, correlation kept), so `--wait` style followers and
@@ -45,7 +46,7 @@ class JobWatcher:
 
     def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
-        self.client_wait = ClientWait(state, flare_admins, settings)
+        self.client_wait = ClientWait(state, flare_admins)
         self._last_observed: dict[str, float] = {}
 
     def __call__(self, stop: threading.Event) -> None:
