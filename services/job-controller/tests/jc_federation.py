@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,18 @@ class LocalFederation:
                  "--set", "secure_train=true", "org=arc", "config_folder=config", *extra],
                 cwd=kit, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
+
+    def admit_bridge(self, data_dir: Path) -> None:
+        """Put into the server kit the bridge identity that data_dir's local root issues, as
+        the provisioner does: the bridge signs what it reports with it, and the services of
+        that data dir trust it. Read at each job's start, so a test can install its own."""
+        from arcflare.trust import local
+        from arcflare.trust.kits import kit_identity
+
+        issued = local.bridge_identity(data_dir, PROJECT)
+        target = kit_identity(self.kits / "localhost").directory
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(issued.directory, target)
 
     def start_server(self) -> None:
         self._spawn("localhost", "nvflare.private.fed.app.server.server_train", "fed_server.json", [])

@@ -22,6 +22,8 @@ from arcflare.runtime.state import StateStore
 from jc_federation import ADMIN, LocalFederation
 from jc_service import FED, SITES, logreg, nvflare_jobs, start_service, wait_for, wait_until_running
 
+from tests.support.signing import signer_for
+
 pytestmark = [pytest.mark.nvflare, pytest.mark.slow, pytest.mark.timeout(600)]
 #: 3 rounds of FedAvg reach ~0.93 in a NumPy simulation of the same data; a zero model
 #: scores ~0.55 (the majority class), a single site's own model ~0.88 on the other site
@@ -41,6 +43,7 @@ def federation(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation, tmp_path):
+    federation.admit_bridge(tmp_path)
     svc, settings = start_service(tmp_path, federation)
     svc.start()
     try:
@@ -91,13 +94,14 @@ def clients_looked_at(svc) -> None:
 
 def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
     # two controller replicas whose state knows nothing of each other receive the same command
-    envelope = Envelope.wrap(logreg(rounds=50, name="twice"), issued_by="admin@arcflare.local")
+    envelope = Envelope.wrap(logreg(rounds=50, name="twice"))
+    operator = signer_for(tmp_path, "admin@arcflare.local")
     outcomes = []
     for replica in ("a", "b"):
         bus = SqliteBus(tmp_path / f"bus-{replica}.db")
         state = StateStore(tmp_path / f"state-{replica}.db", migrations=MIGRATIONS)
         svc, _ = start_service(tmp_path, federation, bus=bus, state=state, watch=False)
-        bus.send("job-controller", [to_outgoing(envelope, session=True)])
+        bus.send("job-controller", [to_outgoing(envelope, signer=operator, session=True)])
         svc.drain(timeout=120)
         clients_looked_at(svc)
         with state.connect() as db:

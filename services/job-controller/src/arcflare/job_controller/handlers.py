@@ -32,26 +32,21 @@ ARRIVAL_GRACE_S = 30.0
 ABORTED = "FINISHED:ABORTED"
 
 
-def _not_provisioned(federation: str) -> Rejected:
-    return Rejected(
-        "not_found", f"federation: {federation!r} is not provisioned (no FederationProvisioned seen)",
-        errors=[{"field": "federation", "problem": "unknown federation"}],
-        retry_for_s=ARRIVAL_GRACE_S,
-    )
-
-
 def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
     try:
         return flare_admins.for_federation(federation)
     except UnknownFederation:
-        raise _not_provisioned(federation) from None
+        raise Rejected(
+            "not_found", f"federation: {federation!r} is not provisioned (no FederationProvisioned seen)",
+            errors=[{"field": "federation", "problem": "unknown federation"}],
+            retry_for_s=ARRIVAL_GRACE_S,
+        ) from None
 
 
 def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings) -> None:
     """Check and build the job, then leave the wait for clients to the watcher (client_wait):
-    the command is answered at once and holds nothing while the clients come."""
-    if records.federation(uow.db, cmd.federation) is None:
-        raise _not_provisioned(cmd.federation)
+    the command is answered at once and holds nothing while the clients come. (The federation
+    is known: the role policy refuses commands for others before any handler.)"""
     command_id = uow.envelope.message_id
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
     try:
