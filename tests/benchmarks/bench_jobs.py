@@ -42,7 +42,7 @@ def direct(admin: FlareApiAdmin, job_dir: Path, results: Path) -> float:
 
 def through_service(client: Client, run: int) -> float:
     started = time.monotonic()
-    submitted = client.wait(client.send(logreg(ROUNDS, name=f"bench{run}")), timeout=120)
+    submitted = client.wait(client.send(logreg(ROUNDS, name=f"bench{run}")), timeout=120, settled=True)
     completed = wait_for(client, submitted.payload["job_id"], "JobCompleted", timeout=600)
     assert completed.payload["status"] == "FINISHED:COMPLETED", completed.payload
     return time.monotonic() - started

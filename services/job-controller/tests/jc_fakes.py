@@ -1,9 +1,20 @@
-"""A fake FLARE admin for tests of the code around the port (the real one is tested on NVFlare)."""
+"""A fake FLARE admin for tests of the code around the port; test_flare_admin_contract holds
+it to what the real adapter does on a real NVFlare server."""
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from pathlib import Path
 
-from arcflare.job_controller.adapters.flare_admin import ClientSeen, FlareAdmin, JobView, ServerView
+from arcflare.job_controller.adapters.flare_admin import (
+    ClientSeen,
+    FlareAdmin,
+    JobRefused,
+    JobView,
+    ServerView,
+    UnknownJob,
+)
 
 CA = ":".join(["AB"] * 32)
 #: who may run jobs in the test federations: the default principal, as project_admin
@@ -12,30 +23,56 @@ ADMINS = [{"email": "admin@arcflare.local", "org": "consortium", "role": "projec
 
 
 class FakeFlareAdmin(FlareAdmin):
+    """A server that accepts jobs and keeps them SUBMITTED (no client ever runs them)."""
+
     def __init__(self, clients: list[str]) -> None:
         self.clients = clients
-        self.submitted: dict[str, str] = {}
+        self.submitted: dict[str, str] = {}  # submit token -> job id
+        self.views: dict[str, JobView] = {}
         self.disabled: list[str] = []
 
     def server_view(self) -> ServerView:
-        return ServerView("started", [ClientSeen(c, 1.0) for c in self.clients])
+        running = [j for j, v in self.views.items() if v.status == "RUNNING"]
+        return ServerView("started", [ClientSeen(c, time.time()) for c in self.clients], running)
 
     def submit(self, job_dir: Path, submit_token: str) -> str:
-        return self.submitted.setdefault(submit_token, f"job-{len(self.submitted) + 1}")
+        if submit_token in self.submitted:
+            return self.submitted[submit_token]
+        meta = Path(job_dir) / "meta.json"
+        if not meta.is_file():
+            raise JobRefused(f"invalid job definition: no meta.json in {Path(job_dir).name}")
+        job_id = str(uuid.uuid4())
+        name = json.loads(meta.read_text()).get("name") or Path(job_dir).name
+        self.views[job_id] = JobView(job_id, name, "SUBMITTED", submit_time=time.time())
+        self.submitted[submit_token] = job_id
+        return job_id
 
     def find_submitted(self, submit_token: str) -> str | None:
         return self.submitted.get(submit_token)
 
     def job(self, job_id: str) -> JobView:
-        return JobView(job_id, "j", "SUBMITTED")
+        if job_id not in self.views:
+            raise UnknownJob(job_id)
+        return self.views[job_id]
 
     def jobs(self) -> list[JobView]:
-        return [self.job(j) for j in self.submitted.values()]
+        return list(self.views.values())
 
-    def abort(self, job_id: str) -> None: ...
+    def set_status(self, job_id: str, status: str) -> None:
+        old = self.job(job_id)
+        self.views[job_id] = JobView(job_id, old.name, status, submit_time=old.submit_time)
+
+    def abort(self, job_id: str) -> None:
+        if not self.job(job_id).status.startswith("FINISHED"):
+            self.set_status(job_id, "FINISHED:ABORTED")
 
     def download_result(self, job_id: str, destination: Path) -> Path:
-        return destination / job_id
+        view = self.job(job_id)
+        target = destination / job_id
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "meta.json").write_text(json.dumps({"job_id": job_id, "name": view.name,
+                                                      "status": view.status}))
+        return target
 
     def disable_client(self, site: str) -> None:
         self.disabled.append(site)

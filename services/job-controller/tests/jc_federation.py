@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,6 +62,18 @@ class LocalFederation:
                 cwd=kit, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
 
+    def admit_bridge(self, data_dir: Path) -> None:
+        """Put into the server kit the bridge identity that data_dir's local root issues, as
+        the provisioner does: the bridge signs what it reports with it, and the services of
+        that data dir trust it. Read at each job's start, so a test can install its own."""
+        from arcflare.trust import local
+        from arcflare.trust.kits import kit_identity
+
+        issued = local.bridge_identity(data_dir, PROJECT)
+        target = kit_identity(self.kits / "localhost").directory
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(issued.directory, target)
+
     def start_server(self) -> None:
         self._spawn("localhost", "nvflare.private.fed.app.server.server_train", "fed_server.json", [])
 
@@ -93,6 +106,18 @@ class LocalFederation:
                 pass
         proc.wait(timeout=30)
         psutil.wait_procs(family, timeout=30)
+
+    def drop_client(self, site: str) -> None:
+        """Kill the site and have the server forget it now, not after its heart_beat_timeout
+        (so what runs next sees the server without it)."""
+        from nvflare.fuel.flare_api.flare_api import new_secure_session
+
+        self.kill(site)
+        sess = new_secure_session(ADMIN, str(self.admin_kit), timeout=10.0)
+        try:
+            sess.remove_client(site)
+        finally:
+            sess.close()
 
     def stop(self) -> None:
         for name in list(self.procs):

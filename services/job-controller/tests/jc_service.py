@@ -21,9 +21,10 @@ FED = "fedtest"
 CA = ":".join(["AB"] * 32)
 
 
-def provisioned(fed: LocalFederation) -> FederationProvisioned:
+def provisioned(fed: LocalFederation, name: str = FED) -> FederationProvisioned:
+    """The event that introduces the federation (under another name: the same server again)."""
     return FederationProvisioned(
-        federation=FED, server_endpoint=f"localhost:{fed.port}", server_kit_ref="file:/unused",
+        federation=name, server_endpoint=f"localhost:{fed.port}", server_kit_ref="file:/unused",
         admin_kit_ref=f"file:{fed.admin_kit}", admin_name=ADMIN, sites=SITES, ca_fingerprint=CA,
         admins=ADMINS,
     )

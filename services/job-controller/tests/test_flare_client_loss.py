@@ -30,7 +30,8 @@ def test_a_killed_client_ends_the_job_with_a_terminal_event(tmp_path):
         svc, settings = start_service(tmp_path / "data", fed)
         svc.start()
         with Client(settings) as client:
-            submitted = client.wait(client.send(logreg(rounds=1000, name="orphaned")), timeout=120)
+            submitted = client.wait(client.send(logreg(rounds=1000, name="orphaned")), timeout=120,
+                                    settled=True)
             job_id = submitted.payload["job_id"]
             wait_until_running(fed, job_id, timeout=120)
             fed.kill("site-2")

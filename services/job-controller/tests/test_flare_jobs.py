@@ -15,11 +15,14 @@ from arcflare.client import Client
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus
 from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
+from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.recipes.logreg_client import accuracy, site_dataset, split
 from arcflare.job_controller.records import MIGRATIONS
 from arcflare.runtime.state import StateStore
 from jc_federation import ADMIN, LocalFederation
 from jc_service import FED, SITES, logreg, nvflare_jobs, start_service, wait_for, wait_until_running
+
+from tests.support.signing import signer_for
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.slow, pytest.mark.timeout(600)]
 #: 3 rounds of FedAvg reach ~0.93 in a NumPy simulation of the same data; a zero model
@@ -40,12 +43,13 @@ def federation(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation, tmp_path):
+    federation.admit_bridge(tmp_path)
     svc, settings = start_service(tmp_path, federation)
     svc.start()
     try:
         with Client(settings) as client:
             command_id = client.send(logreg(rounds=3))
-            submitted = client.wait(command_id, timeout=120)
+            submitted = client.wait(command_id, timeout=120, settled=True)
             assert submitted.type == "JobSubmitted", submitted.payload
             job_id = submitted.payload["job_id"]
             completed = wait_for(client, job_id, "JobCompleted", timeout=300)
@@ -84,16 +88,22 @@ def test_refresh_federation_status_reports_both_sites_with_their_last_contact(fe
     assert set(clients) == set(SITES) and all(clients.values())
 
 
+def clients_looked_at(svc) -> None:
+    ClientWait(svc.state, svc.dependencies["flare_admins"]).poll()
+
+
 def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
     # two controller replicas whose state knows nothing of each other receive the same command
-    envelope = Envelope.wrap(logreg(rounds=50, name="twice"), issued_by="admin@arcflare.local")
+    envelope = Envelope.wrap(logreg(rounds=50, name="twice"))
+    operator = signer_for(tmp_path, "admin@arcflare.local")
     outcomes = []
     for replica in ("a", "b"):
         bus = SqliteBus(tmp_path / f"bus-{replica}.db")
         state = StateStore(tmp_path / f"state-{replica}.db", migrations=MIGRATIONS)
         svc, _ = start_service(tmp_path, federation, bus=bus, state=state, watch=False)
-        bus.send("job-controller", [to_outgoing(envelope, session=True)])
+        bus.send("job-controller", [to_outgoing(envelope, signer=operator, session=True)])
         svc.drain(timeout=120)
+        clients_looked_at(svc)
         with state.connect() as db:
             outcomes.append(db.execute("SELECT job_id FROM jobs").fetchall())
         svc.stop()
@@ -108,7 +118,7 @@ def test_submit_delivered_twice_makes_one_nvflare_job(federation, tmp_path):
 
 
 class CrashAfterSubmit(FlareApiAdmin):
-    """The real adapter, but the process 'dies' once right after NVFlare accepted the job."""
+    """The real adapter, but the watcher 'dies' once right after NVFlare accepted the job."""
 
     crashed = False
 
@@ -127,10 +137,11 @@ def test_crash_after_submit_still_one_job_and_abort_ends_it_aborted(federation, 
     try:
         with Client(settings) as client:
             command_id = client.send(command)
-            svc.drain(timeout=30)  # first delivery: submitted, then the crash: abandoned, no state
+            svc.drain(timeout=30)  # accepted: waits for clients
+            clients_looked_at(svc)  # submitted, then the crash: nothing committed
             assert CrashAfterSubmit.crashed
-            svc.start()  # redelivery after backoff, then the watcher
-            submitted = client.wait(command_id, timeout=120)
+            svc.start()  # the watcher looks again
+            submitted = client.wait(command_id, timeout=120, settled=True)
             assert submitted.type == "JobSubmitted", submitted.payload
             job_id = submitted.payload["job_id"]
             assert [j["job_id"] for j in nvflare_jobs(federation, name_prefix="crashy")] == [job_id]

@@ -1,7 +1,9 @@
 """`arcflare job submit | abort | list`: NVFlare jobs as commands, with their outcome.
 
-`job list` folds the job events on the bus (JobSubmitted, JobStatusChanged,
-JobCompleted) into one row per job, so it needs no service's database.
+`job list` folds the job events on the bus (JobWaitingForClients, JobSubmitted,
+JobStatusChanged, JobCompleted, JobFailed) into one row per job, so it needs no
+service's database. Until NVFlare gives a job its id, the job is known by the id of
+the SubmitJob that asked for it (which `job abort` accepts too).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from arcflare.cli.common import (
     Wait,
     client_for,
     console,
+    describe_failure,
     envelope_json,
     fail,
     out,
@@ -34,13 +37,16 @@ from arcflare.contracts.commands import (
     RecipePackage,
     SubmitJob,
 )
+from arcflare.contracts.envelope import Envelope
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 app = typer.Typer(help="Submit, abort and list NVFlare jobs.", no_args_is_help=True)
 Federation = Annotated[str, typer.Argument(help="The federation (NVFlare project) name.")]
-JOB_EVENTS = ["JobSubmitted", "JobStatusChanged", "JobCompleted", "JobFailed"]
+JOB_EVENTS = ["JobWaitingForClients", "JobSubmitted", "JobStatusChanged", "JobCompleted", "JobFailed"]
+#: `job list` states of a job NVFlare has not got (yet); NVFlare's own states are shown verbatim
+WAITING, NOT_SUBMITTED = "WAITING_FOR_CLIENTS", "FAILED_TO_SUBMIT"
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 
@@ -80,7 +86,9 @@ def submit(
     name: Annotated[str | None, typer.Option("--name", help="Job name (default: folder or recipe).")] = None,
     min_clients: Annotated[int, typer.Option("--min-clients")] = 1,
     site: Annotated[list[str] | None, typer.Option("--site", help="Run on these sites only.")] = None,
-    job_timeout: Annotated[int, typer.Option("--job-timeout", help="Seconds for the whole job.")] = 3600,
+    job_timeout: Annotated[int, typer.Option("--job-timeout", help="Seconds the job may run once submitted.")] = 3600,
+    clients_timeout: Annotated[int, typer.Option(
+        "--clients-timeout", help="Seconds to wait for --min-clients sites to connect.")] = 600,
     wait: Wait = False, timeout: Timeout = 3600.0, data_dir: DataDir = None,
     as_: AsPrincipal = None, json_out: Json = False,
 ) -> None:
@@ -89,51 +97,78 @@ def submit(
     job_name = name or (recipe if recipe else Path(str(path)).name.split(".")[0])
     try:
         command = SubmitJob(federation=federation, name=job_name, package=package,
-                            min_clients=min_clients, sites=site or None, timeout_s=job_timeout)
+                            min_clients=min_clients, sites=site or None, timeout_s=job_timeout,
+                            clients_timeout_s=clients_timeout)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         fail(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", code=2)
-    submitted = send_command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out and not wait,
-                             timeout=min(timeout, job_timeout + 60.0), what=f"submission of {job_name}")
-    if submitted is None:
+    accepted = send_command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out and not wait,
+                            timeout=timeout, what=f"submission of {job_name}")
+    if accepted is None:
         return
-    completed = follow_job(submitted.payload, data_dir, timeout, quiet=json_out)
+    submitted, ended = follow_job(accepted, data_dir, timeout, quiet=json_out)
     if json_out:
-        print_json({"submitted": envelope_json(submitted), "completed": envelope_json(completed)})
-    if completed.payload.get("status") != "FINISHED:COMPLETED":
+        print_json({"accepted": envelope_json(accepted),
+                    "submitted": submitted and envelope_json(submitted), "completed": envelope_json(ended)})
+    if ended.type == "JobFailed":
         if not json_out:
-            fail(f"job {completed.payload['job_id']} ended {completed.payload.get('status')}"
-                 + (f": {completed.payload['reason']}" if completed.payload.get("reason") else ""))
+            fail(describe_failure(ended))
+        raise typer.Exit(1)
+    if ended.payload.get("status") != "FINISHED:COMPLETED":
+        if not json_out:
+            fail(f"job {ended.payload['job_id']} ended {ended.payload.get('status')}"
+                 + (f": {ended.payload['reason']}" if ended.payload.get("reason") else ""))
         raise typer.Exit(1)
 
 
-def follow_job(job: dict, data_dir: Path | None, timeout: float, *, quiet: bool):
-    job_id, rounds = job["job_id"], job.get("rounds")
+def _waiting(name: str, waiting: dict) -> str:
+    return f"{name} {WAITING} {len(waiting['connected'])}/{waiting['min_clients']}"
+
+
+def follow_job(accepted: Envelope, data_dir: Path | None, timeout: float, *,
+               quiet: bool) -> tuple[Envelope | None, Envelope]:
+    """From the SubmitJob's acceptance to the job's end: (JobSubmitted, JobCompleted), or
+    (None, JobFailed or JobCompleted) for a job that never reached NVFlare."""
+    submit_id, name = accepted.causation_id, accepted.payload["name"]
+    job_id, rounds, submitted = submit_id, accepted.payload.get("rounds"), None
+    if accepted.type == "JobSubmitted":
+        job_id, submitted = accepted.payload["job_id"], accepted
     with client_for(data_dir) as client, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, disable=quiet,
     ) as progress:
-        bar = progress.add_task(f"{job['name']} SUBMITTED", total=rounds)
+        bar = progress.add_task(name, total=rounds)
         done_rounds = 0
         for env in client.follow(types=[*JOB_EVENTS, "MetricsReported"], timeout=timeout,
                                  topics=("events", "telemetry"), from_start=True):
-            if env.payload.get("job_id") != job_id:
+            p = env.payload
+            if env.causation_id == submit_id and submitted is None:
+                if env.type == "JobWaitingForClients":
+                    progress.update(bar, description=_waiting(name, p))
+                elif env.type == "JobSubmitted":
+                    job_id, rounds, submitted = p["job_id"], p.get("rounds"), env
+                    progress.update(bar, description=f"{name} SUBMITTED", total=rounds)
+                elif env.type == "JobFailed":
+                    return None, env
+            if p.get("job_id") != job_id:
                 continue
             if env.type == "MetricsReported":
-                done_rounds = max([done_rounds, *(p["step"] + 1 for p in env.payload["points"])])
+                done_rounds = max([done_rounds, *(pt["step"] + 1 for pt in p["points"])])
                 progress.update(bar, completed=min(done_rounds, rounds or done_rounds))
             elif env.type == "JobStatusChanged":
-                progress.update(bar, description=f"{job['name']} {env.payload['status']}")
+                progress.update(bar, description=f"{name} {p['status']}")
             elif env.type == "JobCompleted":
-                if env.payload["status"] == "FINISHED:COMPLETED" and rounds:
+                if p["status"] == "FINISHED:COMPLETED" and rounds:
                     progress.update(bar, completed=rounds)
-                progress.update(bar, description=f"{job['name']} {env.payload['status']}")
-                return env
+                progress.update(bar, description=f"{name} {p['status']}")
+                return submitted, env
     fail(f"job {job_id} did not end within {timeout:.0f} s (it keeps running; see `arcflare job list`)")
 
 
 def abort(
-    federation: Federation, job_id: Annotated[str, typer.Argument(help="The NVFlare job id.")],
+    federation: Federation,
+    job_id: Annotated[str, typer.Argument(
+        help="The NVFlare job id, or the SubmitJob's id (a job still waiting for clients).")],
     wait: Wait = False, timeout: Timeout = 300.0, data_dir: DataDir = None,
     as_: AsPrincipal = None, json_out: Json = False,
 ) -> None:
@@ -142,17 +177,41 @@ def abort(
                  wait=wait, json_out=json_out, timeout=timeout, what=f"abort of {job_id}")
 
 
+def _row(rows: dict[str, dict], job_id: str, status: str = "SUBMITTED") -> dict:
+    return rows.setdefault(job_id, {"job_id": job_id, "name": None, "status": status,
+                                    "submitted_at": None, "duration_s": None, "result_ref": None})
+
+
+def _before_nvflare(rows: dict[str, dict], env) -> None:
+    """A job by its SubmitJob's id: waiting for clients, or failed before NVFlare had it."""
+    p, submit_id = env.payload, env.causation_id or env.message_id
+    row = _row(rows, submit_id, WAITING)
+    row.update(name=p["name"], submit_id=submit_id)
+    if env.type == "JobFailed":
+        row.update(status=NOT_SUBMITTED, reason=p["reason"], detail=p.get("detail"))
+    elif row["status"] == WAITING:
+        row.update(min_clients=p["min_clients"], connected=p["connected"],
+                   clients_deadline=p["clients_deadline"])
+
+
 def job_rows(events, federation: str) -> list[dict]:
     rows: dict[str, dict] = {}
     for env in events:
         p = env.payload
-        if p.get("federation") != federation or not p.get("job_id"):
+        if p.get("federation") != federation:
             continue
-        row = rows.setdefault(p["job_id"], {"job_id": p["job_id"], "name": p.get("name"),
-                                            "status": "SUBMITTED", "submitted_at": None,
-                                            "duration_s": None, "result_ref": None})
+        if env.type in ("JobWaitingForClients", "JobFailed") and not p.get("job_id"):
+            _before_nvflare(rows, env)
+            continue
+        if not p.get("job_id"):
+            continue
         if env.type == "JobSubmitted":
-            row.update(name=p["name"], submitted_at=env.occurred_at.isoformat(), rounds=p.get("rounds"))
+            rows.pop(env.causation_id or "", None)  # its wait is over: listed by NVFlare's id now
+        row = _row(rows, p["job_id"])
+        row["name"] = row["name"] or p.get("name")
+        if env.type == "JobSubmitted":
+            row.update(name=p["name"], submitted_at=env.occurred_at.isoformat(), rounds=p.get("rounds"),
+                       submit_id=env.causation_id)
         elif env.type == "JobStatusChanged":
             if not row["status"].startswith("FINISHED"):
                 row["status"] = p["status"]
@@ -172,9 +231,17 @@ def list_jobs(federation: Federation, data_dir: DataDir = None, json_out: Json =
         return
     table = Table("job id", "name", "status", "duration s", "submitted")
     for r in rows:
-        table.add_row(r["job_id"], r["name"] or "", r["status"],
+        table.add_row(r["job_id"], r["name"] or "", _status_text(r),
                       "" if r["duration_s"] is None else f"{r['duration_s']:.1f}", r["submitted_at"] or "")
     out.print(table)
+
+
+def _status_text(row: dict) -> str:
+    if row["status"] == WAITING:
+        return f"{WAITING} ({len(row['connected'])}/{row['min_clients']} connected)"
+    if row["status"] == NOT_SUBMITTED:
+        return f"{NOT_SUBMITTED}: {row['reason']}"
+    return row["status"]
 
 
 def register(root: typer.Typer) -> None:

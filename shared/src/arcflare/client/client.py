@@ -11,7 +11,7 @@ from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.contracts.base import Command
 from arcflare.contracts.envelope import Envelope
-from arcflare.contracts.outcomes import is_failure, outcome_types
+from arcflare.contracts.outcomes import ACCEPTED, is_failure, outcome_types
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION, TOPOLOGY
 from arcflare.runtime import identity
 from arcflare.runtime.admission import Admission, Refused
@@ -75,13 +75,17 @@ class Client:
         return envelope.message_id
 
     def wait(self, command_id: str, timeout: float = 120.0, *,
-             command_type: str | None = None, raise_on_failure: bool = False) -> Envelope:
+             command_type: str | None = None, raise_on_failure: bool = False,
+             settled: bool = False) -> Envelope:
         """The event that answers the command: its success event, a *Failed event or
-        CommandRejected. Raises TimeoutError when none arrives in time."""
+        CommandRejected. Raises TimeoutError when none arrives in time. With settled, an
+        outcome that only accepts the command (a SubmitJob's JobWaitingForClients) is passed
+        over for the one that settles it (JobSubmitted or JobFailed)."""
         kind = command_type or self._commands.get(command_id)
         wanted = set(outcome_types(kind)) if kind else None
+        passed_over = set(ACCEPTED) if settled else set()
         for envelope in self.follow(timeout=timeout, topics=("events", "telemetry")):
-            if envelope.causation_id != command_id:
+            if envelope.causation_id != command_id or envelope.type in passed_over:
                 continue
             if wanted is None or envelope.type in wanted:
                 if raise_on_failure and is_failure(envelope.type):

@@ -138,18 +138,26 @@ class _JobCommand(Command):
 
 
 class SubmitJob(_JobCommand):
+    """Answered at once with JobWaitingForClients; the job is submitted to NVFlare (JobSubmitted)
+    once min_clients of its sites are connected, or fails (JobFailed, clients_timeout)."""
+
     federation: FederationName
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     package: JobPackage
     min_clients: int = Field(default=1, ge=1, le=1000)
     #: restrict the job to these sites (default: every site)
     sites: list[SiteName] | None = None
-    #: seconds to wait for min_clients, and for the job as a whole
+    #: seconds the job may run once submitted to NVFlare; then it is aborted
     timeout_s: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    #: seconds to wait, after acceptance, for min_clients of the sites to be connected to the
+    #: server; then the job fails with reason clients_timeout, never having reached NVFlare
+    clients_timeout_s: int = Field(default=600, ge=1, le=7 * 24 * 3600)
 
 
 class AbortJob(_JobCommand):
     federation: FederationName
+    #: the NVFlare job id, or the id of the SubmitJob that asked for the job: that one names
+    #: it in every state, also while it waits for clients (it has no NVFlare id yet)
     job_id: JobId
 
 

@@ -94,6 +94,24 @@ class FederationTornDown(Event):
     stopped: list[str]
 
 
+class JobWaitingForClients(Event):
+    """A SubmitJob accepted: its job is prepared and waits until min_clients of its sites are
+    connected to the server. Published again, caused by the same SubmitJob, whenever the set
+    of connected sites changes. Until JobSubmitted gives it an NVFlare id, the job is known
+    by the SubmitJob's id (this event's causation_id), which AbortJob accepts."""
+
+    federation: FederationName
+    name: str
+    min_clients: int
+    #: the sites it may run on (None: any site of the federation)
+    sites: list[SiteName] | None = None
+    clients_timeout_s: int
+    #: when the wait ends in JobFailed (clients_timeout) unless min_clients are connected
+    clients_deadline: datetime
+    #: the job's sites connected to the server so far (empty until the first look)
+    connected: list[SiteName] = Field(default_factory=list)
+
+
 class JobSubmitted(Event):
     federation: FederationName
     job_id: JobId
@@ -124,8 +142,12 @@ class JobFailed(Event):
 
     federation: FederationName
     name: str
+    #: clients_timeout (min_clients not connected within clients_timeout_s), refused (NVFlare
+    #: will not take the job) or submit_failed (NVFlare unreachable until the deadline)
     reason: str
     job_id: JobId | None = None
+    #: the particulars, in words (how many sites were connected, what NVFlare said)
+    detail: str | None = None
 
 
 class ClientView(Part):

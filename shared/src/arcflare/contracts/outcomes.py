@@ -11,13 +11,16 @@ SUCCESS: dict[str, tuple[str, ...]] = {
     "StopSite": ("SiteStopped",),
     "RestartSite": ("SiteDeployed",),
     "TeardownFederation": ("FederationTornDown",),
-    "SubmitJob": ("JobSubmitted",),
+    # accepted at once; JobSubmitted (or JobFailed) follows, caused by the same SubmitJob
+    "SubmitJob": ("JobWaitingForClients", "JobSubmitted"),
     "AbortJob": ("JobCompleted",),
     "RefreshFederationStatus": ("FederationStatusObserved",),
     "TailSiteLogs": ("SiteLogTail",),
     "RestartSiteClient": ("SiteClientRestarted",),
 }
 FAILURE: tuple[str, ...] = ("CommandRejected", "CommandFailed", "DeploymentFailed", "JobFailed")
+#: outcomes that accept a command whose work goes on; waiting for it to settle passes them over
+ACCEPTED: tuple[str, ...] = ("JobWaitingForClients",)
 
 
 def outcome_types(command_type: str) -> tuple[str, ...]:

@@ -140,7 +140,7 @@ class DemoRun:
             package=RecipePackage(recipe="fedavg-logreg", parameters={"rounds": self.rounds}),
             min_clients=self.sites, timeout_s=900))
         try:
-            submitted = client.wait(command_id, timeout=300, raise_on_failure=True)
+            submitted = client.wait(command_id, timeout=300, raise_on_failure=True, settled=True)
         except CommandFailed as exc:
             raise DemoFailed(f"job not submitted: {exc}") from None
         job_id = submitted.payload["job_id"]

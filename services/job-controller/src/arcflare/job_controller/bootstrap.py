@@ -1,4 +1,4 @@
-"""Wires the job-controller: state, FLARE admins, handlers and the watcher."""
+"""Wires the job-controller: state, FLARE admins, handlers and the watchers."""
 from __future__ import annotations
 
 from arcflare.bus import connect

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
 
 from arcflare.job_controller import records
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, FlareApiAdmin
@@ -13,6 +15,14 @@ from arcflare.runtime.state import StateStore
 
 class UnknownFederation(LookupError):
     pass
+
+
+class OfFederation(Protocol):
+    @property
+    def federation(self) -> str: ...
+
+
+T = TypeVar("T", bound=OfFederation)
 
 
 AdminFactory = Callable[[FederationRecord], FlareAdmin]
@@ -54,6 +64,19 @@ class FlareAdmins:
             admin = self.factory(fed)
             self._admins[name] = (fed, admin)
             return admin
+
+    def by_federation(self, items: Iterable[T]) -> Iterator[tuple[FlareAdmin, list[T]]]:
+        """Items (jobs, waits) grouped by their federation, each group with its admin;
+        federations no longer known are passed over."""
+        groups: dict[str, list[T]] = defaultdict(list)
+        for item in items:
+            groups[item.federation].append(item)
+        for federation, group in groups.items():
+            try:
+                admin = self.for_federation(federation)
+            except UnknownFederation:
+                continue
+            yield admin, group
 
     def close(self) -> None:
         with self._lock:

@@ -1,9 +1,7 @@
 """Job-controller handlers: submit once, abort, observe, follow the federation's membership."""
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import time
 from datetime import UTC, datetime
 
@@ -12,15 +10,15 @@ from arcflare.contracts.events import (
     ClientView,
     FederationProvisioned,
     FederationStatusObserved,
-    JobFailed,
-    JobSubmitted,
+    JobCompleted,
     SiteRemoved,
 )
 from arcflare.job_controller import records
-from arcflare.job_controller.adapters.flare_admin import FlareAdmin, ServerView
+from arcflare.job_controller.adapters.flare_admin import FlareAdmin
+from arcflare.job_controller.client_wait import submit_token, waiting_event
 from arcflare.job_controller.decoration import bridge_available
 from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
-from arcflare.job_controller.job_folders import prepare_job, rounds_of
+from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps, InvalidPackage
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.runtime.errors import Rejected
@@ -28,10 +26,10 @@ from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore, UnitOfWork
 
 log = get_logger(__name__)
-CLIENT_POLL_S = 1.0
 #: a command may overtake the FederationProvisioned that introduces its federation
 ARRIVAL_GRACE_S = 30.0
-SUBMIT_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # nvflare.apis.utils.job_submit_token
+#: NVFlare's word for an aborted job; a job aborted while waiting for clients ends the same way
+ABORTED = "FINISHED:ABORTED"
 
 
 def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
@@ -45,90 +43,62 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
         ) from None
 
 
-def _connected(view: ServerView, sites: list[str] | None) -> list[str]:
-    names = {c.name for c in view.clients}
-    return sorted(names & set(sites) if sites else names)
-
-
-def _wait_for_clients(admin: FlareAdmin, cmd: SubmitJob) -> tuple[list[str], str | None]:
-    """The connected sites, and None once min_clients are there; else the reason, after timeout_s."""
-    deadline = time.monotonic() + cmd.timeout_s
-    while True:
-        seen = _connected(admin.server_view(), cmd.sites)
-        if len(seen) >= cmd.min_clients:
-            return seen, None
-        if time.monotonic() >= deadline:
-            return seen, (f"only {len(seen)} of min_clients={cmd.min_clients} sites connected "
-                          f"within timeout_s={cmd.timeout_s}")
-        time.sleep(min(CLIENT_POLL_S, max(0.0, deadline - time.monotonic())))
-
-
-def _submit_once(admin: FlareAdmin, job_dir, token: str) -> str:
-    """NVFlare answers a repeated token with the job it already has; if the content differs
-    (say, a newer build of the same command), look the job up by its token instead."""
-    from nvflare.fuel.flare_api.api_spec import SubmitTokenConflict
-
-    try:
-        return admin.submit(job_dir, token)
-    except SubmitTokenConflict:
-        job_id = admin.find_submitted(token)
-        if job_id is None:
-            raise
-        return job_id
-
-
-def submit_token(message_id: str) -> str:
-    """The command id itself when NVFlare accepts it as a token ([A-Za-z0-9._:-]{1,128}),
-    else a digest of it (ids from other senders may use other characters)."""
-    if SUBMIT_TOKEN.fullmatch(message_id):
-        return message_id
-    return "sha256-" + hashlib.sha256(message_id.encode()).hexdigest()
-
-
-def submit_job(
-    cmd: SubmitJob, *, uow: UnitOfWork, flare_admins: FlareAdmins, settings: JobControllerSettings
-) -> None:
+def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings) -> None:
+    """Check and build the job, then leave the wait for clients to the watcher (client_wait):
+    the command is answered at once and holds nothing while the clients come. (The federation
+    is known: the role policy refuses commands for others before any handler.)"""
     command_id = uow.envelope.message_id
-    token = submit_token(command_id)
-    if records.job_by_command(uow.db, command_id):
-        return
-    admin = _admin(flare_admins, cmd.federation)
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
     try:
-        job_dir = prepare_job(cmd, token, data_dir=settings.data_dir, caps=caps, bridge=bridge_available())
+        job_dir = prepare_job(cmd, submit_token(command_id), data_dir=settings.data_dir, caps=caps,
+                              bridge=bridge_available())
     except InvalidPackage as exc:
         raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
-    connected, reason = _wait_for_clients(admin, cmd)
-    if reason:
-        uow.publish(JobFailed(federation=cmd.federation, name=cmd.name, reason=reason))
-        return
-    # the token is this command's id: after a crash between an earlier attempt's submit and
-    # its commit, NVFlare returns that attempt's job instead of starting a second one
-    job_id = _submit_once(admin, job_dir, token)
-    log.info("job_submitted", federation=cmd.federation, job_id=job_id, submit_token=token)
-    status = "SUBMITTED"
-    rounds = rounds_of(job_dir)
-    # the sites it runs on: those named, or (deployed to @ALL) those connected now
-    sites = list(cmd.sites or connected)
-    uow.write().execute(
-        "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
-        " deadline, rounds, sites) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (job_id, cmd.federation, cmd.name, command_id, uow.envelope.correlation_id or command_id, status,
-         time.time(), time.time() + cmd.timeout_s, rounds, json.dumps(sites)),
+    now = time.time()
+    waiting = records.WaitingJob(
+        command_id=command_id, federation=cmd.federation, name=cmd.name, command=uow.envelope,
+        job_dir=job_dir, min_clients=cmd.min_clients, sites=cmd.sites, connected=[],
+        accepted_at=now, clients_deadline=now + cmd.clients_timeout_s, job_timeout_s=cmd.timeout_s,
     )
-    uow.publish(JobSubmitted(federation=cmd.federation, job_id=job_id, name=cmd.name,
-                             sites=sites, rounds=rounds))
+    if records.add_waiting(uow.write(), waiting):
+        uow.publish(waiting_event(waiting, connected=[]))
+
+
+class WaitEndedMeanwhile(RuntimeError):
+    """The watcher submitted or failed the job while an AbortJob looked at it: the abort is
+    retried (a transient failure) and then finds the job in its new state."""
+
+
+def _cancel_wait(cmd: AbortJob, uow: UnitOfWork) -> bool:
+    """End a job that still waits for clients: it never reaches NVFlare."""
+    waiting = records.waiting_job(uow.db, cmd.job_id)
+    if waiting is None or waiting.federation != cmd.federation or waiting.state == "submitted":
+        return False
+    if waiting.state != "waiting":
+        raise Rejected("conflict", f"job_id: job {cmd.job_id} never reached NVFlare: it ended "
+                       f"{waiting.state} while waiting for clients")
+    if not records.end_wait(uow.write(), waiting.command_id, "aborted"):
+        raise WaitEndedMeanwhile(cmd.job_id)
+    uow.publish(JobCompleted(
+        federation=waiting.federation, job_id=waiting.command_id, name=waiting.name,
+        status=ABORTED, duration_s=round(time.time() - waiting.accepted_at, 3),
+        reason="aborted on request while waiting for clients; never submitted to NVFlare",
+    ))
+    return True
 
 
 def abort_job(
     cmd: AbortJob, *, uow: UnitOfWork, state: StateStore, flare_admins: FlareAdmins
 ) -> None:
-    job = records.job(uow.db, cmd.job_id)
+    if _cancel_wait(cmd, uow):
+        return
+    # by NVFlare's id, or by the SubmitJob's id once the wait ended in a submission
+    job = records.job(uow.db, cmd.job_id) or records.job_by_command(uow.db, cmd.job_id)
     if job is None or job.federation != cmd.federation:
         raise Rejected("not_found", f"job_id: no job {cmd.job_id!r} in federation {cmd.federation!r}",
                        errors=[{"field": "job_id", "problem": "unknown job"}])
     if job.finished:
-        raise Rejected("conflict", f"job_id: job {cmd.job_id} already ended as {job.status}")
+        raise Rejected("conflict", f"job_id: job {job.job_id} already ended as {job.status}")
     admin = _admin(flare_admins, cmd.federation)
     # committed before NVFlare is asked, so whichever poll sees the end reports it as this
     # command's outcome (a redelivery marks again and aborts again: both harmless)

@@ -1,13 +1,16 @@
-"""The job-controller's own tables: federations it may reach, and the jobs it submitted."""
+"""The job-controller's own tables: federations it may reach, jobs waiting for their clients,
+and the jobs it submitted."""
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.commands import AdminSpec
+from arcflare.contracts.envelope import Envelope
 
 MIGRATIONS = [
     """
@@ -50,6 +53,24 @@ MIGRATIONS = [
     """,
     # who may submit and abort jobs (FederationProvisioned.admins, JSON)
     "ALTER TABLE federations ADD COLUMN admins TEXT NOT NULL DEFAULT '[]'",
+    # accepted SubmitJobs: each waits here until min_clients are connected (then it is in jobs)
+    """
+    CREATE TABLE waiting_jobs (
+        command_id TEXT PRIMARY KEY,     -- the SubmitJob's id: the job's name until NVFlare's
+        federation TEXT NOT NULL,
+        name TEXT NOT NULL,
+        command TEXT NOT NULL,           -- the SubmitJob's envelope, payload left out (JSON)
+        job_dir TEXT NOT NULL,           -- built once, submitted as it is
+        min_clients INTEGER NOT NULL,
+        sites TEXT,                      -- JSON list; NULL: any site
+        connected TEXT NOT NULL DEFAULT '[]',  -- as last published
+        accepted_at REAL NOT NULL,       -- epoch seconds
+        clients_deadline REAL NOT NULL,
+        job_timeout_s REAL NOT NULL,     -- the job's own deadline, counted from its submission
+        state TEXT NOT NULL DEFAULT 'waiting'  -- waiting | submitted | failed | aborted
+    );
+    CREATE INDEX waiting_jobs_state ON waiting_jobs (state)
+    """,
 ]
 
 
@@ -79,6 +100,26 @@ class JobRecord:
     abort_reason: str | None
     abort_command_id: str | None = None
     abort_correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitingJob:
+    command_id: str
+    federation: str
+    name: str
+    command: Envelope
+    job_dir: Path
+    min_clients: int
+    sites: list[str] | None
+    connected: list[str]
+    accepted_at: float
+    clients_deadline: float
+    job_timeout_s: float
+    state: str = "waiting"
+
+    def connected_among(self, clients: set[str]) -> list[str]:
+        """Of the connected clients, those this job may run on."""
+        return sorted(clients & set(self.sites) if self.sites else clients)
 
 
 def kit_dir(admin_kit_ref: str) -> Path:
@@ -126,3 +167,59 @@ def job_by_command(db: sqlite3.Connection, command_id: str) -> JobRecord | None:
 def unfinished_jobs(db: sqlite3.Connection) -> list[JobRecord]:
     rows = db.execute("SELECT * FROM jobs WHERE finished=0 ORDER BY submitted_at").fetchall()
     return [_job(r) for r in rows]
+
+
+def add_waiting(db: sqlite3.Connection, job: WaitingJob) -> bool:
+    """False if this command is waiting (or was) already."""
+    return db.execute(
+        "INSERT OR IGNORE INTO waiting_jobs (command_id, federation, name, command, job_dir,"
+        " min_clients, sites, connected, accepted_at, clients_deadline, job_timeout_s)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (job.command_id, job.federation, job.name,
+         job.command.model_copy(update={"payload": {}}).model_dump_json(by_alias=True),
+         str(job.job_dir), job.min_clients, None if job.sites is None else json.dumps(job.sites),
+         json.dumps(job.connected), job.accepted_at, job.clients_deadline, job.job_timeout_s),
+    ).rowcount == 1
+
+
+def _waiting(row: sqlite3.Row) -> WaitingJob:
+    return WaitingJob(**{
+        **dict(row), "command": Envelope.model_validate_json(row["command"]),
+        "job_dir": Path(row["job_dir"]), "connected": json.loads(row["connected"]),
+        "sites": None if row["sites"] is None else json.loads(row["sites"]),
+    })
+
+
+def waiting_job(db: sqlite3.Connection, command_id: str) -> WaitingJob | None:
+    row = db.execute("SELECT * FROM waiting_jobs WHERE command_id=?", (command_id,)).fetchone()
+    return _waiting(row) if row else None
+
+
+def waiting_jobs(db: sqlite3.Connection) -> list[WaitingJob]:
+    rows = db.execute("SELECT * FROM waiting_jobs WHERE state='waiting' ORDER BY accepted_at")
+    return [_waiting(r) for r in rows.fetchall()]
+
+
+def end_wait(db: sqlite3.Connection, command_id: str, state: str) -> bool:
+    """Move a waiting job to its next state; False if it no longer waits (another party
+    — the watcher or an AbortJob — ended the wait first)."""
+    return db.execute("UPDATE waiting_jobs SET state=? WHERE command_id=? AND state='waiting'",
+                      (state, command_id)).rowcount == 1
+
+
+def note_connected(db: sqlite3.Connection, command_id: str, connected: list[str]) -> bool:
+    return db.execute("UPDATE waiting_jobs SET connected=? WHERE command_id=? AND state='waiting'",
+                      (json.dumps(connected), command_id)).rowcount == 1
+
+
+def add_job(db: sqlite3.Connection, waited: WaitingJob, job_id: str, *, sites: list[str],
+            rounds: int | None) -> None:
+    """The job NVFlare accepted for a waiting command; its deadline counts from now."""
+    now = time.time()
+    db.execute(
+        "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
+        " deadline, rounds, sites) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (job_id, waited.federation, waited.name, waited.command_id,
+         waited.command.correlation_id or waited.command_id, "SUBMITTED", now,
+         now + waited.job_timeout_s, rounds, json.dumps(sites)),
+    )

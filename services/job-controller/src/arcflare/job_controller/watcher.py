@@ -1,4 +1,5 @@
-"""Background: follow every unfinished job in NVFlare, and observe each federation now and then.
+"""Background: submit the jobs waiting for clients (client_wait), follow every unfinished job
+in NVFlare, and observe each federation now and then.
 
 Events a job's state changes cause are published as if caused by its SubmitJob
 (causation = that command, correlation kept), so `--wait` style followers and
@@ -8,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 
 from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller import job_events, records
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
-from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
+from arcflare.job_controller.client_wait import ClientWait
+from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.handlers import observe_federation
 from arcflare.job_controller.records import JobRecord
 from arcflare.job_controller.settings import JobControllerSettings
@@ -40,28 +41,26 @@ def abort_with_reason(state: StateStore, admin: FlareAdmin, job: JobRecord, reas
 
 
 class JobWatcher:
+    """Every job_poll_interval_s: the jobs waiting for clients (client_wait), then every
+    unfinished job in NVFlare."""
+
     def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
+        self.client_wait = ClientWait(state, flare_admins)
         self._last_observed: dict[str, float] = {}
 
     def __call__(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.job_poll_interval_s):
-            try:
-                self.poll_jobs()
-            except Exception as exc:
-                log.exception("watch_failed", error=repr(exc))
+            for step in (self.client_wait.poll, self.poll_jobs):
+                try:
+                    step()
+                except Exception as exc:
+                    log.exception("watch_failed", step=step.__name__, error=repr(exc))
 
     def poll_jobs(self) -> None:
         with self.state.connect() as db:
             jobs = records.unfinished_jobs(db)
-        by_federation: dict[str, list[JobRecord]] = defaultdict(list)
-        for job in jobs:
-            by_federation[job.federation].append(job)
-        for federation, fed_jobs in by_federation.items():
-            try:
-                admin = self.flare_admins.for_federation(federation)
-            except UnknownFederation:
-                continue
+        for admin, fed_jobs in self.flare_admins.by_federation(jobs):
             for job in fed_jobs:
                 try:
                     self.poll_job(admin, job)

@@ -53,6 +53,15 @@ class FlareUnavailable(Exception):
     """The server could not be reached or did not answer in time (transient)."""
 
 
+class JobRefused(Exception):
+    """The server will never take this submission: not a valid job, not allowed, or its
+    token names a job since deleted (permanent)."""
+
+
+class UnknownJob(LookupError):
+    """The server has no job with this id."""
+
+
 class FlareAdmin(abc.ABC):
     """What the job-controller asks of one federation's NVFlare server."""
 
@@ -61,22 +70,27 @@ class FlareAdmin(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, job_dir: Path, submit_token: str) -> str:
-        """Submit once per token: a repeat with the same token returns the same job id."""
+        """Submit once per token: a repeat with the same token returns the same job id, also
+        when the folder's content changed since (a newer build of the same command).
+        Raises JobRefused for a folder that is not a job."""
 
     @abc.abstractmethod
     def find_submitted(self, submit_token: str) -> str | None: ...
 
     @abc.abstractmethod
-    def job(self, job_id: str) -> JobView: ...
+    def job(self, job_id: str) -> JobView:
+        """The job's state (status verbatim, name from its meta); UnknownJob if there is none."""
 
     @abc.abstractmethod
     def jobs(self) -> list[JobView]: ...
 
     @abc.abstractmethod
-    def abort(self, job_id: str) -> None: ...
+    def abort(self, job_id: str) -> None:
+        """End the job (FINISHED:ABORTED, also before it ran); harmless once it ended."""
 
     @abc.abstractmethod
-    def download_result(self, job_id: str, destination: Path) -> Path: ...
+    def download_result(self, job_id: str, destination: Path) -> Path:
+        """The job's folder as the server keeps it, moved to destination/<job_id>."""
 
     @abc.abstractmethod
     def disable_client(self, site: str) -> None: ...
@@ -198,14 +212,34 @@ class FlareApiAdmin(FlareAdmin):
         )
 
     def submit(self, job_dir: Path, submit_token: str) -> str:
-        return self._call("submit_job", lambda s: s.submit_job(str(job_dir), submit_token=submit_token))
+        from nvflare.fuel.flare_api.api_spec import (
+            AuthorizationError,
+            InvalidJobDefinition,
+            SubmitTokenConflict,
+            SubmitTokenJobDeleted,
+        )
+
+        try:
+            return self._call("submit_job", lambda s: s.submit_job(str(job_dir), submit_token=submit_token))
+        except SubmitTokenConflict as exc:
+            # the token's job exists, with other content: that job is the submission
+            return exc.existing_job_id or self._submitted(submit_token, exc)
+        except (InvalidJobDefinition, AuthorizationError, SubmitTokenJobDeleted) as exc:
+            raise JobRefused(str(exc)) from exc
+
+    def _submitted(self, submit_token: str, conflict: Exception) -> str:
+        job_id = self.find_submitted(submit_token)
+        if job_id is None:
+            raise conflict
+        return job_id
 
     def find_submitted(self, submit_token: str) -> str | None:
         jobs = self._call("list_jobs", lambda s: s.list_jobs(submit_token=submit_token))
         return jobs[0]["job_id"] if jobs else None
 
     def job(self, job_id: str) -> JobView:
-        return job_view(self._call("get_job_meta", lambda s: s.get_job_meta(job_id)))
+        with _unknown_job(job_id):
+            return job_view(self._call("get_job_meta", lambda s: s.get_job_meta(job_id)))
 
     def jobs(self) -> list[JobView]:
         return [job_view(m) for m in self._call("list_jobs", lambda s: s.list_jobs(detailed=True))]
@@ -219,7 +253,8 @@ class FlareApiAdmin(FlareAdmin):
             except JobNotRunning:
                 pass  # already finished: nothing to abort, the terminal state stands
 
-        self._call("abort_job", abort)
+        with _unknown_job(job_id):
+            self._call("abort_job", abort)
 
     def download_result(self, job_id: str, destination: Path) -> Path:
         # NVFlare moves its download into destination/<job_id>; start clean so a retry works
@@ -233,3 +268,13 @@ class FlareApiAdmin(FlareAdmin):
 
     def disable_client(self, site: str) -> None:
         self._call("disable_client", lambda s: s.disable_client(site))
+
+
+@contextmanager
+def _unknown_job(job_id: str) -> Iterator[None]:
+    from nvflare.fuel.flare_api.api_spec import JobNotFound
+
+    try:
+        yield
+    except JobNotFound as exc:
+        raise UnknownJob(job_id) from exc

@@ -88,7 +88,7 @@ class MlflowTracking(Tracking):
     def run(self, experiment_id: str, key: str, name: str, tags: Mapping[str, str],
             parent_run_id: str | None = None) -> str:
         found = self.client.search_runs(
-            [experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = '{_quote(key)}'",
+            [experiment_id], filter_string=f"tags.`{RUN_KEY_TAG}` = {_literal(key)}",
             max_results=1)
         if found:
             return found[0].info.run_id
@@ -140,7 +140,7 @@ class MlflowTracking(Tracking):
                 if _code(exc) != "RESOURCE_ALREADY_EXISTS":
                     raise
         existing = self.client.search_model_versions(
-            f"name = '{_quote(name)}' and tags.`{unique_tag}` = '{_quote(tags[unique_tag])}'")
+            f"name = {_literal(name)} and tags.`{unique_tag}` = {_literal(tags[unique_tag])}")
         if existing:
             return str(existing[0].version)
         with _refusals():
@@ -161,8 +161,15 @@ def _write_ahead_log(uri: str) -> None:
         db.execute("PRAGMA journal_mode=WAL")
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "\\'")
+def _literal(value: str) -> str:
+    """A string in an MLflow search filter, which knows no escapes: in whichever quotes the
+    value does not contain (a backslash-escaped quote would not match, and a find-or-create
+    would create every time)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise TrackingRefused(f"{value!r}: an MLflow search cannot name a value with both kinds of quotes")
 
 
 def _code(exc: Exception) -> str | None:
