@@ -74,13 +74,14 @@ def csv_dataset(folder: Path, label: str, features: list[str] | None,
             missing = [c for c in (label, *columns) if c not in header]
             if missing:
                 raise SiteDataError(f"{path.name} has no column {', '.join(missing)}")
+            if len(columns) != n_features:
+                raise SiteDataError(f"{path.name} has {len(columns)} feature columns but the "
+                                    f"model has {n_features}; name them with the recipe's "
+                                    "features parameter")
             for record in reader:
                 where = f"{path.name} line {reader.line_num}"
                 rows.append([_number(record[c], c, where) for c in columns])
                 labels.append(_label(record[label], label, where))
-    if len(columns) != n_features:
-        raise SiteDataError(f"the CSV files have {len(columns)} feature columns but the model "
-                            f"has {n_features}; name them with the recipe's features parameter")
     if len(labels) < 2:
         raise SiteDataError(f"the CSV files in {folder} hold fewer than 2 rows")
     return np.asarray(rows, dtype=np.float32), np.asarray(labels, dtype=np.float32)
