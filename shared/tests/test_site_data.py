@@ -1,8 +1,11 @@
 """A site's data inputs in the contracts: the spec's short forms, and one clear error per mistake."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
+from arcflare.cli.federation import load_spec
 from arcflare.contracts.commands import AddSite, CreateFederation, SiteSpec
 from arcflare.contracts.envelope import field_errors
 from arcflare.contracts.events import SiteHeartbeat, SiteProvisioned
@@ -10,6 +13,7 @@ from arcflare.contracts.fields import input_variable
 from pydantic import ValidationError
 
 ARC = {"backend": "azureml", "compute": "arc-st-marys"}
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "federation.yaml"
 
 
 def site(data: list, compute: dict | None = None) -> SiteSpec:
@@ -98,3 +102,12 @@ def test_events_carry_names_and_locators_and_the_agent_only_presence_and_size():
     reported = heartbeat["$defs"]["InputHealth"]["properties"]
     assert set(reported) == {"name", "present", "readable", "size"}
     assert reported["size"]["anyOf"][0]["enum"] == ["empty", "<1MB", "<1GB", ">=1GB"]
+
+
+def test_the_example_spec_shows_every_kind_on_a_site_that_can_bind_it():
+    spec = load_spec(EXAMPLE)
+
+    kinds = {(s.compute.backend, d.kind) for s in spec.sites for d in s.data}
+    assert kinds == {("local", "path"), ("azureml", "uri"), ("azureml", "pvc")}
+    modes = {d.mode for s in spec.sites for d in s.data if d.kind == "uri"}
+    assert modes == {"ro_mount", "download"}

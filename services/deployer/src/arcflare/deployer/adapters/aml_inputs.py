@@ -1,7 +1,7 @@
 """A site's data inputs in its Azure ML command job.
 
-- uri: a job Input (uri_folder, ro_mount or download). Azure ML substitutes ${{inputs.x}}
-  in the command only, so the command exports ARCFLARE_INPUT_<NAME> from it.
+- uri: a job Input (uri_folder, ro_mount or download). The command is where Azure ML
+  documents ${{inputs.x}} substitution, so the command exports ARCFLARE_INPUT_<NAME> from it.
 - pvc: nothing in the job. Azure ML mounts every claim labelled ml.azure.com/pvc=true into
   each job pod of the compute's namespace at the claim's ml.azure.com/mountpath, so the
   variable is that mount path (the claim must live in the compute's namespace).
