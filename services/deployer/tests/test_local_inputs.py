@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -13,15 +14,18 @@ from arcflare.deployer.adapters.local import LocalCompute
 from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.compute import DeploymentError, Target
 from arcflare.flare.site_inputs import MARKER
-from dep_kits import ADMIN, provision
+from arcflare.trust.local import ensure_local_identities
+from dep_kits import ADMIN, SERVER_NAME, provision
 from dep_service import (
     federation_provisioned,
     processes_in,
-    publish,
     settings,
     site_provisioned,
     wait_for,
 )
+
+from tests.support.signing import publish as signed_publish
+from tests.support.signing import signer_for
 
 pytestmark = pytest.mark.nvflare
 
@@ -31,11 +35,23 @@ def kits(tmp_path):
     return provision(tmp_path / "prov", "feddata", ["st-marys"])
 
 
+def in_kit_store(kits, data_dir, participants: dict[str, str]) -> dict[str, str]:
+    """The kits copied where the provisioner keeps them (<data>/kits/<federation>/<name>):
+    the deployer runs no kit from anywhere else. Returns each one's kit ref."""
+    refs = {}
+    for name, folder in participants.items():
+        stored = data_dir / "kits" / kits.federation / name
+        shutil.copytree(kits.root / folder, stored)
+        refs[name] = f"file:{stored}"
+    return refs
+
+
 def _known(svc, federation: str, site: str) -> bool:
     """The deployer took the provisioning events in (a command sent earlier would race them)."""
     with svc.state.connect() as db:
-        return db.execute("SELECT 1 FROM sites WHERE federation=? AND name=?",
-                          (federation, site)).fetchone() is not None
+        known = db.execute("SELECT 1 FROM federations WHERE name=?", (federation,)).fetchone()
+        return known is not None and db.execute(
+            "SELECT 1 FROM sites WHERE federation=? AND name=?", (federation, site)).fetchone()
 
 
 def client_environment(data_dir, site: str) -> dict[str, str]:
@@ -48,13 +64,20 @@ def client_environment(data_dir, site: str) -> dict[str, str]:
 def test_a_missing_folder_fails_the_deploy_naming_the_input_and_a_retry_binds_it(
         tmp_path, data_dir, kits):
     records = tmp_path / "hospital" / "records"
+    ensure_local_identities(data_dir, operators=((ADMIN, "arc"),))
     svc = bootstrap(settings(data_dir))
     svc.start()
     client = Client(svc.settings, issued_by=ADMIN)
     try:
-        site = site_provisioned(kits, "st-marys", deploy=False)
-        publish(client.bus, federation_provisioned(kits, auto_deploy=False),
-                site.model_copy(update={"data": [PathInput(name="records", path=str(records))]}))
+        store = in_kit_store(kits, data_dir, {"server": SERVER_NAME, "st-marys": "st-marys",
+                                              ADMIN: ADMIN})
+        provisioner = signer_for(data_dir, "service:provisioner")
+        federation = federation_provisioned(kits, auto_deploy=False).model_copy(
+            update={"server_kit_ref": store["server"], "admin_kit_ref": store[ADMIN]})
+        site = site_provisioned(kits, "st-marys", deploy=False).model_copy(update={
+            "kit_ref": store["st-marys"], "data": [PathInput(name="records", path=str(records))]})
+        for event in (federation, site):
+            signed_publish(client.bus, provisioner, event)
         assert wait_for(lambda: _known(svc, kits.federation, "st-marys"), timeout=30)
         failed = client.wait(client.send(DeploySite(federation=kits.federation, site="st-marys")),
                              timeout=60)

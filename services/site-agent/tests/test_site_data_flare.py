@@ -62,8 +62,9 @@ def test_a_vanished_data_folder_turns_a_connected_site_degraded_and_back(connect
     records.mkdir()
     recovered = tick_until(reporter, "connected", timeout=10)
     svc.drain()
+    # an agent speaks only on telemetry (its one Send right), health changes included
     changes = [e.open() for e in follower.follow(types=["SiteHealthChanged"], from_start=True,
-                                                 until_idle=True)]
+                                                 topics=("telemetry",), until_idle=True)]
 
     assert "Data input records is missing" in degraded.diagnosis
     assert "Registered with the NVFlare server" in degraded.diagnosis
