@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import replace
 
 import pytest
@@ -14,18 +13,15 @@ from arcflare.deployer.adapters.local import LocalCompute
 from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.compute import DeploymentError, Target
 from arcflare.flare.site_inputs import MARKER
-from arcflare.trust.local import ensure_local_identities
-from dep_kits import ADMIN, SERVER_NAME, provision
+from dep_kits import ADMIN, provision
 from dep_service import (
     federation_provisioned,
     processes_in,
+    publish,
     settings,
     site_provisioned,
     wait_for,
 )
-
-from tests.support.signing import publish as signed_publish
-from tests.support.signing import signer_for
 
 pytestmark = pytest.mark.nvflare
 
@@ -33,17 +29,6 @@ pytestmark = pytest.mark.nvflare
 @pytest.fixture
 def kits(tmp_path):
     return provision(tmp_path / "prov", "feddata", ["st-marys"])
-
-
-def in_kit_store(kits, data_dir, participants: dict[str, str]) -> dict[str, str]:
-    """The kits copied where the provisioner keeps them (<data>/kits/<federation>/<name>):
-    the deployer runs no kit from anywhere else. Returns each one's kit ref."""
-    refs = {}
-    for name, folder in participants.items():
-        stored = data_dir / "kits" / kits.federation / name
-        shutil.copytree(kits.root / folder, stored)
-        refs[name] = f"file:{stored}"
-    return refs
 
 
 def _known(svc, federation: str, site: str) -> bool:
@@ -64,20 +49,13 @@ def client_environment(data_dir, site: str) -> dict[str, str]:
 def test_a_missing_folder_fails_the_deploy_naming_the_input_and_a_retry_binds_it(
         tmp_path, data_dir, kits):
     records = tmp_path / "hospital" / "records"
-    ensure_local_identities(data_dir, operators=((ADMIN, "arc"),))
     svc = bootstrap(settings(data_dir))
     svc.start()
     client = Client(svc.settings, issued_by=ADMIN)
     try:
-        store = in_kit_store(kits, data_dir, {"server": SERVER_NAME, "st-marys": "st-marys",
-                                              ADMIN: ADMIN})
-        provisioner = signer_for(data_dir, "service:provisioner")
-        federation = federation_provisioned(kits, auto_deploy=False).model_copy(
-            update={"server_kit_ref": store["server"], "admin_kit_ref": store[ADMIN]})
-        site = site_provisioned(kits, "st-marys", deploy=False).model_copy(update={
-            "kit_ref": store["st-marys"], "data": [PathInput(name="records", path=str(records))]})
-        for event in (federation, site):
-            signed_publish(client.bus, provisioner, event)
+        site = site_provisioned(kits, "st-marys", deploy=False).model_copy(
+            update={"data": [PathInput(name="records", path=str(records))]})
+        publish(client.bus, data_dir, federation_provisioned(kits, auto_deploy=False), site)
         assert wait_for(lambda: _known(svc, kits.federation, "st-marys"), timeout=30)
         failed = client.wait(client.send(DeploySite(federation=kits.federation, site="st-marys")),
                              timeout=60)
