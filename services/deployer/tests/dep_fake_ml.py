@@ -47,13 +47,15 @@ class FakeJobs:
 
 
 class FakeComputes:
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], types: dict[str, str] | None = None) -> None:
         self.names = set(names)
+        #: Azure ML's compute type by name; an attached Arc cluster is "kubernetes"
+        self.types = dict(types or {})
 
     def get(self, name: str) -> SimpleNamespace:
         if name not in self.names:
             raise ResourceNotFoundError(f"compute {name} not found")
-        return SimpleNamespace(name=name)
+        return SimpleNamespace(name=name, type=self.types.get(name, "kubernetes"))
 
 
 class FakeEnvironments:
@@ -73,9 +75,10 @@ class FakeEnvironments:
 
 
 class FakeMLClient:
-    def __init__(self, computes: set[str], environments: dict[str, str] | None = None) -> None:
+    def __init__(self, computes: set[str], environments: dict[str, str] | None = None,
+                 compute_types: dict[str, str] | None = None) -> None:
         self.jobs = FakeJobs()
-        self.compute = FakeComputes(computes)
+        self.compute = FakeComputes(computes, compute_types)
         self.environments = FakeEnvironments(environments)
         self.workspace_name = "ws-test"
 

@@ -5,11 +5,13 @@ import random
 import sqlite3
 from pathlib import Path
 
+from arcflare.cli.status import _site_table
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
 from arcflare.ledger.projections import Retention, record
 from arcflare.ledger.schema import SCHEMA
+from rich.console import Console
 
 FED = "hospitals"
 
@@ -151,3 +153,21 @@ def test_sites_heard_from_before_their_federation_are_still_shown(tmp_path: Path
     assert shown["lifecycle"] is None
     assert [s["site"] for s in shown["sites"]] == ["a"]
     assert queries.federation(db, "never") is None
+
+
+def test_a_site_whose_data_vanished_stays_degraded_with_its_diagnosis_and_shows_as_a_warning(
+    tmp_path: Path, events: list[Envelope], enveloped
+) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    diagnosis = "Data input records is missing: this site's jobs cannot read it."
+    changed = e.SiteHealthChanged(federation=FED, site="north-1", status="degraded",
+                                  previous="connected", diagnosis=diagnosis)
+    feed(db, [*events, enveloped(changed, None, 100)])
+
+    federation = queries.federation(db, FED)
+    north = {s["site"]: s for s in federation["sites"]}["north-1"]
+    console = Console(record=True, width=250, force_terminal=True, color_system="standard")
+    console.print(_site_table(federation))
+
+    assert north["health"] == "degraded" and north["diagnosis"] == diagnosis
+    assert "\x1b[33mdegraded" in console.export_text(styles=True)  # yellow, as misconfigured

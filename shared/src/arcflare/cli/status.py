@@ -82,7 +82,7 @@ def _site_table(federation: dict[str, Any]) -> Table:
     for site in federation.get("sites", []):
         health = site.get("health") or "-"
         colour = {"connected": "green", "crashed": "red", "disconnected": "red",
-                  "misconfigured": "yellow"}.get(health)
+                  "misconfigured": "yellow", "degraded": "yellow"}.get(health)
         table.add_row(
             site["site"], site.get("org") or "-", site.get("lifecycle") or "-",
             f"[{colour}]{health}[/{colour}]" if colour else health,

@@ -14,7 +14,9 @@ from arcflare.contracts.fields import (
     Part,
     Port,
     Role,
+    SiteData,
     SiteName,
+    data_problems,
 )
 from pydantic import Field, model_validator
 
@@ -30,6 +32,14 @@ class SiteSpec(Part):
     name: SiteName
     org: OrgName
     compute: ComputeSpec = ComputeSpec()
+    #: the site's own data, each input bound to its jobs as ARCFLARE_INPUT_<NAME>
+    data: SiteData = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _data_fits_compute(self) -> SiteSpec:
+        if problems := data_problems(self.compute, self.data):
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class AdminSpec(Part):
@@ -76,8 +86,16 @@ class AddSite(_ProvisionerCommand):
     site: SiteName
     org: OrgName
     compute: ComputeSpec = ComputeSpec()
+    #: the site's own data, each input bound to its jobs as ARCFLARE_INPUT_<NAME>
+    data: SiteData = Field(default_factory=list)
     #: deploy the new site once its kit exists
     deploy: bool = False
+
+    @model_validator(mode="after")
+    def _data_fits_compute(self) -> AddSite:
+        if problems := data_problems(self.compute, self.data):
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class RemoveSite(_ProvisionerCommand):

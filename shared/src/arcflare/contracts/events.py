@@ -10,11 +10,22 @@ from typing import Annotated, Any, Literal
 
 from arcflare.contracts.base import Event, Telemetry
 from arcflare.contracts.commands import AdminSpec
-from arcflare.contracts.fields import ComputeSpec, FederationName, JobId, Part, SiteName
+from arcflare.contracts.fields import (
+    ComputeSpec,
+    FederationName,
+    InputName,
+    JobId,
+    Part,
+    SiteData,
+    SiteName,
+)
 from pydantic import Field
 
+#: degraded: the client runs and is connected, but a data input the site declared is missing
+#: or unreadable, so the site's jobs would fail
 HealthStatus = Literal[
-    "starting", "connected", "disconnected", "crashed", "stopped", "misconfigured", "unknown"
+    "starting", "connected", "disconnected", "crashed", "stopped", "misconfigured", "degraded",
+    "unknown"
 ]
 Fingerprint = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")]
 
@@ -47,6 +58,8 @@ class SiteProvisioned(Event):
     #: the deployer should start it (auto_deploy federation, or AddSite --deploy)
     deploy: bool = False
     existing: bool = False
+    #: the site's data inputs as the spec names them (name, kind, locator), for the deployer
+    data: SiteData = Field(default_factory=list)
 
 
 class SiteRemoved(Event):
@@ -272,6 +285,16 @@ class OutboxMessageParked(Event):
     federation: str | None = None
 
 
+class InputHealth(Part):
+    """One data input as the site's agent sees it: nothing about its content but its size
+    class (empty, < 1 MB, < 1 GB, >= 1 GB; None when it cannot be read)."""
+
+    name: InputName
+    present: bool
+    readable: bool
+    size: Literal["empty", "<1MB", "<1GB", ">=1GB"] | None = None
+
+
 class SiteHeartbeat(Telemetry):
     federation: FederationName
     site: SiteName
@@ -283,6 +306,7 @@ class SiteHeartbeat(Telemetry):
     cpu_percent: float | None = None
     rss_bytes: int | None = None
     current_job: str | None = None
+    inputs: list[InputHealth] = Field(default_factory=list, max_length=32)
 
 
 class SiteLogTail(Telemetry):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from arcflare.contracts.fields import ComputeSpec
+from arcflare.contracts.fields import ComputeSpec, DataInput
 
 SERVER = "server"
 
@@ -39,6 +39,8 @@ class Target:
     endpoint: str | None = None
     #: bumped for every new process or job, so Azure ML job names stay unique per attempt
     generation: int = 1
+    #: the site's data inputs, bound to its client as ARCFLARE_INPUT_<NAME> (none for the server)
+    data: tuple[DataInput, ...] = ()
 
     @property
     def role(self) -> Role:

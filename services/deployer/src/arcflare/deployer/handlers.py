@@ -101,7 +101,7 @@ def record_site(evt: SiteProvisioned, *, uow: UnitOfWork, settings: DeployerSett
     db = uow.write()
     state.save_site(db, federation=evt.federation, name=evt.site, org=evt.org,
                     kit_ref=evt.kit_ref,
-                    compute=evt.compute, want_deploy=evt.deploy)
+                    compute=evt.compute, want_deploy=evt.deploy, data=evt.data)
     known = state.server_target(db, evt.federation) is not None
     if evt.deploy and known:
         uow.send(DeploySite(federation=evt.federation, site=evt.site))

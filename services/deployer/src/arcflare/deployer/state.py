@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.commands import AdminSpec
-from arcflare.contracts.fields import ComputeSpec
+from arcflare.contracts.fields import ComputeSpec, DataInput
 from arcflare.deployer.compute import SERVER, Placement, Target
+from pydantic import TypeAdapter
 
 MIGRATIONS = [
     """
@@ -53,7 +54,10 @@ MIGRATIONS = [
         PRIMARY KEY (federation, target)
     );
     """,
+    # the site's data inputs ([DataInput] JSON, from SiteProvisioned)
+    "ALTER TABLE sites ADD COLUMN data TEXT NOT NULL DEFAULT '[]'",
 ]
+_SITE_DATA = TypeAdapter(list[DataInput])
 
 LIVE = ("starting", "running")
 
@@ -104,13 +108,15 @@ def access(db: sqlite3.Connection, federation: str) -> FederationAccess | None:
 
 
 def save_site(db: sqlite3.Connection, *, federation: str, name: str, org: str, kit_ref: str,
-              compute: ComputeSpec, want_deploy: bool) -> None:
+              compute: ComputeSpec, want_deploy: bool, data: list[DataInput] | None = None) -> None:
     db.execute(
-        "INSERT INTO sites VALUES (?,?,?,?,?,?,0,?) ON CONFLICT(federation, name) DO UPDATE SET "
+        "INSERT INTO sites (federation, name, org, kit_ref, compute, want_deploy, removed, "
+        "updated_at, data) VALUES (?,?,?,?,?,?,0,?,?) ON CONFLICT(federation, name) DO UPDATE SET "
         "org=excluded.org, kit_ref=excluded.kit_ref, compute=excluded.compute, "
         "want_deploy=max(sites.want_deploy, excluded.want_deploy), removed=0, "
-        "updated_at=excluded.updated_at",
-        (federation, name, org, kit_ref, compute.model_dump_json(), int(want_deploy), now()),
+        "updated_at=excluded.updated_at, data=excluded.data",
+        (federation, name, org, kit_ref, compute.model_dump_json(), int(want_deploy), now(),
+         _SITE_DATA.dump_json(data or []).decode()),
     )
 
 
@@ -135,7 +141,8 @@ def site_target(db: sqlite3.Connection, federation: str, site: str) -> Target | 
     fed = db.execute("SELECT server_endpoint FROM federations WHERE name=?",
                      (federation,)).fetchone()
     return Target(federation, site, row["kit_ref"], ComputeSpec.model_validate_json(row["compute"]),
-                  endpoint=fed["server_endpoint"] if fed else None)
+                  endpoint=fed["server_endpoint"] if fed else None,
+                  data=tuple(_SITE_DATA.validate_json(row["data"])))
 
 
 def site_names(db: sqlite3.Connection, federation: str, *, wanted_only: bool = False) -> list[str]:

@@ -68,7 +68,7 @@ def _site_view(site: dict[str, Any], observed_clients: list[str] | None) -> dict
         site["server_view"] = "registered"
     else:
         site["server_view"] = "not registered"
-    agent_sees_process = site.get("health") in ("starting", "connected")
+    agent_sees_process = site.get("health") in ("starting", "connected", "degraded")
     if agent_sees_process and site["server_view"] == "not registered" and not site["diagnosis"]:
         site["diagnosis"] = NEVER_REGISTERED
     return site

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
+from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite, SiteSpec
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
 from arcflare.flare.kits import KitStore
 from arcflare.provisioner import records
@@ -98,7 +98,7 @@ def add_site(
     kit = provision_site(ca, ServerEndpoint(federation.server_host, federation.server_port),
                          federation.server_org, federation.root_valid_days, cmd.site, cmd.org,
                          kit_store, issuer)
-    _save_site(uow, cmd.federation, cmd.site, cmd.org, cmd.compute.model_dump(mode="json"), kit)
+    _save_site(uow, cmd.federation, cmd, kit)
     record_certificate(uow, cmd.federation, kit.name, kit.kind, kit.certificate,
                        settings.expiry_warning)
     log.info("site provisioned", federation=cmd.federation, site=cmd.site)
@@ -166,17 +166,19 @@ def _save_federation(uow: UnitOfWork, cmd: CreateFederation, endpoint: ServerEnd
          by_name[admin.email].kit_ref, admin.email, datetime.now(UTC).isoformat()),
     )
     for site in cmd.sites:
-        _save_site(uow, cmd.name, site.name, site.org, site.compute.model_dump(mode="json"),
-                   by_name[site.name])
+        _save_site(uow, cmd.name, site, by_name[site.name])
     return records.federation(uow.db, cmd.name)
 
 
-def _save_site(uow: UnitOfWork, federation: str, name: str, org: str, compute: dict,
+def _save_site(uow: UnitOfWork, federation: str, site: SiteSpec | AddSite,
                kit: StoredKit) -> None:
+    name = site.site if isinstance(site, AddSite) else site.name
     uow.write().execute(
-        "INSERT INTO sites VALUES (?, ?, ?, ?, ?, ?, ?, 'provisioned')",
-        (federation, name, org, json.dumps(compute), kit.kit_ref,
-         kit.certificate.fingerprint, kit.certificate.not_after.isoformat()),
+        "INSERT INTO sites (federation, name, org, compute, kit_ref, cert_fingerprint, "
+        "not_after, status, data) VALUES (?, ?, ?, ?, ?, ?, ?, 'provisioned', ?)",
+        (federation, name, site.org, site.compute.model_dump_json(), kit.kit_ref,
+         kit.certificate.fingerprint, kit.certificate.not_after.isoformat(),
+         json.dumps([d.model_dump(mode="json") for d in site.data])),
     )
 
 
@@ -184,7 +186,7 @@ def _site_event(site: records.Site, *, deploy: bool, existing: bool = False) -> 
     return SiteProvisioned(
         federation=site.federation, site=site.name, org=site.org, kit_ref=site.kit_ref,
         cert_fingerprint=site.cert_fingerprint, not_after=site.not_after,
-        compute=site.compute, deploy=deploy, existing=existing,
+        compute=site.compute, deploy=deploy, existing=existing, data=site.data,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 
@@ -52,6 +52,8 @@ MIGRATIONS = [
     """,
     # the scheduled CertificateExpiring's message id: removing the site cancels it
     "ALTER TABLE certificates ADD COLUMN warning_id TEXT",
+    # the site's data inputs ([DataInput] JSON), passed on in SiteProvisioned
+    "ALTER TABLE sites ADD COLUMN data TEXT NOT NULL DEFAULT '[]'",
 ]
 
 
@@ -87,6 +89,7 @@ class Site:
     cert_fingerprint: str
     not_after: datetime
     status: str
+    data: list = field(default_factory=list)
 
 
 def federation(db: sqlite3.Connection, name: str) -> Federation | None:
@@ -123,6 +126,7 @@ def _site(row: sqlite3.Row) -> Site:
         compute=json.loads(row["compute"]), kit_ref=row["kit_ref"],
         cert_fingerprint=row["cert_fingerprint"],
         not_after=datetime.fromisoformat(row["not_after"]), status=row["status"],
+        data=json.loads(row["data"]),
     )
 
 

@@ -14,6 +14,7 @@ from arcflare.runtime.authorization import enforce_policy
 from arcflare.runtime.identity import MissingIdentity, load_identity
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
+from arcflare.site_agent.inputs import SiteInputs
 from arcflare.site_agent.observer import SiteObserver
 from arcflare.site_agent.redaction import Redactor
 from arcflare.site_agent.reporter import PeriodicTails, SiteReporter
@@ -74,9 +75,12 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
     signer = site_signer(s)
     telemetry = overrides.pop("telemetry", None) or TelemetrySender(bus, signer=signer)
     state = StateStore(s.state_file())
+    inputs = overrides.pop("site_inputs", None) or SiteInputs(
+        s.inputs, s.workspace_dir() if s.observer == "process" else None,
+        size_every_s=s.input_size_interval_s)
     reporter = SiteReporter(
         federation=s.federation, site=s.site, observer=observer, model=model,
-        telemetry=telemetry, state=state, interval_s=s.heartbeat_interval_s)
+        telemetry=telemetry, state=state, interval_s=s.heartbeat_interval_s, inputs=inputs)
     background: list = [reporter]
     if s.periodic_tail_s:
         background.append(PeriodicTails(

@@ -3,10 +3,11 @@ and one sentence a hospital's IT staff can act on."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from arcflare.site_agent.inputs import InputState
 from arcflare.site_agent.observer import Observation
 from arcflare.site_agent.signals import Signal, read_signal
 
@@ -50,6 +51,21 @@ def _link_health(signal: Signal, address: str) -> Health:
                 f"up and that the network path to it is open."))
 
 
+def _data_health(health: Health, inputs: Sequence[InputState]) -> Health:
+    """A client that runs but cannot read its site's data is degraded: its jobs would fail."""
+    broken = [i for i in inputs if not i.usable]
+    if not broken:
+        return health
+    problems = ", ".join(f"data input {i.name} is {'not readable' if i.present else 'missing'}"
+                         for i in broken)
+    if health.status not in ("connected", "starting"):
+        return Health(health.status, f"{health.diagnosis} Also: {problems}.")
+    return Health("degraded", (
+        f"{problems[0].upper()}{problems[1:]}: this site's jobs cannot read it. Restore the "
+        f"folder or its mount, or change the site's data in the federation spec. "
+        f"{health.diagnosis}"))
+
+
 class HealthModel:
     """Follows one client across observations. Not thread-safe: one reporter drives it."""
 
@@ -67,7 +83,7 @@ class HealthModel:
         """The next change of incarnation was asked for (RestartSiteClient), not a crash."""
         self._restart_expected = True
 
-    def update(self, obs: Observation) -> list[Health]:
+    def update(self, obs: Observation, inputs: Sequence[InputState] = ()) -> list[Health]:
         """The states passed through since the last update, oldest first (usually one)."""
         passed: list[Health] = []
         if obs.identity != self._identity:
@@ -84,7 +100,7 @@ class HealthModel:
             self._failure = None
         for line in obs.new_log_lines:
             self._follow(read_signal(line))
-        passed.append(self._assess(obs))
+        passed.append(_data_health(self._assess(obs), inputs))
         self.current = passed[-1]
         return passed
 

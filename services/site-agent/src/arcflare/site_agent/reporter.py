@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
-from arcflare.contracts.events import SiteHealthChanged, SiteHeartbeat, SiteLogTail
+from arcflare.contracts.events import InputHealth, SiteHealthChanged, SiteHeartbeat, SiteLogTail
 from arcflare.runtime import StateStore, get_logger
 from arcflare.site_agent.health import Health, HealthModel
+from arcflare.site_agent.inputs import SiteInputs
 from arcflare.site_agent.observer import LogUnavailable, SiteObserver
 from arcflare.site_agent.redaction import FollowedLog, Redactor
 from arcflare.site_agent.tails import make_safe
@@ -19,7 +20,7 @@ log = get_logger(__name__)
 class SiteReporter:
     def __init__(self, *, federation: str, site: str, observer: SiteObserver,
                  model: HealthModel, telemetry: TelemetrySender, state: StateStore,
-                 interval_s: float) -> None:
+                 interval_s: float, inputs: SiteInputs | None = None) -> None:
         self.federation = federation
         self.site = site
         self.observer = observer
@@ -27,6 +28,7 @@ class SiteReporter:
         self.telemetry = telemetry
         self.state = state
         self.interval_s = interval_s
+        self.inputs = inputs or SiteInputs({})
         self.status: str | None = None
 
     def __call__(self, stop: threading.Event) -> None:
@@ -40,17 +42,20 @@ class SiteReporter:
     def tick(self) -> Health | None:
         try:
             obs = self.observer.observe()
+            inputs = self.inputs.check()
         except Exception:  # an observer bug must not silence the heartbeat for good
             log.exception("observing the site client failed")
             return None
-        passed = self.model.update(obs)
+        passed = self.model.update(obs, inputs)
         self._announce(passed)
         health = passed[-1]
         self.telemetry.offer(SiteHeartbeat(
             federation=self.federation, site=self.site, status=health.status,
             diagnosis=health.diagnosis, pid=obs.pid, pod=obs.pod,
             uptime_s=round(time.time() - obs.started_at, 1) if obs.started_at is not None else None,
-            cpu_percent=obs.cpu_percent, rss_bytes=obs.rss_bytes, current_job=obs.current_job))
+            cpu_percent=obs.cpu_percent, rss_bytes=obs.rss_bytes, current_job=obs.current_job,
+            inputs=[InputHealth(name=i.name, present=i.present, readable=i.readable, size=i.size)
+                    for i in inputs]))
         return health
 
     def _announce(self, passed: list[Health]) -> None:

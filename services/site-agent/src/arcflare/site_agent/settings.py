@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from arcflare.contracts.commands import AdminSpec
-from arcflare.contracts.fields import FederationName, SiteName
+from arcflare.contracts.fields import FederationName, InputName, SiteName
 from arcflare.runtime import Settings
 from pydantic import Field, field_validator
 
@@ -43,6 +43,13 @@ class SiteAgentSettings(Settings):
     periodic_tail_file: str = "log.txt"
 
     allow_restart: bool = False
+
+    #: the site's data inputs as this agent sees them, JSON {"<input name>": "<folder>"} (on a
+    #: cluster: where the agent's pod mounts them). Empty: those the deployer bound to the
+    #: client in its workspace (process observer); checked each heartbeat, content never read
+    inputs: dict[InputName, Path] = Field(default_factory=dict, max_length=32)
+    #: seconds between measurements of each input's size class (a walk that stops at 1 GB)
+    input_size_interval_s: float = Field(default=600.0, gt=0)
 
     #: who may send this site commands (NVFlare-style roles, arcflare.contracts.authz), as
     #: JSON: [{"email": ..., "org": ..., "role": ...}]. Empty: no check here, the Service Bus

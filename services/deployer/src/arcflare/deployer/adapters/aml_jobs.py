@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from arcflare.deployer.adapters.aml_inputs import data_inputs, fixed_variables, with_inputs
 from arcflare.deployer.compute import DeploymentError, RunStatus, Target
 from arcflare.deployer.kits import parse_kit_ref
 from azure.ai.ml import Input, command
@@ -75,11 +76,12 @@ def participant_job(target: Target, *, environment: str, experiment: str) -> Com
         experiment_name=f"{experiment}-{target.federation}",
         description=(f"NVFlare server of federation {target.federation}" if target.role == "server"
                      else f"NVFlare client {target.name} of federation {target.federation}"),
-        command=START,
+        command=with_inputs(START, target),
         environment=environment,
-        environment_variables={"NVFL_WORKSPACE": JOB_WORKSPACE, "PYTHONUNBUFFERED": "1"},
+        environment_variables={"NVFL_WORKSPACE": JOB_WORKSPACE, "PYTHONUNBUFFERED": "1",
+                               **fixed_variables(target)},
         inputs={"kit": Input(type=AssetTypes.URI_FOLDER, path=kit.uri,
-                             mode=InputOutputModes.DOWNLOAD)},
+                             mode=InputOutputModes.DOWNLOAD), **data_inputs(target)},
         compute=target.compute.compute,
         instance_type=target.compute.instance_type,
         tags={"arcflare.federation": target.federation, "arcflare.participant": target.name,

@@ -106,13 +106,14 @@ class AzureMLCompute(Compute):
         if not name:
             return  # participant_job names the missing field
         try:
-            self.ml.compute.get(name)
+            found = self.ml.compute.get(name)
         except ResourceNotFoundError:
             raise DeploymentError(
                 f"{target.name}: compute {name!r} does not exist in Azure ML workspace "
                 f"{self.workspace}; attach the Arc cluster (or create the AML compute) under that "
                 "name, or fix compute.compute"
             ) from None
+        _check_claims_can_mount(target, found)
 
     def _environment_for(self, target: Target) -> str:
         if target.compute.environment:
@@ -125,3 +126,15 @@ class AzureMLCompute(Compute):
                     nvflare_environment(self.environment, self.environment_context))
             self._environment_ref = f"azureml:{found.name}:{found.version}"
         return self._environment_ref
+
+
+def _check_claims_can_mount(target: Target, compute: Any) -> None:
+    """Only Azure ML's Kubernetes compute mounts PersistentVolumeClaims into job pods."""
+    claims = [item for item in target.data if item.kind == "pvc"]
+    kind = getattr(compute, "type", None)
+    if claims and kind != "kubernetes":
+        raise DeploymentError(
+            f"{target.name}: data input {claims[0].name!r} is a pvc, but compute "
+            f"{compute.name!r} is {kind or 'not a Kubernetes compute'}; Azure ML mounts claims "
+            "only on an attached Kubernetes (Arc) cluster: use a uri input on this compute"
+        )

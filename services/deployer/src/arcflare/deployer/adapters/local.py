@@ -20,6 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from arcflare.deployer.adapters.local_inputs import bound_inputs, input_environment
 from arcflare.deployer.adapters.processes import (
     MARKER,
     ProcessRef,
@@ -36,6 +37,7 @@ from arcflare.deployer.compute import (
     Target,
 )
 from arcflare.deployer.kits import check_local_kit, parse_kit_ref, server_port
+from arcflare.flare.site_inputs import write_inputs
 
 #: NVFlare's default job store and snapshot root; pointed into the workspace instead
 _NVFLARE_TMP = "/tmp/nvflare"
@@ -73,13 +75,15 @@ class LocalCompute(Compute):
                 placement = self._placement(running, workspace, target, adopted=True)
             else:
                 check_local_kit(kit.path, target.role)
+                inputs = bound_inputs(target)
                 port = server_port(kit.path) if target.role == "server" else None
                 if port is not None:
                     _check_port_free(port)
                 _fresh_workspace(kit.path, workspace)
+                write_inputs(workspace, inputs)
                 ref = self.processes.spawn(
                     ["bash", str(workspace / "startup" / "sub_start.sh"), "--once"],
-                    cwd=workspace, env=_environment(workspace, target),
+                    cwd=workspace, env=_environment(workspace, target) | input_environment(inputs),
                     log=workspace / "console.txt",
                 )
                 placement = self._placement(ref, workspace, target, adopted=False)
