@@ -15,9 +15,12 @@ from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
 from tests.servicebus_wire.peer.server import ServiceBusPeer
 from tests.servicebus_wire.peer.store import Entity
+from tests.support.signing import throwaway_signer
 
 COUNT = 200
 BATCH = 20
+
+SIGNER = throwaway_signer()
 
 
 def _envelopes() -> list[Envelope]:
@@ -26,7 +29,7 @@ def _envelopes() -> list[Envelope]:
 
 
 def _bare_sdk(peer: ServiceBusPeer) -> float:
-    outgoing = [to_outgoing(e) for e in _envelopes()]
+    outgoing = [to_outgoing(e, signer=SIGNER) for e in _envelopes()]
     started = time.perf_counter()
     with ServiceBusClient.from_connection_string(peer.connection_string) as client:
         with client.get_queue_sender("bare") as sender:
@@ -49,7 +52,7 @@ def _bare_sdk(peer: ServiceBusPeer) -> float:
 
 
 def _adapter(peer: ServiceBusPeer) -> float:
-    outgoing = [to_outgoing(e) for e in _envelopes()]
+    outgoing = [to_outgoing(e, signer=SIGNER) for e in _envelopes()]
     started = time.perf_counter()
     bus = AzureServiceBus(AzureBusOptions(connection_string=peer.connection_string))
     try:

@@ -12,6 +12,10 @@ from arcflare.contracts.envelope import Envelope
 from azure.servicebus import ServiceBusReceivedMessage
 from proton import Message, symbol, timestamp
 
+from tests.support.signing import throwaway_signer
+
+SIGNER = throwaway_signer()
+
 
 def envelope() -> Envelope:
     return Envelope(type="SiteProvisioned", correlation_id="cmd-1", causation_id="cause-1",
@@ -27,7 +31,7 @@ def received(message: Message) -> ServiceBusReceivedMessage:
 def test_every_outgoing_field_reaches_the_service_bus_message():
     at = datetime(2030, 1, 1, tzinfo=UTC)
     outgoing = to_outgoing(envelope(), session=True, time_to_live=timedelta(minutes=5),
-                           scheduled_enqueue_time=at)
+                           scheduled_enqueue_time=at, signer=SIGNER)
 
     sb = to_service_bus(outgoing)
 
@@ -41,7 +45,7 @@ def test_every_outgoing_field_reaches_the_service_bus_message():
 
 def test_a_received_message_maps_back_to_the_same_envelope():
     sent = envelope()
-    outgoing = to_outgoing(sent, session=True)
+    outgoing = to_outgoing(sent, session=True, signer=SIGNER)
     wire = Message(body=outgoing.body, id=outgoing.message_id, subject=outgoing.subject,
                    correlation_id=outgoing.correlation_id, group_id=outgoing.session_id,
                    content_type=outgoing.content_type, inferred=True,
@@ -52,7 +56,7 @@ def test_a_received_message_maps_back_to_the_same_envelope():
 
     mapped = from_service_bus(received(wire), "provisioner")
 
-    assert from_received(mapped) == sent
+    assert from_received(mapped) == sent.model_copy(update={"issued_by": SIGNER.principal.id})
     assert mapped.sequence_number == 42
     assert mapped.delivery_count == 2
     assert mapped.enqueued_time == datetime.fromtimestamp(1_700_000_000, UTC)

@@ -9,9 +9,13 @@ from arcflare.bus.codec import from_received, to_outgoing
 from arcflare.bus.port import OutgoingMessage, SubQueue
 from arcflare.contracts.envelope import Envelope
 
+from tests.support.signing import throwaway_signer
+
 from .conftest import receive_all
 
 pytestmark = pytest.mark.servicebus_wire
+
+SIGNER = throwaway_signer()
 
 
 def envelope(n: int = 0, federation: str = "fed-ü") -> Envelope:
@@ -29,10 +33,10 @@ def records(peer, entity: str, queue: str = "active"):
 def test_send_then_receive_carries_every_envelope_field(peer, bus):
     sent = envelope(1)
 
-    bus.send("orders", [to_outgoing(sent, time_to_live=timedelta(minutes=5))])
+    bus.send("orders", [to_outgoing(sent, time_to_live=timedelta(minutes=5), signer=SIGNER)])
     [received] = receive_all(bus, "orders", 1)
 
-    assert from_received(received) == sent
+    assert from_received(received) == sent.model_copy(update={"issued_by": SIGNER.principal.id})
     assert received.subject == "SiteProvisioned"
     assert received.correlation_id == "cmd-1"
     assert received.application_properties["federation"] == "fed-ü"  # decoded from bytes
@@ -43,7 +47,7 @@ def test_send_then_receive_carries_every_envelope_field(peer, bus):
 
 
 def test_a_batch_is_one_transfer_and_every_message_arrives(peer, bus):
-    batch = [to_outgoing(envelope(n)) for n in range(3)]
+    batch = [to_outgoing(envelope(n), signer=SIGNER) for n in range(3)]
 
     bus.send("orders", batch)
 
@@ -55,7 +59,7 @@ def test_a_batch_is_one_transfer_and_every_message_arrives(peer, bus):
 
 
 def test_complete_removes_the_message_after_the_broker_confirms(peer, bus):
-    bus.send("orders", [to_outgoing(envelope(2))])
+    bus.send("orders", [to_outgoing(envelope(2), signer=SIGNER)])
     [received] = receive_all(bus, "orders", 1)
 
     bus.complete(received)
@@ -65,7 +69,7 @@ def test_complete_removes_the_message_after_the_broker_confirms(peer, bus):
 
 
 def test_abandon_redelivers_with_a_higher_delivery_count(peer, bus):
-    bus.send("orders", [to_outgoing(envelope(3))])
+    bus.send("orders", [to_outgoing(envelope(3), signer=SIGNER)])
     [first] = receive_all(bus, "orders", 1)
 
     bus.abandon(first)
@@ -78,7 +82,7 @@ def test_abandon_redelivers_with_a_higher_delivery_count(peer, bus):
 
 
 def test_abandoned_past_max_delivery_count_is_dead_lettered_by_the_broker(peer, bus):
-    bus.send("orders", [to_outgoing(envelope(4))])
+    bus.send("orders", [to_outgoing(envelope(4), signer=SIGNER)])
 
     for _ in range(3):  # the entity's max delivery count
         [received] = receive_all(bus, "orders", 1)
@@ -90,7 +94,7 @@ def test_abandoned_past_max_delivery_count_is_dead_lettered_by_the_broker(peer, 
 
 
 def test_dead_letter_carries_reason_and_description(peer, bus):
-    bus.send("orders", [to_outgoing(envelope(5))])
+    bus.send("orders", [to_outgoing(envelope(5), signer=SIGNER)])
     [received] = receive_all(bus, "orders", 1)
 
     bus.dead_letter(received, "InvalidJson", "the body is not JSON: line 1")
@@ -102,8 +106,8 @@ def test_dead_letter_carries_reason_and_description(peer, bus):
 
 
 def test_schedule_then_cancel_and_a_due_schedule_arrives(peer, bus):
-    later = to_outgoing(envelope(6))
-    soon = to_outgoing(envelope(7))
+    later = to_outgoing(envelope(6), signer=SIGNER)
+    soon = to_outgoing(envelope(7), signer=SIGNER)
 
     number = bus.schedule("orders", later, datetime.now(UTC) + timedelta(hours=1))
     bus.schedule("orders", soon, datetime.now(UTC) + timedelta(seconds=1))
@@ -117,7 +121,7 @@ def test_schedule_then_cancel_and_a_due_schedule_arrives(peer, bus):
 
 def test_session_receive_locks_one_session_with_its_state(peer, bus):
     for federation, n in (("fed-a", 1), ("fed-b", 2), ("fed-a", 3)):
-        bus.send("provisioner", [to_outgoing(envelope(n, federation), session=True)])
+        bus.send("provisioner", [to_outgoing(envelope(n, federation), session=True, signer=SIGNER)])
 
     with bus.accept_session("provisioner", max_wait=2.0) as first:
         got = first.receive(max_messages=5, max_wait=1.0)
@@ -142,7 +146,7 @@ def test_accepting_a_session_when_none_has_messages_returns_none(peer, bus):
 
 
 def test_settlements_from_many_handler_threads_all_land(peer, bus):
-    bus.send("orders", [to_outgoing(envelope(n)) for n in range(12)])
+    bus.send("orders", [to_outgoing(envelope(n), signer=SIGNER) for n in range(12)])
     got = receive_all(bus, "orders", 12)
     errors: list[BaseException] = []
 
@@ -183,7 +187,7 @@ def test_sessions_held_at_once_are_bounded(peer):
     bus = AzureServiceBus(options_for(peer, max_concurrent_sessions=1))
     try:
         for federation in ("fed-a", "fed-b"):
-            bus.send("provisioner", [to_outgoing(envelope(1, federation), session=True)])
+            bus.send("provisioner", [to_outgoing(envelope(1, federation), session=True, signer=SIGNER)])
         first = bus.accept_session("provisioner", max_wait=2.0)
 
         assert bus.accept_session("provisioner", max_wait=0.3) is None  # one at a time

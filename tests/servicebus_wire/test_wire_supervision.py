@@ -12,9 +12,13 @@ from arcflare.bus.port import BusError, EntityNotFound, MessageLockLost, SubQueu
 from arcflare.contracts.envelope import Envelope
 from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
+from tests.support.signing import identities_in, throwaway_signer
+
 from .conftest import options_for, receive_all
 
 pytestmark = pytest.mark.servicebus_wire
+
+SIGNER = throwaway_signer()
 
 
 def envelope(n: int) -> Envelope:
@@ -26,7 +30,7 @@ def completed_ids(peer) -> set[str]:
 
 
 def test_a_connection_dropped_mid_receive_loses_nothing(peer, bus):
-    sent = [to_outgoing(envelope(n)) for n in range(6)]
+    sent = [to_outgoing(envelope(n), signer=SIGNER) for n in range(6)]
     bus.send("short-locks", sent)
     held = receive_all(bus, "short-locks", 3)  # locked, in a handler, when the line drops
     waiting: list = []
@@ -57,7 +61,7 @@ def test_the_watchdog_rebuilds_a_receiver_that_went_silent(peer):
     try:
         assert bus.receive("orders", max_wait=0.3) == []  # the receiver is attached
         assert peer.call(lambda h: h.wedge_receivers("orders")) == 1
-        sent = [to_outgoing(envelope(n)) for n in range(2)]
+        sent = [to_outgoing(envelope(n), signer=SIGNER) for n in range(2)]
         bus.send("orders", sent)
 
         got = receive_all(bus, "orders", 2, timeout=20)
@@ -71,7 +75,7 @@ def test_the_watchdog_rebuilds_a_receiver_that_went_silent(peer):
 
 
 def test_a_handler_that_outlives_the_lock_keeps_it(peer, bus):
-    bus.send("short-locks", [to_outgoing(envelope(1))])
+    bus.send("short-locks", [to_outgoing(envelope(1), signer=SIGNER)])
     [received] = receive_all(bus, "short-locks", 1)
 
     time.sleep(3.5)  # the handler runs for more than twice the 1.5 s lock
@@ -82,7 +86,7 @@ def test_a_handler_that_outlives_the_lock_keeps_it(peer, bus):
 
 
 def test_an_explicit_renewal_extends_the_lock(peer, bus):
-    bus.send("orders", [to_outgoing(envelope(2))])
+    bus.send("orders", [to_outgoing(envelope(2), signer=SIGNER)])
     [received] = receive_all(bus, "orders", 1)
 
     renewed = bus.renew_lock(received)
@@ -96,7 +100,7 @@ def test_a_missing_entity_is_named(peer, bus):
         bus.receive("no-such-queue", max_wait=0.3)
     # the SDK reports a sender's refused attach without its condition: named, not typed
     with pytest.raises(BusError, match="sending to no-such-queue"):
-        bus.send("no-such-queue", [to_outgoing(envelope(3))])
+        bus.send("no-such-queue", [to_outgoing(envelope(3), signer=SIGNER)])
 
 
 def test_bad_input_from_another_producer_is_dead_lettered_like_on_the_embedded_broker(
@@ -136,8 +140,8 @@ def _as_outgoing(message: ServiceBusMessage):
 def _dead_letter_reasons(bus, data_dir) -> dict[str, str]:
     from arcflare.runtime import Consumer, Service, Settings, StateStore
 
-    settings = Settings(data_dir=data_dir)
-    svc = Service(name="wire", settings=settings, bus=bus,
+    settings = Settings(data_dir=identities_in(data_dir))
+    svc = Service(name="provisioner", settings=settings, bus=bus,
                   state=StateStore(data_dir / "wire.db"),
                   consumers=[Consumer("provisioner", handlers={})])
     svc.drain(timeout=20)

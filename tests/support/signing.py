@@ -131,3 +131,17 @@ def as_provisioner(service, event: Message) -> Envelope:
     under test learns about its federations from)."""
     return publish(service.bus, signer_for(service.settings.data_dir, "service:provisioner"),
                    event)
+
+
+_THROWAWAY: dict[str, Signer] = {}
+
+
+def throwaway_signer(principal: str = "service:provisioner") -> Signer:
+    """A signer from a root made once per test process, for tests of the wire and mapping
+    that only need messages signed, not a consumer that trusts them."""
+    if principal not in _THROWAWAY:
+        import tempfile
+
+        home = Path(tempfile.mkdtemp(prefix="arcflare-signer-"))
+        _THROWAWAY[principal] = signer_for(home, principal)
+    return _THROWAWAY[principal]
