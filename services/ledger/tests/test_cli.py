@@ -35,7 +35,7 @@ def data_dir(tmp_path: Path, events: list[Envelope]) -> Iterator[Path]:
     settings = LedgerSettings(data_dir=tmp_path / "data")
     publish(settings, events)
     service = bootstrap(settings)
-    service.drain(timeout=30)
+    service.drain(timeout=120)  # every event projected before the CLI asks (a busy machine is slow)
     service.start()
     try:
         port_file = settings.data_dir / "run" / "ledger.port"
