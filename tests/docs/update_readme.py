@@ -5,10 +5,11 @@ import re
 from pathlib import Path
 
 from tests.docs.cli_reference import reference
+from tests.docs.services_table import table as services_table
 from tests.docs.settings_table import table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-BLOCKS = {"cli-reference": reference, "settings": table}
+BLOCKS = {"cli-reference": reference, "settings": table, "services": services_table}
 
 
 def rendered(text: str) -> str:

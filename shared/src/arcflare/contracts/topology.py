@@ -144,12 +144,7 @@ TOPOLOGY = Topology(
                     EVENTS,
                 ),
                 Subscription(
-                    "job-controller",
-                    by_type(
-                        "FederationProvisioned", "SiteProvisioned", "SiteRemoved",
-                        "ServerDeployed", "SiteDeployed", "SiteStopped",
-                    ),
-                    EVENTS,
+                    "job-controller", by_type("FederationProvisioned", "SiteRemoved"), EVENTS,
                 ),
                 Subscription(
                     "metrics-relay",

@@ -24,6 +24,7 @@ from arcflare.runtime.health import HealthServer
 from arcflare.runtime.logging import configure_logging, get_logger
 from arcflare.runtime.outbox import OutboxRelay
 from arcflare.runtime.renewer import LockRenewer
+from arcflare.runtime.routing import check_routing
 from arcflare.runtime.settings import Settings
 from arcflare.runtime.state import StateStore
 from arcflare.trust.jws import Signer
@@ -65,6 +66,7 @@ class Service:
         self.consumers = list(consumers)
         self.dependencies = {"settings": settings, "bus": bus, "state": state,
                              **(dependencies or {})}
+        check_routing(self.consumers, self.dependencies, bus.topology, name)
         self.background = list(background)
         self.on_stop = list(on_stop)
         self.stopping = threading.Event()
