@@ -20,8 +20,8 @@ def needs_kit_store(message, *, uow, kit_store) -> None:
 def test_a_type_that_never_travels_on_the_consumed_entity_is_named():
     problems = routing_problems([Consumer("provisioner", handlers={SubmitJob: noop})], {},
                                 TOPOLOGY)
-    assert problems == ["provisioner: handles SubmitJob, which travels on job-controller, "
-                        "not provisioner"]
+    assert problems == [("provisioner: handles SubmitJob, which travels on job-controller, "
+                        "not provisioner")]
 
 
 def test_a_type_the_subscriptions_rules_never_deliver_is_named():
@@ -37,10 +37,10 @@ def test_a_delivered_type_with_no_handler_is_named():
         [Consumer("events", subscription="metrics-relay", handlers={JobCompleted: noop})],
         {}, TOPOLOGY)
     assert sorted(problems) == [
-        "events/metrics-relay: the subscription delivers JobStatusChanged, which no handler "
-        "takes; handle it or drop it from the subscription's rules",
-        "events/metrics-relay: the subscription delivers JobSubmitted, which no handler "
-        "takes; handle it or drop it from the subscription's rules",
+        ("events/metrics-relay: the subscription delivers JobStatusChanged, which no handler "
+        "takes; handle it or drop it from the subscription's rules"),
+        ("events/metrics-relay: the subscription delivers JobSubmitted, which no handler "
+        "takes; handle it or drop it from the subscription's rules"),
     ]
 
 
