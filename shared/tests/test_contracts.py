@@ -1,4 +1,4 @@
-"""The message catalogue: every DESIGN §3 message, strict validation, the envelope."""
+"""The message catalogue: every docs/architecture.md §2 message, strict validation, the envelope."""
 from __future__ import annotations
 
 import json

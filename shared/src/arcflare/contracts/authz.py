@@ -1,4 +1,4 @@
-"""Who may issue which command: NVFlare-style roles against a federation's admins (DESIGN §8).
+"""Who may issue which command: NVFlare-style roles against a federation's admins (docs/architecture.md §4).
 
 - project_admin: everything, and the only one who creates federations, adds or
   removes sites, deploys the server or tears the federation down;

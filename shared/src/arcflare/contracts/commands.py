@@ -1,4 +1,4 @@
-"""Commands: orders, each to one queue (DESIGN §3). Add fields freely; rename nothing."""
+"""Commands: orders, each to one queue (docs/architecture.md §2). Add fields freely; rename nothing."""
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal

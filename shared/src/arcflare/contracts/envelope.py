@@ -1,4 +1,4 @@
-"""The envelope: what every message carries besides its payload (DESIGN §3).
+"""The envelope: what every message carries besides its payload (docs/architecture.md §2).
 
 The envelope maps one-to-one onto Service Bus message fields and application
 properties, so the embedded broker and Azure carry exactly the same thing.

@@ -1,4 +1,4 @@
-"""Events: facts, past tense, on the `events` topic; telemetry on `telemetry` (DESIGN §3).
+"""Events: facts, past tense, on the `events` topic; telemetry on `telemetry` (docs/architecture.md §2).
 
 No event ever carries key material: kits travel as references, certificates as
 SHA-256 fingerprints.

@@ -1,4 +1,4 @@
-"""Which events answer which command (DESIGN §3: every command ends in an event that
+"""Which events answer which command (docs/architecture.md §2: every command ends in an event that
 names it as causation_id). `arcflare ... --wait` and Client.wait rely on this."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every queue, topic, subscription and filter, as data (DESIGN §4).
+"""Every queue, topic, subscription and filter, as data (docs/architecture.md §2).
 
 Three renderings are made from TOPOLOGY and tested to agree: the embedded
 broker's entities, `arcflare bus init` (ServiceBusAdministrationClient), and the

@@ -1,4 +1,4 @@
-"""Where NVFlare startup kits live, addressed by kit references (DESIGN §6, §8).
+"""Where NVFlare startup kits live, addressed by kit references (docs/architecture.md §4, §7).
 
 A kit ref is `file:<absolute path>` for a kit in a folder on this machine, or
 `azureml:<asset name>:<version>` for a kit uploaded as an Azure ML data asset.

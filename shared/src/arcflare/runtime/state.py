@@ -1,4 +1,4 @@
-"""A service's own SQLite state: its tables, the inbox and the outbox (DESIGN §5).
+"""A service's own SQLite state: its tables, the inbox and the outbox (docs/architecture.md §3).
 
 One UnitOfWork per handled message. The handler's state writes, the inbox row
 (this message id, for this consumer) and the events it publishes (outbox rows)

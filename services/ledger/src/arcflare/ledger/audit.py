@@ -1,4 +1,4 @@
-"""The audit trail: one append-only row per command outcome (DESIGN §3: every command
+"""The audit trail: one append-only row per command outcome (docs/architecture.md §2: every command
 ends in an event naming it as causation_id).
 
 An outcome type caused by another *event* (auto-deploy after provisioning, a

@@ -5,7 +5,7 @@ import json
 import sqlite3
 from typing import Any
 
-#: the agent sees a process but the server never saw the client register (DESIGN §7)
+#: the agent sees a process but the server never saw the client register (docs/architecture.md §8)
 NEVER_REGISTERED = "process up, never registered: check server address/firewall/cert"
 
 

@@ -1,4 +1,4 @@
-"""local/resources.json for a freshly built kit (DESIGN §10).
+"""local/resources.json for a freshly built kit (docs/architecture.md §9).
 
 NVFlare ships `resources.json.default` with its job store and snapshots under
 /tmp/nvflare. Both FilesystemStorage and the job store want absolute paths, so the

@@ -52,8 +52,8 @@ class SiteAgentSettings(Settings):
     input_size_interval_s: float = Field(default=600.0, gt=0)
 
     #: who may send this site commands (NVFlare-style roles, arcflare.contracts.authz), as
-    #: JSON: [{"email": ..., "org": ..., "role": ...}]. Empty: no check here, the Service Bus
-    #: RBAC on the site's subscription is the only gate (DESIGN §8).
+    #: JSON: [{"email": ..., "org": ..., "role": ...}]. Empty: every command is refused (an
+    #: unknown federation is never a pass; docs/architecture.md §4).
     admins: list[AdminSpec] = Field(default_factory=list)
     #: the site's organisation, for org_admin rights over it
     site_org: str | None = None

@@ -1,4 +1,4 @@
-"""Kit store on Azure ML: each kit also becomes a `uri_folder` data asset (DESIGN §6).
+"""Kit store on Azure ML: each kit also becomes a `uri_folder` data asset (docs/architecture.md §7).
 
 The kit is kept in the local folder store as well (the provisioner's own copy,
 next to its CA state) and uploaded from there; the kit ref handed out is
