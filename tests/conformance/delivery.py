@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from arcflare.bus.port import Bus, MessageLockLost, SubQueue, entity_path
+from arcflare.bus.port import Bus, MessageLockLost, SubQueue
 
 from tests.conformance.base import ContractBase
 

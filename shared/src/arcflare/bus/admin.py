@@ -4,7 +4,7 @@ filters that also steer resubmitted dead letters (arcflare.bus.rules).
 
 `plan(topology)` needs no namespace (`--dry-run`). Against the emulator the
 administration client must reach its management port (5300) over plain HTTP; the
-SDK hard-codes `https://`, so its base URL is switched (DESIGN §11).
+SDK hard-codes `https://`, so its base URL is switched.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Service Bus emulator's Config.json, rendered from TOPOLOGY (DESIGN §4, §11).
+"""The Service Bus emulator's Config.json, rendered from TOPOLOGY.
 
 The emulator takes one namespace, `sbemulatorns`, and enforces narrower limits
 than Azure: TTL 5 min–1 h, lock ≤ 5 min, max delivery 1–10, duplicate detection
