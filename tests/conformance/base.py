@@ -73,6 +73,12 @@ class ContractBase:
 
     # --- helpers ---------------------------------------------------------------------
     @staticmethod
+    def unique(prefix: str) -> str:
+        """An id no earlier run used: a live namespace remembers ids for its whole
+        duplicate-detection window, and keeps what a failed run left behind."""
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+    @staticmethod
     def message(body: bytes = b'{"n": 1}', **fields) -> OutgoingMessage:
         fields.setdefault("message_id", f"m-{uuid.uuid4()}")
         return OutgoingMessage(body=body, **fields)

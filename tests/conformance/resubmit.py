@@ -18,6 +18,11 @@ class ResubmitContract(ContractBase):
         bus.dead_letter(got, "Broken", "try later")
         return sent.message_id
 
+    @staticmethod
+    def dead_letters(bus: Bus, entity: str, subscription: str | None = None) -> list[str]:
+        return [m.message_id for m in bus.peek(entity, subscription, sub_queue=DLQ,
+                                               max_messages=100)]
+
     def test_a_resubmitted_dead_letter_comes_back_under_a_new_id_naming_the_original(
         self, bus: Bus
     ):
@@ -35,7 +40,7 @@ class ResubmitContract(ContractBase):
                 if k in ("site", "n", ORIGINAL_MESSAGE_ID)} == {
             "site": "a", "n": 3, ORIGINAL_MESSAGE_ID: original}
         assert again.delivery_count == 1 and again.dead_letter_reason is None
-        assert bus.peek(*self.plain, sub_queue=DLQ) == []
+        assert original not in self.dead_letters(bus, *self.plain)
 
     def test_a_copy_resubmitted_again_still_names_the_first_original(self, bus: Bus):
         original = self.dead_letter(bus, *self.plain)
@@ -59,22 +64,24 @@ class ResubmitContract(ContractBase):
         assert len(self.receive_all(bus, *self.plain, count=2, max_wait=1)) == 1
 
     def test_a_resubmitted_session_message_keeps_its_session(self, bus: Bus):
-        bus.send(self.session_queue, [self.message(message_id="sessioned", session_id="fed-r")])
-        with bus.accept_session(self.session_queue, session_id="fed-r", max_wait=5) as session:
+        fed, original = self.unique("fed"), self.unique("sessioned")
+        bus.send(self.session_queue, [self.message(message_id=original, session_id=fed)])
+        with bus.accept_session(self.session_queue, session_id=fed, max_wait=5) as session:
             [got] = session.receive(max_wait=5)
             bus.dead_letter(got, "Broken", None)
 
-        copy_id = bus.resubmit_dead_letter(self.session_queue, "sessioned")
-        with bus.accept_session(self.session_queue, session_id="fed-r", max_wait=5) as session:
+        copy_id = bus.resubmit_dead_letter(self.session_queue, original)
+        with bus.accept_session(self.session_queue, session_id=fed, max_wait=5) as session:
             [again] = session.receive(max_wait=5)
             bus.complete(again)
 
-        assert (again.message_id, again.session_id) == (copy_id, "fed-r")
-        assert again.application_properties[ORIGINAL_MESSAGE_ID] == "sessioned"
+        assert (again.message_id, again.session_id) == (copy_id, fed)
+        assert again.application_properties[ORIGINAL_MESSAGE_ID] == original
 
     def test_resubmitting_what_is_not_dead_lettered_is_reported(self, bus: Bus):
         with pytest.raises(MessageNotFound):
-            bus.resubmit_dead_letter(self.queue, "never-dead", self.queue_subscription)
+            bus.resubmit_dead_letter(self.queue, self.unique("never-dead"),
+                                     self.queue_subscription)
 
     def test_a_resubmitted_topic_copy_returns_to_its_own_subscription_only(self, bus: Bus):
         # a sibling whose rules match the message too: only its own copy may be there
@@ -89,5 +96,5 @@ class ResubmitContract(ContractBase):
         assert original in sibling_before and sibling_after == sibling_before
         assert again.message_id == copy_id
         assert again.application_properties[ORIGINAL_MESSAGE_ID] == original
-        assert bus.peek(self.topic, self.all_subscription, sub_queue=DLQ) == []
+        assert original not in self.dead_letters(bus, self.topic, self.all_subscription)
         assert bus.receive(self.topic, self.all_subscription, max_wait=1) == []

@@ -158,16 +158,19 @@ class Bus(abc.ABC):
     def schedule(self, entity: str, message: OutgoingMessage, enqueue_at: datetime) -> int:
         """Schedule a message; returns the sequence number it can be cancelled by until it
         falls due. At that moment it is enqueued as if sent then: a new sequence number, its
-        enqueued time, and its time to live counting from there (Service Bus docs, "Message
-        sequencing and timestamps" and "Message expiration"). A topic's message stays with
-        the topic until then, so a subscription made meanwhile gets a copy.
+        enqueued time, and its time to live counting from there (learn.microsoft.com:
+        azure/service-bus-messaging/message-sequencing, "Scheduled messages", and
+        message-expiration: expires-at = enqueued time + time to live). A topic's message
+        stays with the topic until then, so a subscription made meanwhile gets a copy.
 
         A message id already seen inside the duplicate-detection window is accepted and
         dropped, as a send is, and still gets a fresh sequence number that names no message:
-        cancelling it raises MessageNotFound and leaves the first copy scheduled
-        (Azure/azure-service-bus#265 reports the second, distinct number and the dropped
-        copy; #239 the broker's "Messages not found" answer to a number it does not hold).
-        So a lost sequence number cannot be recovered by scheduling again.
+        cancelling it raises MessageNotFound and leaves the first copy scheduled. Sources:
+        https://github.com/Azure/azure-service-bus/issues/265 (two schedules of one id
+        inside the window return two distinct numbers; the second copy is dropped, the
+        first survives) and https://github.com/Azure/azure-service-bus/issues/239 (the
+        broker answers "Messages not found" to a number it does not hold). So a sequence
+        number that was lost cannot be recovered by scheduling the same id again.
         """
 
     @abc.abstractmethod
@@ -176,8 +179,9 @@ class Bus(abc.ABC):
         scheduled message of that entity (unknown, already due, already cancelled, or given
         for a dropped duplicate) raises MessageNotFound: the management operation
         `com.microsoft:cancel-scheduled-message` answers `com.microsoft:message-not-found`
-        ("Messages not found. Missing sequence numbers: N", Azure/azure-service-bus#239),
-        which azure-servicebus 7.15 raises as MessageNotFoundError."""
+        ("Messages not found. Missing sequence numbers: N",
+        https://github.com/Azure/azure-service-bus/issues/239), which azure-servicebus 7.15
+        raises as MessageNotFoundError."""
 
     # --- receiving (peek-lock) --------------------------------------------
     @abc.abstractmethod
@@ -246,10 +250,12 @@ class Bus(abc.ABC):
         was when the dead letter was itself a resubmitted copy); body, subject,
         correlation id, session id, content type and every other application property are
         unchanged. The dead letter is completed only once the copy is on the entity: a
-        failure in between leaves both, never neither, and consumers' inboxes keyed on
-        `original_message_id` handle it once. A topic subscription's dead letter goes back
-        to that subscription only (on Service Bus through the topic, marked
-        `resubmitted_to`, which every subscription's rules admit only for itself).
+        failure before that leaves the dead letter as it was, one after it leaves both
+        (never neither), and consumers' inboxes keyed on `original_message_id` handle the
+        two once. A topic subscription's dead letter goes back to that subscription only
+        (on Service Bus through the topic, marked `resubmitted_to`, which every
+        subscription's rules admit only for itself: arcflare.bus.rules). MessageNotFound
+        when no dead letter there has that id.
         """
 
     @abc.abstractmethod
