@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from arcflare.bus.port import OutgoingMessage
 from arcflare.cli.main import app
 from arcflare.client import Client
 from arcflare.contracts.commands import AddSite
@@ -107,3 +108,21 @@ def test_schema_export_writes_schemas_and_asyncapi(tmp_path):
     doc = json.loads((tmp_path / "out" / "asyncapi.json").read_text())
     assert doc["asyncapi"] == "3.0.0"
     assert (tmp_path / "out" / "SubmitJob.schema.json").exists()
+
+
+def test_dlq_resubmit_prints_the_copy_id_that_names_the_original(settings, bus):
+    bus.send("provisioner", [OutgoingMessage(b"{}", "dead-1", session_id="fed")])
+    with bus.accept_session("provisioner", max_wait=5) as session:
+        [got] = session.receive(max_wait=5)
+        bus.dead_letter(got, "Broken", None)
+
+    result = cli(settings.data_dir, "bus", "dlq", "resubmit", "provisioner", "dead-1", "--json")
+
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    with bus.accept_session("provisioner", max_wait=5) as session:
+        [again] = session.receive(max_wait=5)
+    assert shown["message_id"] == "dead-1" and again.message_id == shown["copy_message_id"]
+    assert again.application_properties["original_message_id"] == "dead-1"
+    missing = cli(settings.data_dir, "bus", "dlq", "resubmit", "provisioner", "dead-1")
+    assert missing.exit_code == 1 and "no dead-lettered message" in missing.output

@@ -12,7 +12,7 @@ from arcflare.bus.emulator import iso_duration
 from arcflare.cli.main import app
 from arcflare.contracts.topology import TOPOLOGY
 from azure.core.exceptions import ResourceNotFoundError
-from azure.servicebus.management import CorrelationRuleFilter, TrueRuleFilter
+from azure.servicebus.management import CorrelationRuleFilter, SqlRuleFilter, TrueRuleFilter
 from typer.testing import CliRunner
 
 EMULATOR = ("Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;"
@@ -82,24 +82,42 @@ def test_init_creates_everything_then_changes_nothing_the_second_time():
     first = init(namespace)
     second = init(namespace)
 
-    # Service Bus gives every new subscription its match-all $Default rule itself
-    assert {r["outcome"] for r in first if not r["path"].endswith("$Default")} == {"created"}
+    assert {r["outcome"] for r in first} == {"created"}
     assert {r["outcome"] for r in second} == {"unchanged"}
     assert len(first) == len(plan(TOPOLOGY))
     deployer_rules = {k[2]: v.filter for k, v in namespace.rules.items()
                       if k[:2] == ("events", "deployer")}
     assert set(deployer_rules) == {"FederationProvisioned", "SiteProvisioned", "SiteRemoved"}
-    assert isinstance(deployer_rules["SiteRemoved"], CorrelationRuleFilter)
-    assert deployer_rules["SiteRemoved"].label == "SiteRemoved"
-    assert isinstance(namespace.rules[("events", "ledger", "$Default")].filter, TrueRuleFilter)
+    assert isinstance(deployer_rules["SiteRemoved"], SqlRuleFilter)
+    assert deployer_rules["SiteRemoved"].sql_expression == (
+        "sys.Label = 'SiteRemoved' AND (user.resubmitted_to IS NULL OR "
+        "user.resubmitted_to = 'deployer')")
+    # Service Bus's own match-all $Default would let every resubmitted copy in: replaced
+    assert {k[2] for k in namespace.rules if k[:2] == ("events", "ledger")} == {"all"}
+
+
+def test_init_replaces_the_correlation_filters_of_an_older_topology():
+    namespace = AdministrationStandIn()
+    init(namespace)
+    namespace.rules[("events", "ledger", "$Default")] = SimpleNamespace(
+        name="$Default", filter=TrueRuleFilter())
+    old = namespace.rules[("events", "deployer", "SiteRemoved")]
+    old.filter = CorrelationRuleFilter(label="SiteRemoved")
+
+    outcomes = {r["path"]: r["outcome"] for r in init(namespace)}
+
+    assert outcomes["events/deployer/SiteRemoved"] == "updated"
+    assert isinstance(namespace.rules[("events", "deployer", "SiteRemoved")].filter,
+                      SqlRuleFilter)
+    assert ("events", "ledger", "$Default") not in namespace.rules
 
 
 def test_init_updates_what_drifted():
     namespace = AdministrationStandIn()
     init(namespace)
     namespace.entities[("queue", "deployer")].lock_duration = timedelta(seconds=7)
-    namespace.rules[("events", "deployer", "SiteRemoved")].filter = CorrelationRuleFilter(
-        label="Other")
+    namespace.rules[("events", "deployer", "SiteRemoved")].filter = SqlRuleFilter(
+        "sys.Label = 'Other'")
 
     outcomes = {r["path"]: r["outcome"] for r in init(namespace)}
 

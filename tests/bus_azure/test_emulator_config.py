@@ -57,13 +57,17 @@ def test_values_outside_the_limits_are_clamped():
             props["DuplicateDetectionHistoryTimeWindow"]) == ("PT5M", 10, "PT1H", "PT5M")
 
 
-def test_filters_are_correlation_filters_on_subject_and_properties():
+def test_filters_are_sql_filters_that_admit_resubmitted_copies_only_for_their_own():
     namespace = render_emulator_config(TOPOLOGY)["UserConfig"]["Namespaces"][0]
-    deployer = next(s for t in namespace["Topics"] if t["Name"] == "events"
-                    for s in t["Subscriptions"] if s["Name"] == "deployer")
+    events = next(t for t in namespace["Topics"] if t["Name"] == "events")
+    rules = {s["Name"]: s["Rules"] for s in events["Subscriptions"]}
 
-    assert {"Name": "SiteRemoved", "Properties": {
-        "FilterType": "Correlation", "CorrelationFilter": {"Label": "SiteRemoved"}}} in deployer["Rules"]
+    assert {"Name": "SiteRemoved", "Properties": {"FilterType": "Sql", "SqlFilter": {
+        "SqlExpression": "sys.Label = 'SiteRemoved' AND (user.resubmitted_to IS NULL OR "
+                         "user.resubmitted_to = 'deployer')"}}} in rules["deployer"]
+    # a subscription without rules gets one that matches everything but others' copies
+    assert rules["ledger"] == [{"Name": "all", "Properties": {"FilterType": "Sql", "SqlFilter": {
+        "SqlExpression": "(user.resubmitted_to IS NULL OR user.resubmitted_to = 'ledger')"}}}]
 
 
 def test_iso_durations():

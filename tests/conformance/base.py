@@ -40,6 +40,11 @@ class ContractBase:
     #: that drops expired messages instead of dead-lettering them
     transient_subscription = "transient"
     transient_ttl_seconds = 1.0
+    #: like `queue` (or a topic and subscription), with a duplicate-detection window of
+    #: `duplicate_window_seconds`
+    brief_queue = "brief"
+    brief_subscription: str | None = None
+    duplicate_window_seconds = 1.0
     lock_seconds = 1.0
     max_delivery_count = 3
     #: tests that must outwait a lock or a TTL longer than this skip themselves
@@ -67,6 +72,12 @@ class ContractBase:
             bus.close()
 
     # --- helpers ---------------------------------------------------------------------
+    @staticmethod
+    def unique(prefix: str) -> str:
+        """An id no earlier run used: a live namespace remembers ids for its whole
+        duplicate-detection window, and keeps what a failed run left behind."""
+        return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
     @staticmethod
     def message(body: bytes = b'{"n": 1}', **fields) -> OutgoingMessage:
         fields.setdefault("message_id", f"m-{uuid.uuid4()}")

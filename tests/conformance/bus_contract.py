@@ -15,6 +15,8 @@ TOPOLOGY that could be:
     filtered_subscription, filtered_subject = "deployer", "SiteRemoved"
     filtered_property = None
     transient_subscription, transient_ttl_seconds = "cli", 1800
+    brief_queue, brief_subscription = "events", "alerter"    # a 5 min window: skipped
+    duplicate_window_seconds = 300
     lock_seconds, max_delivery_count = 60, 10                # lock tests then skip
 """
 from __future__ import annotations
@@ -24,11 +26,13 @@ import pytest
 from tests.conformance.basics import BasicsContract
 from tests.conformance.delivery import DeliveryContract
 from tests.conformance.processes import ProcessContract
+from tests.conformance.resubmit import ResubmitContract
+from tests.conformance.scheduling import SchedulingContract
 from tests.conformance.sessions import SessionContract
 from tests.conformance.topics import TopicContract
 
 
 @pytest.mark.conformance
-class BusContract(BasicsContract, DeliveryContract, TopicContract, SessionContract,
-                  ProcessContract):
+class BusContract(BasicsContract, DeliveryContract, SchedulingContract, ResubmitContract,
+                  TopicContract, SessionContract, ProcessContract):
     """Abstract: collected only through subclasses named Test*."""

@@ -1,10 +1,10 @@
-"""Peek-lock delivery: locks, abandon, dead-lettering, TTL, scheduling, duplicates."""
+"""Peek-lock delivery: locks, abandon, dead-lettering, TTL, duplicates."""
 from __future__ import annotations
 
 import time
 
 import pytest
-from arcflare.bus.port import Bus, MessageLockLost, SubQueue, entity_path
+from arcflare.bus.port import Bus, MessageLockLost, SubQueue
 
 from tests.conformance.base import ContractBase
 
@@ -122,18 +122,6 @@ class DeliveryContract(ContractBase):
 
         assert bus.peek(*self.plain, sub_queue=DLQ) == []
 
-    def test_a_resubmitted_dead_letter_is_delivered_afresh(self, bus: Bus):
-        bus.send(self.queue, [self.message(message_id="retry-me", subject="Again")])
-        [got] = bus.receive(*self.plain, max_wait=5)
-        bus.dead_letter(got, "Broken", "try later")
-
-        bus.resubmit_dead_letter(self.queue, "retry-me", self.queue_subscription)
-        [again] = bus.receive(*self.plain, max_wait=5)
-
-        assert (again.message_id, again.subject, again.delivery_count) == ("retry-me", "Again", 1)
-        assert again.dead_letter_reason is None
-        assert bus.peek(*self.plain, sub_queue=DLQ) == []
-
     def test_an_expired_message_is_never_delivered_and_is_dead_lettered(self, bus: Bus):
         bus.send(self.queue, [self.message(message_id="late", time_to_live=self.ttl(0.3))])
         time.sleep(0.6)
@@ -153,24 +141,6 @@ class DeliveryContract(ContractBase):
         [kept] = bus.peek(self.topic, self.all_subscription)
         assert kept.message_id == "fleeting"
 
-    def test_a_scheduled_message_waits_for_its_time(self, bus: Bus):
-        sequence = bus.schedule(self.queue, self.message(message_id="later"), self.later(1.5))
-
-        early = bus.receive(*self.plain, max_wait=0)
-        [due] = bus.receive(*self.plain, max_wait=10)
-
-        assert early == [] and sequence > 0
-        assert due.message_id == "later"
-
-    def test_a_cancelled_scheduled_message_is_never_delivered(self, bus: Bus):
-        sequence = bus.schedule(self.queue, self.message(), self.later(1))
-
-        bus.cancel_scheduled(self.queue, sequence)
-        time.sleep(1.3)
-
-        assert bus.receive(*self.plain, max_wait=0.2) == []
-        assert {s.entity_path: s for s in bus.stats()}[entity_path(*self.plain)].scheduled == 0
-
     def test_a_duplicate_message_id_inside_the_window_is_dropped(self, bus: Bus):
         bus.send(self.queue, [self.message(b"first", message_id="once")])
         bus.send(self.queue, [self.message(b"second", message_id="once")])
@@ -187,3 +157,14 @@ class DeliveryContract(ContractBase):
         bus.send(self.queue, [self.message(message_id="done-once")])
 
         assert bus.receive(*self.plain, max_wait=0.3) == []
+
+    def test_a_message_id_is_accepted_again_once_the_window_has_passed(self, bus: Bus):
+        self.outwaits(self.duplicate_window_seconds)
+        bus.send(self.brief_queue, [self.message(b"first", message_id="window")])
+        self.pause(self.duplicate_window_seconds + 0.5)
+
+        bus.send(self.brief_queue, [self.message(b"second", message_id="window")])
+        got = self.receive_all(bus, self.brief_queue, self.brief_subscription, count=3,
+                               max_wait=1)
+
+        assert [m.body for m in got] == [b"first", b"second"]

@@ -1,7 +1,7 @@
 """Topics: one copy per subscription, correlation filters, subscriptions made at run time."""
 from __future__ import annotations
 
-from arcflare.bus.port import Bus, SubQueue
+from arcflare.bus.port import Bus
 from arcflare.contracts.topology import Rule
 
 from tests.conformance.base import ContractBase
@@ -56,19 +56,6 @@ class TopicContract(ContractBase):
 
         assert [m.message_id for m in got] == ["for-a"]
 
-    def test_a_resubmitted_topic_copy_returns_to_its_own_subscription_only(self, bus: Bus):
-        bus.send(self.topic, [self.message(message_id="copy")])
-        [got] = bus.receive(self.topic, self.all_subscription, max_wait=5)
-        bus.dead_letter(got, "Broken", None)
-        others_before = bus.peek(self.topic, self.transient_subscription)
-
-        bus.resubmit_dead_letter(self.topic, "copy", subscription=self.all_subscription)
-
-        [again] = bus.receive(self.topic, self.all_subscription, max_wait=5)
-        assert again.message_id == "copy"
-        assert bus.peek(self.topic, self.all_subscription, sub_queue=SubQueue.DEAD_LETTER) == []
-        assert len(bus.peek(self.topic, self.transient_subscription)) == len(others_before)
-
     def test_a_duplicate_sent_to_a_topic_reaches_no_subscription(self, bus: Bus):
         bus.send(self.topic, [self.message(message_id="once")])
         bus.send(self.topic, [self.message(message_id="once")])
@@ -86,3 +73,16 @@ class TopicContract(ContractBase):
             self.all_subscription, self.transient_subscription))]
         assert kept != dropped
         assert [[m.message_id for m in got] for got in everywhere] == [["kept"]] * 3
+
+    def test_a_scheduled_topic_message_reaches_a_subscription_made_before_it_falls_due(
+        self, bus: Bus
+    ):
+        bus.schedule(self.topic, self.message(message_id="for-late", application_properties={
+            "site": "late-comer"}), self.later(1.5))
+        bus.ensure_subscription(self.topic, "site-late-comer",
+                                Rule(name="site", properties={"site": "late-comer"}))
+
+        [got] = bus.receive(self.topic, "site-late-comer", max_wait=10)
+
+        assert got.message_id == "for-late"
+        bus.complete(got)

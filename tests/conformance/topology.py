@@ -21,6 +21,8 @@ CONFORMANCE_TOPOLOGY = Topology(
         # long locks: competing consumers on a loaded machine must not lose one by slowness
         Queue("crowd", replace(QUICK, lock_duration=timedelta(seconds=30), max_delivery_count=10)),
         Queue("orders", replace(QUICK, requires_session=True)),
+        # a window short enough to outwait
+        Queue("brief", replace(QUICK, duplicate_detection_window=timedelta(seconds=1))),
     ),
     topics=(
         Topic(

@@ -85,8 +85,11 @@ def _schedule(store: Store, entity: Entity, body: dict, on_enqueue) -> Reply:
 
 
 def _cancel(store: Store, entity: Entity, body: dict, _: object) -> Reply:
-    for number in _items(body["sequence-numbers"]):
-        store.cancel(entity, int(number))
+    missing = [int(n) for n in _items(body["sequence-numbers"]) if not store.cancel(entity, int(n))]
+    if missing:  # the broker's answer (Azure/azure-service-bus#239)
+        return Reply(404, condition=VENDOR + "message-not-found",
+                     description="Messages not found. Missing sequence numbers: "
+                                 + ", ".join(map(str, missing)))
     return Reply(200, {})
 
 

@@ -6,7 +6,8 @@ SASL ANONYMOUS; CBS `put-token` on `$cbs` (always 202); sender links to an entit
 messages); receiver links with GUID delivery tags, rcv-settle-mode second
 (every settlement is echoed and settled, as the broker does), session filters;
 `<entity>/$management` operations (see management.py). `drop_connections()` cuts
-every socket without a close frame, the way a network failure looks to the SDK.
+every socket without a close frame, the way a network failure looks to the SDK;
+`refuse_sends(entity)` makes the peer reject what is sent there, as a busy broker would.
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ class PeerHandler:
         self.outstanding: dict[Any, tuple] = {}
         self.connections: list[Any] = []
         self.frames: list[str] = []  # an operation log the tests can read
+        self.refused: set[str] = set()  # entities whose sends are rejected
 
     # --- connection plumbing ----------------------------------------------------------
     def on_connection_bound(self, event) -> None:
@@ -134,7 +136,9 @@ class PeerHandler:
         if node == "$cbs":
             self.bindings[link] = _Binding("cbs", None)
         elif node.endswith("/$management"):
-            self.bindings[link] = _Binding("mgmt", self._entity(node.rsplit("/", 1)[0]))
+            # a dead-letter queue's operations (lock renewal) act on its entity's records
+            entity_node = node.rsplit("/", 1)[0].removesuffix("/$DeadLetterQueue")
+            self.bindings[link] = _Binding("mgmt", self._entity(entity_node))
         elif node.endswith("/$DeadLetterQueue"):
             self.bindings[link] = _Binding("entity", self._entity(node.rsplit("/", 1)[0]),
                                            dead_letter=True)
@@ -256,6 +260,15 @@ class PeerHandler:
                 props["errorCondition"] = symbol(reply.condition)
             self._reply(link, f"{binding.entity.name}/$management", messages[0], props, reply.body)
             self.frames.append(str((messages[0].properties or {}).get("operation")))
+        elif binding.entity.name in self.refused:
+            # with an info map: the SDK reads all three fields of a rejection's error
+            delivery.local.condition = Condition("com.microsoft:server-busy",
+                                                 "the test peer refuses sends here",
+                                                 {symbol("refused"): True})
+            delivery.update(Delivery.REJECTED)
+            delivery.settle()
+            self.frames.append(f"refused {binding.entity.name}")
+            return
         else:
             try:
                 for message in messages:

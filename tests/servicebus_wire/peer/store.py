@@ -4,7 +4,9 @@ Pure Python and touched only from the peer's reactor thread (tests read it throu
 `ServiceBusPeer.call`). It keeps the Service Bus rules the wire tests rely on: a lock
 per delivery named by a GUID, delivery count that grows per lock, dead-lettering after
 max delivery count, scheduled messages that appear at their time, one session locked
-by one link at a time.
+by one link at a time, released with its messages (uncounted) when that link closes.
+A duplicate message id is dropped, yet given a fresh sequence number that names nothing;
+cancelling a number that names no scheduled message is "message not found".
 """
 from __future__ import annotations
 
@@ -66,7 +68,8 @@ class Store:
     # --- sending ---------------------------------------------------------------
     def enqueue(self, entity: Entity, message: Message, visible_at: float | None = None) -> int:
         if message.id is not None and str(message.id) in entity.seen_ids:
-            return -1  # duplicate detection: accepted and dropped
+            self._sequence += 1  # duplicate detection: accepted, dropped, numbered anyway
+            return self._sequence
         if entity.requires_session and not message.group_id:
             raise ValueError("the entity requires sessions but the message has no session id")
         if message.id is not None:
@@ -78,11 +81,12 @@ class Store:
         )
         return self._sequence
 
-    def cancel(self, entity: Entity, sequence_number: int) -> None:
-        entity.active = [
-            r for r in entity.active
-            if not (r.sequence_number == sequence_number and r.visible_at > time.time())
-        ]
+    def cancel(self, entity: Entity, sequence_number: int) -> bool:
+        """False when no scheduled message has that number (unknown, due, cancelled)."""
+        kept = [r for r in entity.active
+                if not (r.sequence_number == sequence_number and r.visible_at > time.time())]
+        cancelled, entity.active = len(kept) < len(entity.active), kept
+        return cancelled
 
     # --- locking -------------------------------------------------------------------
     def next_available(self, entity: Entity, session_id: str | None) -> Record | None:
@@ -109,7 +113,7 @@ class Store:
         return None
 
     def find_locked(self, entity: Entity, token: uuid.UUID) -> Record:
-        for record in entity.active:
+        for record in [*entity.active, *entity.dead_letters]:
             if record.lock_token == token and record.locked_until > time.time():
                 return record
         raise LockLost(f"the lock {token} is not held")
@@ -124,6 +128,8 @@ class Store:
         if not failed:
             record.delivery_count -= 1
         record.lock_token, record.locked_by = None, None
+        if record in entity.dead_letters:
+            return  # a dead letter given back stays one
         if record.delivery_count >= entity.max_delivery_count:
             self.dead_letter(entity, record, "MaxDeliveryCountExceeded",
                              "Message could not be consumed after the maximum delivery attempts.")
@@ -143,15 +149,18 @@ class Store:
     def expire_locks(self) -> None:
         now = time.time()
         for entity in self.entities.values():
-            for record in list(entity.active):
+            for record in [*entity.active, *entity.dead_letters]:
                 if record.lock_token is not None and record.locked_until <= now:
                     self.release(entity, record, failed=True)
 
     def forget_link(self, link: object) -> None:
-        """A closed link gives up its sessions; its message locks live on until they expire."""
+        """A closed link gives up its sessions, and the messages it received through them go
+        back uncounted; other message locks live on until they expire."""
         for entity in self.entities.values():
             for sid in [s for s, held in entity.session_locks.items() if held == link]:
                 del entity.session_locks[sid]
+                for record in [r for r in entity.active if r.locked_by == link]:
+                    self.release(entity, record, failed=False)
 
     def peek(self, entity: Entity, from_sequence: int, count: int) -> list[Record]:
         records = sorted(entity.active, key=lambda r: r.sequence_number)

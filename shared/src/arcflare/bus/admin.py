@@ -1,9 +1,10 @@
 """`arcflare bus init`: every queue, topic, subscription and rule from TOPOLOGY,
-created or updated with ServiceBusAdministrationClient, idempotently.
+created or updated with ServiceBusAdministrationClient, idempotently. Rules are SQL
+filters that also steer resubmitted dead letters (arcflare.bus.rules).
 
 `plan(topology)` needs no namespace (`--dry-run`). Against the emulator the
 administration client must reach its management port (5300) over plain HTTP; the
-SDK hard-codes `https://`, so its base URL is switched (DESIGN §11).
+SDK hard-codes `https://`, so its base URL is switched.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from arcflare.bus.azure.config import AzureBusOptions
 from arcflare.bus.port import EntityStats
+from arcflare.bus.rules import rules_of, sql_expression
 from arcflare.contracts.topology import TOPOLOGY, EntityOptions, Rule, Topology
 
 EMULATOR_MANAGEMENT_PORT = 5300
@@ -44,8 +46,9 @@ def _duplicates(options: EntityOptions) -> dict[str, Any]:
             "duplicate_detection_history_time_window": options.duplicate_detection_window}
 
 
-def rule_settings(rule: Rule) -> dict[str, Any]:
-    return {"subject": rule.subject, "properties": dict(rule.properties)}
+def rule_settings(rule: Rule, subscription: str) -> dict[str, Any]:
+    return {"subject": rule.subject, "properties": dict(rule.properties),
+            "sql": sql_expression(rule, subscription)}
 
 
 def plan(topology: Topology = TOPOLOGY) -> list[Step]:
@@ -58,9 +61,9 @@ def plan(topology: Topology = TOPOLOGY) -> list[Step]:
             **_duplicates(topic.options)}))
         for sub in topic.subscriptions:
             steps.append(Step("subscription", f"{topic.name}/{sub.name}", _receiving(sub.options)))
-            for rule in sub.rules or (Rule(),):  # no rules: the default match-everything rule
+            for rule in rules_of(sub.rules):
                 steps.append(Step("rule", f"{topic.name}/{sub.name}/{rule.name}",
-                                  rule_settings(rule)))
+                                  rule_settings(rule, sub.name)))
     return steps
 
 
@@ -103,52 +106,53 @@ def _apply_entity(get, create, update, name_args: tuple, settings: dict) -> str:
     return "updated"
 
 
+def _same_sql(current: Any, wanted: str) -> bool:
+    from azure.servicebus.management import SqlRuleFilter
+
+    return isinstance(current, SqlRuleFilter) and " ".join(
+        (current.sql_expression or "").split()) == wanted
+
+
 def _apply_rule(client, topic: str, sub: str, rule: Rule) -> str:
     from azure.core.exceptions import ResourceNotFoundError
-    from azure.servicebus.management import CorrelationRuleFilter, TrueRuleFilter
+    from azure.servicebus.management import SqlRuleFilter
 
-    wanted = (CorrelationRuleFilter(label=rule.subject, properties=dict(rule.properties) or None)
-              if rule.subject or rule.properties else TrueRuleFilter())
+    wanted = sql_expression(rule, sub)
     try:
         existing = client.get_rule(topic, sub, rule.name)
     except ResourceNotFoundError:
-        client.create_rule(topic, sub, rule.name, filter=wanted)
+        client.create_rule(topic, sub, rule.name, filter=SqlRuleFilter(wanted))
         return "created"
-    current = existing.filter
-    same = type(current) is type(wanted) and (
-        isinstance(wanted, TrueRuleFilter)
-        or (current.label == wanted.label and dict(current.properties or {}) == dict(
-            wanted.properties or {})))
-    if same:
+    if _same_sql(existing.filter, wanted):
         return "unchanged"
-    existing.filter = wanted
+    existing.filter = SqlRuleFilter(wanted)
     client.update_rule(topic, sub, existing)
     return "updated"
 
 
-def _drop_stray_default(client, topic: str, sub: str, rules: tuple[Rule, ...]) -> None:
-    """A new subscription gets $Default (match everything); filtered ones must lose it."""
+def _drop_stray_default(client, topic: str, sub: str) -> None:
+    """A new subscription gets $Default (match everything, resubmitted copies for other
+    subscriptions included): it goes once the subscription's own rules are in place."""
     from azure.core.exceptions import ResourceNotFoundError
 
-    if rules and all(r.name != "$Default" for r in rules):
-        try:
-            client.delete_rule(topic, sub, "$Default")
-        except ResourceNotFoundError:
-            pass
+    try:
+        client.delete_rule(topic, sub, "$Default")
+    except ResourceNotFoundError:
+        pass
 
 
 def ensure_subscription(client, topic: str, name: str, rules: tuple[Rule, ...],
                         options: EntityOptions | None = None) -> list[dict[str, str]]:
-    """The subscription, its rules (none: match everything), and no stray $Default."""
+    """The subscription, its rules (none: match everything), and no $Default."""
     from arcflare.contracts.topology import SITE_COMMANDS
 
     done = [{"kind": "subscription", "path": f"{topic}/{name}", "outcome": _apply_entity(
         client.get_subscription, client.create_subscription, client.update_subscription,
         (topic, name), _receiving(options or SITE_COMMANDS))}]
-    for r in rules or (Rule(),):
+    for r in rules_of(rules):
         done.append({"kind": "rule", "path": f"{topic}/{name}/{r.name}",
                      "outcome": _apply_rule(client, topic, name, r)})
-    _drop_stray_default(client, topic, name, rules)
+    _drop_stray_default(client, topic, name)
     return done
 
 

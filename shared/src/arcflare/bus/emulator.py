@@ -1,4 +1,4 @@
-"""The Service Bus emulator's Config.json, rendered from TOPOLOGY (DESIGN §4, §11).
+"""The Service Bus emulator's Config.json, rendered from TOPOLOGY.
 
 The emulator takes one namespace, `sbemulatorns`, and enforces narrower limits
 than Azure: TTL 5 min–1 h, lock ≤ 5 min, max delivery 1–10, duplicate detection
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from arcflare.bus.rules import rules_of, sql_expression
 from arcflare.contracts.topology import EntityOptions, Rule, Subscription, Topology
 
 NAMESPACE = "sbemulatorns"
@@ -54,21 +55,16 @@ def _receiving(options: EntityOptions) -> dict:
     }
 
 
-def render_rule(rule: Rule) -> dict:
-    correlation: dict = {}
-    if rule.subject is not None:
-        correlation["Label"] = rule.subject  # the emulator's (and ATOM's) name for subject
-    if rule.properties:
-        correlation["Properties"] = dict(rule.properties)
-    return {"Name": rule.name, "Properties": {"FilterType": "Correlation",
-                                             "CorrelationFilter": correlation}}
+def render_rule(rule: Rule, subscription: str) -> dict:
+    return {"Name": rule.name, "Properties": {
+        "FilterType": "Sql", "SqlFilter": {"SqlExpression": sql_expression(rule, subscription)}}}
 
 
 def _subscription(subscription: Subscription) -> dict:
     return {
         "Name": subscription.name,
         "Properties": _receiving(subscription.options),
-        "Rules": [render_rule(r) for r in subscription.rules],
+        "Rules": [render_rule(r, subscription.name) for r in rules_of(subscription.rules)],
     }
 
 

@@ -22,6 +22,11 @@ from arcflare.contracts.topology import TOPOLOGY, Rule, Topology
 
 PropertyValue = str | int | float | bool
 
+#: application property of a resubmitted dead letter: the id of the first message it copies
+ORIGINAL_MESSAGE_ID = "original_message_id"
+#: application property of a resubmitted topic copy: the one subscription it is meant for
+RESUBMITTED_TO = "resubmitted_to"
+
 
 @dataclass(frozen=True)
 class OutgoingMessage:
@@ -94,7 +99,12 @@ class MessageLockLost(BusError):
 
 
 class SessionLockLost(BusError):
-    pass
+    """Using a session, or settling a message received through it, after the session was
+    closed or its lock expired or was taken over."""
+
+
+class MessageNotFound(BusError, LookupError):
+    """No scheduled message has that sequence number (never had, fell due, was cancelled)."""
 
 
 class BusUnavailable(BusError):
@@ -124,7 +134,10 @@ class Session(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None:
-        """Release the session lock (messages not settled stay locked until they expire)."""
+        """Release the session lock and, with it, the messages received and not settled:
+        the next holder gets them first, in sequence order, their delivery count unchanged
+        (Service Bus counts a delivery only when the session lock expires, not when its
+        holder closes). Settling them afterwards raises SessionLockLost."""
 
     def __enter__(self) -> Self:
         return self
@@ -143,10 +156,32 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     def schedule(self, entity: str, message: OutgoingMessage, enqueue_at: datetime) -> int:
-        """Schedule a message; returns its sequence number for cancellation."""
+        """Schedule a message; returns the sequence number it can be cancelled by until it
+        falls due. At that moment it is enqueued as if sent then: a new sequence number, its
+        enqueued time, and its time to live counting from there (learn.microsoft.com:
+        azure/service-bus-messaging/message-sequencing, "Scheduled messages", and
+        message-expiration: expires-at = enqueued time + time to live). A topic's message
+        stays with the topic until then, so a subscription made meanwhile gets a copy.
+
+        A message id already seen inside the duplicate-detection window is accepted and
+        dropped, as a send is, and still gets a fresh sequence number that names no message:
+        cancelling it raises MessageNotFound and leaves the first copy scheduled. Sources:
+        https://github.com/Azure/azure-service-bus/issues/265 (two schedules of one id
+        inside the window return two distinct numbers; the second copy is dropped, the
+        first survives) and https://github.com/Azure/azure-service-bus/issues/239 (the
+        broker answers "Messages not found" to a number it does not hold). So a sequence
+        number that was lost cannot be recovered by scheduling the same id again.
+        """
 
     @abc.abstractmethod
-    def cancel_scheduled(self, entity: str, sequence_number: int) -> None: ...
+    def cancel_scheduled(self, entity: str, sequence_number: int) -> None:
+        """Withdraw a scheduled message before it falls due. A number that names no
+        scheduled message of that entity (unknown, already due, already cancelled, or given
+        for a dropped duplicate) raises MessageNotFound: the management operation
+        `com.microsoft:cancel-scheduled-message` answers `com.microsoft:message-not-found`
+        ("Messages not found. Missing sequence numbers: N",
+        https://github.com/Azure/azure-service-bus/issues/239), which azure-servicebus 7.15
+        raises as MessageNotFoundError."""
 
     # --- receiving (peek-lock) --------------------------------------------
     @abc.abstractmethod
@@ -206,9 +241,22 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     def resubmit_dead_letter(
         self, entity: str, message_id: str, subscription: str | None = None
-    ) -> None:
-        """Move a dead-lettered message back to the entity (a topic's copy returns to its
-        own subscription only)."""
+    ) -> str:
+        """Send the dead-lettered message with this id (the oldest, if several) back for
+        another try; returns the id of the copy.
+
+        The copy has a new message id, so no duplicate detection can drop it, and carries
+        the id it copies in the application property `original_message_id` (kept as it
+        was when the dead letter was itself a resubmitted copy); body, subject,
+        correlation id, session id, content type and every other application property are
+        unchanged. The dead letter is completed only once the copy is on the entity: a
+        failure before that leaves the dead letter as it was, one after it leaves both
+        (never neither), and consumers' inboxes keyed on `original_message_id` handle the
+        two once. A topic subscription's dead letter goes back to that subscription only
+        (on Service Bus through the topic, marked `resubmitted_to`, which every
+        subscription's rules admit only for itself: arcflare.bus.rules). MessageNotFound
+        when no dead letter there has that id.
+        """
 
     @abc.abstractmethod
     def stats(self) -> list[EntityStats]: ...

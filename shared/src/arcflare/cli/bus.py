@@ -153,12 +153,18 @@ def dlq_list(entity: Entity, max_messages: Annotated[int, typer.Option("--max")]
 
 
 @dlq_app.command("resubmit")
-def dlq_resubmit(entity: Entity, message_id: str, data_dir: DataDir = None) -> None:
-    """Move one dead-lettered message back to its entity for another try."""
+def dlq_resubmit(entity: Entity, message_id: str, data_dir: DataDir = None,
+                 json_out: Json = False) -> None:
+    """Send a dead-lettered message back for another try, as a copy under a new id (printed).
+
+    The copy carries the original id in `original_message_id`, so consumers handle it once."""
     name, sub = parse_entity(entity)
     try:
         with connect(settings_for(data_dir)) as bus:
-            bus.resubmit_dead_letter(name, message_id, sub)
+            copy_id = bus.resubmit_dead_letter(name, message_id, sub)
     except BusError as exc:
         fail(str(exc))
-    out.print(f"resubmitted {message_id} to {entity}")
+    if json_out:
+        print_json({"entity": entity, "message_id": message_id, "copy_message_id": copy_id})
+    else:
+        out.print(f"resubmitted {message_id} to {entity} as {copy_id}")

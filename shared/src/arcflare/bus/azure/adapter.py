@@ -205,8 +205,8 @@ class AzureServiceBus(Bus):
             inflight = self._inflight.get(message.lock_token or "")
         if inflight is None:
             raise MessageLockLost(f"renewing {message.message_id}: not locked by this process")
-        if inflight.slot.is_session:  # its lock is the session's
-            return message.locked_until or datetime.now(UTC)
+        if inflight.slot.is_session:  # its lock is the session's: renew that instead
+            return inflight.slot.session_locked_until(f"renewing {message.message_id}")
         until: list[datetime] = []
         inflight.slot.settle(inflight.generation, f"renewing {message.message_id}",
                              lambda r: until.append(r.renew_message_lock(inflight.message)))
@@ -223,10 +223,10 @@ class AzureServiceBus(Bus):
         return [from_service_bus(m, slot.entity_path) for m in peeked]
 
     def resubmit_dead_letter(self, entity: str, message_id: str,
-                             subscription: str | None = None) -> None:
+                             subscription: str | None = None) -> str:
         from arcflare.bus.azure.resubmit import resubmit_dead_letter
 
-        resubmit_dead_letter(self, entity, message_id, subscription)
+        return resubmit_dead_letter(self, entity, message_id, subscription)
 
     def _admin(self):
         from arcflare.bus.admin import administration_client

@@ -1,8 +1,10 @@
 """azure-servicebus exceptions → the Bus port's errors.
 
-Retryable (DESIGN §11): connection, communication, timeout, server busy, session
-cannot be locked → BusUnavailable. Not retryable: lock lost / already settled →
-MessageLockLost, session lock lost → SessionLockLost, missing entity → EntityNotFound.
+Retryable: connection, communication, timeout, server busy, session cannot be
+locked → BusUnavailable. Not retryable: lock lost / already settled →
+MessageLockLost, session lock lost → SessionLockLost, missing entity →
+EntityNotFound, no such scheduled message (`com.microsoft:message-not-found`, e.g.
+cancelling a number that names none) → MessageNotFound.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from arcflare.bus.port import (
     EntityNotFound,
     InvalidMessage,
     MessageLockLost,
+    MessageNotFound,
     MessageTooLarge,
     SessionLockLost,
 )
@@ -38,6 +41,8 @@ def to_port_error(exc: BaseException, what: str) -> BusError:
         return MessageLockLost(f"{what}: the message lock was lost or it was already settled")
     if isinstance(exc, sb.SessionLockLostError):
         return SessionLockLost(f"{what}: the session lock was lost")
+    if isinstance(exc, sb.MessageNotFoundError):
+        return MessageNotFound(f"{what}: {exc}")
     if isinstance(exc, sb.MessagingEntityNotFoundError):
         return EntityNotFound(f"{what}: the entity does not exist; run `arcflare bus init`")
     if isinstance(exc, sb.MessageSizeExceededError):

@@ -1,4 +1,4 @@
-"""Port messages ⇄ azure-servicebus messages (DESIGN §3).
+"""Port messages ⇄ azure-servicebus messages.
 
 The SDK hands received application properties back with bytes keys (and bytes
 values for strings), bodies as a generator of Data sections, and a subject or

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from arcflare.bus.azure.errors import CONNECTION_ERRORS, port_errors, to_port_error
-from arcflare.bus.port import MessageLockLost
+from arcflare.bus.port import MessageLockLost, SessionLockLost
 from arcflare.runtime.logging import get_logger
 from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiver
 
@@ -126,12 +126,26 @@ class ReceiverSlot:
         """Run a settlement on the receiver that delivered the message."""
         receiver = self._receiver
         if receiver is None or generation != self.generation:
+            if self.is_session:
+                # Service Bus released the session, and its messages with it, on close
+                raise SessionLockLost(f"{what}: the session it came through was closed")
             raise MessageLockLost(
                 f"{what}: the receiver that delivered it was rebuilt; the message returns "
                 "when its lock expires"
             )
         with self._settle_lock, port_errors(what):
             action(receiver)
+
+    def session_locked_until(self, what: str) -> datetime:
+        """A session's messages are locked as long as the session: until when that is."""
+        receiver = self._receiver
+        until = receiver.session.locked_until_utc if receiver is not None else None
+        if until is not None and until.tzinfo is None:
+            until = until.replace(tzinfo=UTC)
+        if until is None or until <= datetime.now(UTC):
+            raise SessionLockLost(f"{what}: the session it came through was closed or its "
+                                  "lock expired")
+        return until
 
     def close(self) -> None:
         with self._receive_lock:

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from arcflare.bus.azure.errors import port_errors
 from arcflare.bus.azure.receivers import log
-from arcflare.bus.port import MessageTooLarge
+from arcflare.bus.port import MessageNotFound, MessageTooLarge
 from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusSender
 from azure.servicebus import exceptions as sb
 
@@ -47,8 +47,8 @@ class SenderPool:
         try:
             with lock, port_errors(what):
                 return action(sender)
-        except MessageTooLarge:
-            raise  # refused before anything was sent: the link is fine
+        except (MessageTooLarge, MessageNotFound):
+            raise  # refused before anything was sent, or answered: the link is fine
         except Exception:
             self._drop(entity)
             raise

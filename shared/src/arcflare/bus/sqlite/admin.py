@@ -5,10 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import uuid
 
-from arcflare.bus.port import EntityNotFound, EntityStats, ReceivedMessage
+from arcflare.bus.port import (
+    ORIGINAL_MESSAGE_ID,
+    RESUBMITTED_TO,
+    EntityNotFound,
+    EntityStats,
+    MessageNotFound,
+    ReceivedMessage,
+)
 from arcflare.bus.sqlite.catalogue import Catalogue
-from arcflare.bus.sqlite.rows import COLUMNS, received
+from arcflare.bus.sqlite.rows import COLUMNS, copy, received
 from arcflare.bus.sqlite.schema import (
     ACTIVE,
     DEAD_LETTERED,
@@ -22,17 +30,13 @@ from arcflare.contracts.topology import Rule, Topology
 
 def peek(conn: sqlite3.Connection, path: str, state: int, max_messages: int,
          from_sequence_number: int | None) -> list[ReceivedMessage]:
+    """In sequence order; expired rows are as good as gone, scheduled ones appear (with a
+    new sequence number) once they fall due."""
     now = now_ms()
-    start = from_sequence_number or 0
-    if state == DEAD_LETTERED:
-        sql = f"SELECT {COLUMNS} FROM messages WHERE entity = ? AND state = ? AND seq >= ?"
-        args: tuple = (path, DEAD_LETTERED, start)
-    else:
-        # expired rows are as good as gone; scheduled ones appear when they fall due
-        sql = (f"SELECT {COLUMNS} FROM messages WHERE entity = ? AND seq >= ? "
-               "AND (state = ? OR (state = ? AND visible_at <= ?)) "
-               "AND (expires_at IS NULL OR expires_at > ?)")
-        args = (path, start, ACTIVE, SCHEDULED, now, now)
+    sql = f"SELECT {COLUMNS} FROM messages WHERE entity = ? AND state = ? AND seq >= ?"
+    args: tuple = (path, state, from_sequence_number or 0)
+    if state == ACTIVE:
+        sql, args = sql + " AND (expires_at IS NULL OR expires_at > ?)", (*args, now)
     rows = conn.execute(sql + " ORDER BY seq LIMIT ?", (*args, max_messages)).fetchall()
     return [received(row, locked=False) for row in rows]
 
@@ -53,25 +57,28 @@ def stats(conn: sqlite3.Connection) -> list[EntityStats]:
             for path, kind, active, scheduled, dead, locked in rows]
 
 
-def resubmit_dead_letter(conn: sqlite3.Connection, entity: Entity, message_id: str) -> None:
+def resubmit_dead_letter(conn: sqlite3.Connection, entity: Entity, message_id: str) -> str:
+    """The oldest dead letter with that id goes back to its entity (a subscription's to
+    that subscription only) as a copy under a new id, in one transaction (see the port)."""
     now = now_ms()
+    copy_id = str(uuid.uuid4())
     with transaction(conn):
-        rows = conn.execute(
-            "SELECT seq FROM messages WHERE entity = ? AND state = ? AND message_id = ? "
-            "ORDER BY seq", (entity.path, DEAD_LETTERED, message_id)).fetchall()
-        if not rows:
-            raise EntityNotFound(
+        row = conn.execute(
+            "SELECT seq, properties FROM messages WHERE entity = ? AND state = ? "
+            "AND message_id = ? ORDER BY seq LIMIT 1",
+            (entity.path, DEAD_LETTERED, message_id)).fetchone()
+        if row is None:
+            raise MessageNotFound(
                 f"no dead-lettered message with message_id {message_id!r} in {entity.path}")
-        for (seq,) in rows:
-            # a new sequence number, so followers peeking onwards see it again
-            conn.execute(
-                "INSERT INTO messages (entity, source, state, visible_at, expires_at, "
-                "enqueued_at, message_id, subject, correlation_id, session_id, content_type, "
-                "properties, body) SELECT entity, source, ?, ?, ?, ?, message_id, subject, "
-                "correlation_id, session_id, content_type, properties, body "
-                "FROM messages WHERE seq = ?",
-                (ACTIVE, now, now + entity.ttl_ms, now, seq))
-            conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+        properties = json.loads(row["properties"])
+        properties.setdefault(ORIGINAL_MESSAGE_ID, message_id)
+        if entity.kind == "subscription":
+            properties[RESUBMITTED_TO] = entity.path.rsplit("/", 1)[1]  # as on Service Bus
+        copy(conn, row["seq"], entity.path, state=ACTIVE, visible_at=now, enqueued_at=now,
+             expires_at=now + entity.ttl_ms, message_id=copy_id,
+             properties=json.dumps(properties))
+        conn.execute("DELETE FROM messages WHERE seq = ?", (row["seq"],))
+    return copy_id
 
 
 def ensure_subscription(conn: sqlite3.Connection, catalogue: Catalogue, topology: Topology,

@@ -17,7 +17,7 @@ from arcflare.bus.port import (
     Session,
     SubQueue,
 )
-from arcflare.bus.sqlite import admin, receive, schema, send, sessions
+from arcflare.bus.sqlite import admin, receive, scheduled, schema, send, sessions
 from arcflare.bus.sqlite.catalogue import Catalogue
 from arcflare.bus.sqlite.doorbell import Doorbell
 from arcflare.bus.sqlite.housekeeping import Housekeeper
@@ -78,7 +78,7 @@ class SqliteBus(Bus):
         return send.send(self._conn(), self._catalogue, entity, [message], enqueue_at)[0][0]
 
     def cancel_scheduled(self, entity: str, sequence_number: int) -> None:
-        send.cancel_scheduled(self._conn(), self._catalogue, entity, sequence_number)
+        scheduled.cancel(self._conn(), self._catalogue, entity, sequence_number)
 
     # --- receiving -----------------------------------------------------------
     def receive(self, entity: str, subscription: str | None = None, *, max_messages: int = 1,
@@ -93,12 +93,13 @@ class SqliteBus(Bus):
             raise BusError(f"{target.path} requires sessions; receive through accept_session")
 
         def ready() -> bool:
-            return receive.ready(conn, target.path, state)
+            return receive.ready(conn, target, state)
 
         return wait_for(
             conn,
             # the read first: an empty entity never takes the write lock
-            lambda: receive.claim(conn, target, max_messages, state=state) if ready() else [],
+            lambda: (receive.claim(conn, self._catalogue, target, max_messages, state=state)
+                     if ready() else []),
             ready,
             max_wait,
             idle=lambda: self._housekeeper.maybe_run(conn),
@@ -110,10 +111,12 @@ class SqliteBus(Bus):
         target = self._catalogue.receivable(self._conn(), entity, subscription)
         if not target.requires_session:
             raise BusError(f"{target.path} does not use sessions; receive from it directly")
-        return sessions.accept(self._conn, self._doorbell, target, session_id, max_wait)
+        return sessions.accept(self._conn, self._doorbell, self._catalogue, target, session_id,
+                               max_wait)
 
     def complete(self, message: ReceivedMessage) -> None:
-        receive.complete(self._conn(), message)
+        conn = self._conn()
+        receive.complete(conn, self._catalogue.entity(conn, message.entity_path), message)
 
     def abandon(self, message: ReceivedMessage) -> None:
         conn = self._conn()
@@ -122,7 +125,9 @@ class SqliteBus(Bus):
 
     def dead_letter(self, message: ReceivedMessage, reason: str,
                     description: str | None = None) -> None:
-        receive.dead_letter(self._conn(), message, reason, description)
+        conn = self._conn()
+        receive.dead_letter(conn, self._catalogue.entity(conn, message.entity_path), message,
+                            reason, description)
 
     def renew_lock(self, message: ReceivedMessage) -> datetime:
         conn = self._conn()
@@ -136,17 +141,22 @@ class SqliteBus(Bus):
         conn = self._conn()
         target = self._catalogue.receivable(conn, entity, subscription)
         state = DEAD_LETTERED if SubQueue(sub_queue) == SubQueue.DEAD_LETTER else ACTIVE
+        if state == ACTIVE:
+            scheduled.activate_for(conn, self._catalogue, target)
         return admin.peek(conn, target.path, state, max_messages, from_sequence_number)
 
     def resubmit_dead_letter(self, entity: str, message_id: str,
-                             subscription: str | None = None) -> None:
+                             subscription: str | None = None) -> str:
         conn = self._conn()
         target = self._catalogue.receivable(conn, entity, subscription)
-        admin.resubmit_dead_letter(conn, target, message_id)
+        copy_id = admin.resubmit_dead_letter(conn, target, message_id)
         self._doorbell.ring([target.path])
+        return copy_id
 
     def stats(self) -> list[EntityStats]:
-        return admin.stats(self._conn())
+        conn = self._conn()
+        scheduled.activate_everywhere(conn, self._catalogue)
+        return admin.stats(conn)
 
     def ensure_subscription(self, topic: str, subscription: str, rule: Rule | None) -> None:
         admin.ensure_subscription(self._conn(), self._catalogue, self._topology, topic,

@@ -50,6 +50,15 @@ class Catalogue:
             )
         return found
 
+    def destinations(self, conn: sqlite3.Connection,
+                     target: Entity) -> list[tuple[Entity, list[Rule]]]:
+        """Where a message sent to `target` goes: a queue's own rows, or one copy per
+        subscription of a topic whose rules (none: everything) it matches."""
+        if target.kind != "topic":
+            return [(target, [])]
+        return [(self.entity(conn, path), rules)
+                for path, rules in self.subscriptions(conn, target.path)]
+
     @staticmethod
     def subscriptions(conn: sqlite3.Connection, topic: str) -> list[tuple[str, list[Rule]]]:
         rules: dict[str, list[Rule]] = {}

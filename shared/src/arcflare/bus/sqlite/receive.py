@@ -3,14 +3,17 @@
 A claim runs under BEGIN IMMEDIATE, so competing consumers in any process are
 serialised by SQLite's write lock and never lock the same row. Expired and
 over-delivered rows met on the way are moved aside in the same transaction,
-which is how "expired messages are never delivered" holds without a sweeper.
+which is how "expired messages are never delivered" holds without a sweeper; what
+was scheduled for the entity and has fallen due is enqueued first (scheduled.py).
 """
 from __future__ import annotations
 
 import sqlite3
 import uuid
 
-from arcflare.bus.port import MessageLockLost, ReceivedMessage
+from arcflare.bus.port import MessageLockLost, ReceivedMessage, SessionLockLost
+from arcflare.bus.sqlite import scheduled
+from arcflare.bus.sqlite.catalogue import Catalogue
 from arcflare.bus.sqlite.rows import COLUMNS, received
 from arcflare.bus.sqlite.schema import (
     ACTIVE,
@@ -25,20 +28,26 @@ MAX_DELIVERY_REASON = "MaxDeliveryCountExceeded"
 EXPIRED_REASON = "TTLExpiredException"
 
 
-def ready(conn: sqlite3.Connection, entity: str, state: int, session_id: str | None = None,
-          now: int | None = None) -> bool:
+def ready(conn: sqlite3.Connection, entity: Entity, state: int,
+          session_id: str | None = None) -> bool:
     """Is anything claimable right now? A read, so idle pollers never take the write lock."""
+    now = now_ms()
     states = (ACTIVE, SCHEDULED) if state == ACTIVE else (state, state)
     sql = ("SELECT 1 FROM messages INDEXED BY messages_ready WHERE entity = ? "
            "AND state IN (?, ?) AND visible_at <= ?")
-    args: tuple = (entity, *states, now or now_ms())
+    args: tuple = (entity.path, *states, now)
     if session_id is not None:
         sql, args = sql + " AND session_id = ?", (*args, session_id)
-    return conn.execute(sql + " LIMIT 1", args).fetchone() is not None
+    if conn.execute(sql + " LIMIT 1", args).fetchone() is not None:
+        return True
+    # a subscription's scheduled messages wait in its topic until they fall due
+    return state == ACTIVE and entity.topic is not None and scheduled.due(
+        conn, (entity.topic,), now)
 
 
 def claim(
     conn: sqlite3.Connection,
+    catalogue: Catalogue,
     entity: Entity,
     max_messages: int,
     *,
@@ -51,10 +60,7 @@ def claim(
     taken: list[int] = []
     with transaction(conn):
         if state == ACTIVE:
-            conn.execute(
-                "UPDATE messages SET state = ? WHERE entity = ? AND state = ? AND visible_at <= ?",
-                (ACTIVE, entity.path, SCHEDULED, now),
-            )
+            scheduled.activate(conn, catalogue, scheduled.sources(entity), now)
         while len(taken) < max_messages:
             candidates = _candidates(conn, entity.path, state, session_id, now,
                                      max_messages - len(taken))
@@ -109,34 +115,48 @@ def dead_letter_row(conn, seq: int, source: str, now: int, reason: str,
     )
 
 
-def _locked_row(conn, message: ReceivedMessage, now: int) -> sqlite3.Row:
+def _through_session(conn, entity: Entity, message: ReceivedMessage) -> bool:
+    """Was it received through a session? (A session queue's dead letters are not.)"""
+    if not entity.requires_session:
+        return False
+    row = conn.execute("SELECT state FROM messages WHERE seq = ?",
+                       (message.sequence_number,)).fetchone()
+    return row is None or row[0] != DEAD_LETTERED
+
+
+def _locked_row(conn, entity: Entity, message: ReceivedMessage, now: int) -> sqlite3.Row:
     if not message.lock_token:
         raise MessageLockLost(
             f"message {message.message_id} was peeked, not received; only a locked message "
             "can be settled"
         )
     row = conn.execute(
-        "SELECT state, delivery_count FROM messages WHERE seq = ? AND lock_token = ? "
-        "AND visible_at > ?", (message.sequence_number, message.lock_token, now),
+        "SELECT state, delivery_count, visible_at FROM messages WHERE seq = ? "
+        "AND lock_token = ? AND visible_at > ?",
+        (message.sequence_number, message.lock_token, now),
     ).fetchone()
-    if row is None:
-        raise MessageLockLost(
-            f"the lock on message {message.message_id} (sequence {message.sequence_number}) "
-            "expired or the message was already settled"
-        )
-    return row
+    if row is not None:
+        return row
+    if _through_session(conn, entity, message):
+        # its lock was its session's: closing the session or losing it ends both
+        raise SessionLockLost(
+            f"message {message.message_id} (sequence {message.sequence_number}) came through "
+            f"session {message.session_id!r}, which was closed or whose lock expired")
+    raise MessageLockLost(
+        f"the lock on message {message.message_id} (sequence {message.sequence_number}) "
+        "expired or the message was already settled")
 
 
-def complete(conn: sqlite3.Connection, message: ReceivedMessage) -> None:
+def complete(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage) -> None:
     with transaction(conn):
-        _locked_row(conn, message, now_ms())
+        _locked_row(conn, entity, message, now_ms())
         conn.execute("DELETE FROM messages WHERE seq = ?", (message.sequence_number,))
 
 
 def abandon(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage) -> None:
     now = now_ms()
     with transaction(conn):
-        row = _locked_row(conn, message, now)
+        row = _locked_row(conn, entity, message, now)
         # as Service Bus: the abandon that uses up the last delivery dead-letters at once
         if row["state"] == ACTIVE and row["delivery_count"] >= entity.max_delivery_count:
             dead_letter_row(conn, message.sequence_number, entity.path, now, MAX_DELIVERY_REASON,
@@ -149,11 +169,11 @@ def abandon(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage) 
             )
 
 
-def dead_letter(conn: sqlite3.Connection, message: ReceivedMessage, reason: str,
-                description: str | None) -> None:
+def dead_letter(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage,
+                reason: str, description: str | None) -> None:
     now = now_ms()
     with transaction(conn):
-        _locked_row(conn, message, now)
+        _locked_row(conn, entity, message, now)
         dead_letter_row(conn, message.sequence_number, message.entity_path, now, reason,
                         description)
 
@@ -161,7 +181,9 @@ def dead_letter(conn: sqlite3.Connection, message: ReceivedMessage, reason: str,
 def renew_lock(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage) -> int:
     now = now_ms()
     with transaction(conn):
-        _locked_row(conn, message, now)
+        row = _locked_row(conn, entity, message, now)
+        if row["state"] == ACTIVE and entity.requires_session:
+            return row["visible_at"]  # held as long as its session: renew the session
         until = now + entity.lock_ms
         conn.execute("UPDATE messages SET visible_at = ? WHERE seq = ?",
                      (until, message.sequence_number))

@@ -38,3 +38,16 @@ def received(row: sqlite3.Row, *, locked: bool) -> ReceivedMessage:
         dead_letter_error_description=row["dl_description"],
         dead_letter_source=row["dl_source"],
     )
+
+
+def copy(conn: sqlite3.Connection, seq: int, entity: str, *, state: int, visible_at: int,
+         enqueued_at: int, expires_at: int | None, message_id: str | None = None,
+         properties: str | None = None) -> int:
+    """A new row (a new sequence number) with the message of row `seq`; returns its seq."""
+    return conn.execute(
+        "INSERT INTO messages (entity, source, state, visible_at, expires_at, enqueued_at, "
+        "message_id, subject, correlation_id, session_id, content_type, properties, body) "
+        "SELECT ?, source, ?, ?, ?, ?, COALESCE(?, message_id), subject, correlation_id, "
+        "session_id, content_type, COALESCE(?, properties), body FROM messages WHERE seq = ?",
+        (entity, state, visible_at, expires_at, enqueued_at, message_id, properties, seq),
+    ).lastrowid

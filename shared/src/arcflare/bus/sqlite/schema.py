@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     entity TEXT NOT NULL,
     source TEXT NOT NULL,            -- the queue or topic it was sent to
-    origin INTEGER,                  -- the sequence number schedule() returned
+    origin INTEGER,                  -- unused since scheduled messages wait in their
+                                     -- queue or topic, kept for older broker files
     state INTEGER NOT NULL,
     visible_at INTEGER NOT NULL,     -- ms, in the future while locked or scheduled
     expires_at INTEGER,              -- ms, NULL = never

@@ -62,9 +62,10 @@ def send(
     messages: Sequence[OutgoingMessage],
     enqueue_at: datetime | None = None,
 ) -> tuple[list[int], list[str]]:
-    """Enqueue every message. Returns, per message, the sequence number of its
-    first copy (0 when a duplicate or no subscription matched), and the
-    entities that may have received a copy (to ring their doorbells)."""
+    """Enqueue every message. Returns, per message, a sequence number (a scheduled one's,
+    which cancels it; for an immediate one its first copy's, 0 when a duplicate or when no
+    subscription matched), and the entities that may have received a copy (to ring their
+    doorbells)."""
     target = catalogue.entity(conn, entity)
     if target.kind == "subscription":
         raise EntityNotFound(f"{entity!r} is a subscription; send to its topic instead")
@@ -72,13 +73,7 @@ def send(
         validate(target, message)
     now = now_ms()
     with transaction(conn):
-        if target.kind == "topic":
-            destinations = [
-                (catalogue.entity(conn, path), rules)
-                for path, rules in catalogue.subscriptions(conn, target.path)
-            ]
-        else:
-            destinations = [(target, [])]
+        destinations = catalogue.destinations(conn, target)
         sequence_numbers = [
             _enqueue(conn, target, destinations, message, now, enqueue_at)
             for message in messages
@@ -87,12 +82,13 @@ def send(
 
 
 def _enqueue(conn, target, destinations, message, now, enqueue_at) -> int:
-    if target.duplicate_window_ms > 0 and _seen(conn, target, message.message_id, now):
-        return 0
+    duplicate = target.duplicate_window_ms > 0 and _seen(conn, target, message.message_id, now)
     due = _due(message, enqueue_at, now)
-    state = SCHEDULED if due > now else ACTIVE
-    properties = json.dumps(message.application_properties)
-    origin = 0
+    if due > now:
+        return _hold(conn, target, message, due, duplicate)
+    if duplicate:
+        return 0
+    first = 0
     for destination, rules in destinations:
         if rules and not any(r.matches(message.subject, message.application_properties)
                              for r in rules):
@@ -100,19 +96,32 @@ def _enqueue(conn, target, destinations, message, now, enqueue_at) -> int:
         ttl = destination.ttl_ms
         if message.time_to_live is not None:
             ttl = min(ttl, ms(message.time_to_live))
-        seq = conn.execute(
-            "INSERT INTO messages (entity, source, origin, state, visible_at, expires_at, "
-            "enqueued_at, message_id, subject, correlation_id, session_id, content_type, "
-            "properties, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (destination.path, target.path, origin if state == SCHEDULED else None, state, due, due + ttl, due,
-             message.message_id, message.subject, message.correlation_id, message.session_id,
-             message.content_type, properties, message.body),
-        ).lastrowid
-        if not origin:
-            origin = seq
-            if state == SCHEDULED:
-                conn.execute("UPDATE messages SET origin = seq WHERE seq = ?", (seq,))
-    return origin
+        seq = _insert(conn, destination.path, target.path, message, ACTIVE, now, now + ttl)
+        first = first or seq
+    return first
+
+
+def _hold(conn, target, message, due: int, duplicate: bool) -> int:
+    """A scheduled message waits in the queue or topic it was sent to (see scheduled.py);
+    its own time to live, if any, is kept as an expiry counted from when it falls due."""
+    own_expiry = None if message.time_to_live is None else due + ms(message.time_to_live)
+    seq = _insert(conn, target.path, target.path, message, SCHEDULED, due, own_expiry)
+    if duplicate:
+        # as Service Bus: a fresh number for the dropped copy, which names no message
+        conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+    return seq
+
+
+def _insert(conn, entity: str, source: str, message: OutgoingMessage, state: int,
+            visible_at: int, expires_at: int | None) -> int:
+    return conn.execute(
+        "INSERT INTO messages (entity, source, state, visible_at, expires_at, enqueued_at, "
+        "message_id, subject, correlation_id, session_id, content_type, properties, body) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (entity, source, state, visible_at, expires_at, visible_at, message.message_id,
+         message.subject, message.correlation_id, message.session_id, message.content_type,
+         json.dumps(message.application_properties), message.body),
+    ).lastrowid
 
 
 def _due(message: OutgoingMessage, enqueue_at: datetime | None, now: int) -> int:
@@ -132,14 +141,3 @@ def _seen(conn: sqlite3.Connection, target: Entity, message_id: str, now: int) -
         (target.path, message_id, now + target.duplicate_window_ms, now),
     ).rowcount
     return changed == 0
-
-
-def cancel_scheduled(conn: sqlite3.Connection, catalogue: Catalogue, entity: str,
-                     sequence_number: int) -> None:
-    catalogue.entity(conn, entity)
-    with transaction(conn):
-        conn.execute(
-            "DELETE FROM messages WHERE origin = ? AND source = ? AND state = ? "
-            "AND visible_at > ?",
-            (sequence_number, entity, SCHEDULED, now_ms()),
-        )

@@ -2,7 +2,9 @@
 
 Messages received through a session are locked until the session lock ends,
 so a session that is lost (its holder killed) releases its messages with it,
-and FIFO order holds because only the holder receives from the session.
+and FIFO order holds because only the holder receives from the session. Closing
+a session releases them at once, as Service Bus does when a session receiver
+closes, without counting a delivery (only an expired session lock counts one).
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from arcflare.bus.port import ReceivedMessage, Session, SessionLockLost
-from arcflare.bus.sqlite import receive
+from arcflare.bus.sqlite import receive, scheduled
+from arcflare.bus.sqlite.catalogue import Catalogue
 from arcflare.bus.sqlite.doorbell import Doorbell
 from arcflare.bus.sqlite.rows import at
 from arcflare.bus.sqlite.schema import ACTIVE, SCHEDULED, Entity, now_ms, transaction
@@ -28,8 +31,8 @@ _NEXT_SESSION = (
 )
 
 
-def accept(connect: Connect, doorbell: Doorbell, entity: Entity, session_id: str | None,
-           max_wait: float) -> SqliteSession | None:
+def accept(connect: Connect, doorbell: Doorbell, catalogue: Catalogue, entity: Entity,
+           session_id: str | None, max_wait: float) -> SqliteSession | None:
     conn = connect()
     listener = doorbell.listener(entity.path) if max_wait > 0 else None
 
@@ -37,24 +40,26 @@ def accept(connect: Connect, doorbell: Doorbell, entity: Entity, session_id: str
         now = now_ms()
         if session_id is None:
             return conn.execute(_NEXT_SESSION, (entity.path, ACTIVE, SCHEDULED, now, now)
-                                ).fetchone() is not None
+                                ).fetchone() is not None or (
+                entity.topic is not None and scheduled.due(conn, (entity.topic,), now))
         return conn.execute(
             "SELECT 1 FROM sessions WHERE entity = ? AND session_id = ? AND locked_until > ?",
             (entity.path, session_id, now)).fetchone() is None
 
-    locked = wait_for(conn, lambda: _lock(conn, entity, session_id), ready, max_wait,
-                      listener=listener)
+    locked = wait_for(conn, lambda: _lock(conn, catalogue, entity, session_id), ready,
+                      max_wait, listener=listener)
     if not locked:
         return None
-    return SqliteSession(connect, doorbell, entity, *locked)
+    return SqliteSession(connect, doorbell, catalogue, entity, *locked)
 
 
-def _lock(conn: sqlite3.Connection, entity: Entity,
+def _lock(conn: sqlite3.Connection, catalogue: Catalogue, entity: Entity,
           session_id: str | None) -> tuple[str, str, int] | None:
     now = now_ms()
     token, until = str(uuid.uuid4()), now + entity.lock_ms
     with transaction(conn):
         if session_id is None:
+            scheduled.activate(conn, catalogue, scheduled.sources(entity), now)
             row = conn.execute(_NEXT_SESSION, (entity.path, ACTIVE, SCHEDULED, now, now)
                                ).fetchone()
             if row is None:
@@ -71,10 +76,11 @@ def _lock(conn: sqlite3.Connection, entity: Entity,
 
 
 class SqliteSession(Session):
-    def __init__(self, connect: Connect, doorbell: Doorbell, entity: Entity, session_id: str,
-                 token: str, locked_until: int) -> None:
+    def __init__(self, connect: Connect, doorbell: Doorbell, catalogue: Catalogue,
+                 entity: Entity, session_id: str, token: str, locked_until: int) -> None:
         self._connect = connect
         self._doorbell = doorbell
+        self._catalogue = catalogue
         self._entity = entity
         self.session_id = session_id
         self._token = token
@@ -97,11 +103,11 @@ class SqliteSession(Session):
 
         def attempt() -> list[ReceivedMessage]:
             self._held(conn)
-            return receive.claim(conn, self._entity, max_messages, session_id=self.session_id,
-                                 locked_until=self.locked_until)
+            return receive.claim(conn, self._catalogue, self._entity, max_messages,
+                                 session_id=self.session_id, locked_until=self.locked_until)
 
         return wait_for(conn, attempt,
-                        lambda: receive.ready(conn, self._entity.path, ACTIVE, self.session_id),
+                        lambda: receive.ready(conn, self._entity, ACTIVE, self.session_id),
                         max_wait,
                         listener=self._doorbell.listener(self._entity.path) if max_wait else None)
 
@@ -137,10 +143,17 @@ class SqliteSession(Session):
 
     def close(self) -> None:
         conn = self._connect()
+        now = now_ms()
         with transaction(conn):
-            conn.execute(
+            released = conn.execute(
                 "UPDATE sessions SET lock_token = NULL, locked_until = 0 WHERE entity = ? "
-                "AND session_id = ? AND lock_token = ?",
-                (self._entity.path, self.session_id, self._token))
-        # its remaining messages are up for grabs by whoever waits for a session
+                "AND session_id = ? AND lock_token = ? AND locked_until > ?",
+                (self._entity.path, self.session_id, self._token, now)).rowcount
+            if released:  # still ours: what it holds is ours too, and goes back in order
+                conn.execute(
+                    "UPDATE messages SET lock_token = NULL, visible_at = ?, "
+                    "delivery_count = delivery_count - 1 WHERE entity = ? AND session_id = ? "
+                    "AND state = ? AND lock_token IS NOT NULL AND visible_at > ?",
+                    (now, self._entity.path, self.session_id, ACTIVE, now))
+        # the session and its messages are up for grabs by whoever waits for one
         self._doorbell.ring([self._entity.path])
