@@ -204,15 +204,62 @@ def test_bad_input_is_dead_lettered_with_a_reason_and_rejected(settings, bus, bo
         assert field in [e["field"] for e in outcome.payload["errors"]]
 
 
-def test_a_rejected_message_redelivered_is_rejected_once(settings, bus):
-    svc = make_service(settings, bus, Calls())
-    mid = raw(bus, b"{oops", "AddSite", {"type": "AddSite"})
+def test_a_resubmitted_rejected_command_runs_again_under_the_original_id(settings, bus):
+    """The cause of a rejection may be fixed since (here: the site no longer conflicts); the
+    resubmitted copy has a new id, but the inbox and the answer name the original."""
+    calls = Calls()
+    svc = make_service(settings, bus, calls)
+    client = Client(settings, bus=bus)
+    command_id = client.send(AddSite(federation="fed", site="forbidden", org="org_a"))
+    svc.drain()
+    assert client.wait(command_id, timeout=5).type == "CommandRejected"
+
+    copy_id = bus.resubmit_dead_letter("provisioner", command_id)
+    svc.drain()
+
+    assert copy_id != command_id and calls.add_site == 2  # it ran again
+    rejected = [p for _, p, _, _ in events(bus, {"CommandRejected"})]
+    assert [r["command_id"] for r in rejected] == [command_id, command_id]
+    dead = bus.peek("provisioner", max_messages=10, sub_queue=SubQueue.DEAD_LETTER)
+    assert [m.message_id for m in dead] == [copy_id]
+    assert dead[0].application_properties["original_message_id"] == command_id
+
+
+def test_a_command_that_failed_runs_again_when_resubmitted_once_the_cause_is_fixed(settings,
+                                                                                    bus):
+    calls = Calls()
+    calls.failures_left = 100
+    svc = make_service(settings, bus, calls)
+    client = Client(settings, bus=bus)
+    command_id = client.send(AddSite(federation="fed", site="site-a", org="org_a"))
+    for _ in range(5):
+        svc.drain()
+    assert client.wait(command_id, timeout=5).type == "CommandFailed"
+    calls.failures_left = 0  # the kit store is back
+
+    bus.resubmit_dead_letter("provisioner", command_id)
+    svc.drain()
+
+    assert [tuple(r) for r in rows(svc)] == [("fed", "site-a")]
+    [provisioned] = [p for _, p, props, _ in events(bus, {"SiteProvisioned"})]
+    assert provisioned["site"] == "site-a"
+    assert bus.peek("provisioner", max_messages=5, sub_queue=SubQueue.DEAD_LETTER) == []
+
+
+def test_a_resubmitted_unproven_command_is_refused_again_without_running(settings, bus):
+    calls = Calls()
+    svc = make_service(settings, bus, calls)
+    body = AddSite(federation="fed", site="a", org="o").model_dump_json().encode()
+    mid = signed_raw(bus, "provisioner", body, signer=None, type_name="AddSite",
+                     issued_by="admin@arcflare.local")
     svc.drain()
     bus.resubmit_dead_letter("provisioner", mid)
     svc.drain()
-    assert len(events(bus, {"CommandRejected"})) == 1
+
+    assert calls.add_site == 0
+    assert len(events(bus, {"CommandRejected"})) == 1  # the same proof, the same answer
     dead = bus.peek("provisioner", max_messages=10, sub_queue=SubQueue.DEAD_LETTER)
-    assert [m.message_id for m in dead] == [mid]
+    assert [m.dead_letter_reason for m in dead] == ["Unauthenticated"]
 
 
 def test_authorization_hook_refusals_are_forbidden_rejections(settings, bus):

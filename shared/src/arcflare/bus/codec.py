@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from arcflare.bus.port import MessageTooLarge, OutgoingMessage, ReceivedMessage
+from arcflare.bus.port import (
+    ORIGINAL_MESSAGE_ID,
+    MessageTooLarge,
+    OutgoingMessage,
+    ReceivedMessage,
+)
 from arcflare.contracts.envelope import MAX_ID_LENGTH, MAX_MESSAGE_BYTES, Envelope
 from pydantic import ValidationError
 
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
 SIGNATURE_PROPERTY = "signature"
 #: set by a dead-letter resubmit: the copy travels under a new message id (so duplicate
 #: detection cannot drop it) but is still the original message, signed as such
-ORIGINAL_ID_PROPERTY = "original_message_id"
+ORIGINAL_ID_PROPERTY = ORIGINAL_MESSAGE_ID
 #: deepest JSON nesting a body may have: checked before parsing (a deep body would blow the
 #: parser's or the validator's recursion limit)
 MAX_DEPTH = 32

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from arcflare.bus.codec import DecodeError, envelope_of, wire_of
-from arcflare.bus.port import ReceivedMessage
+from arcflare.bus.port import ORIGINAL_MESSAGE_ID, ReceivedMessage
 from arcflare.contracts.base import Message, UnknownMessageType
 from arcflare.contracts.envelope import Envelope, field_errors
 from arcflare.contracts.senders import Sender, sender_refusal
@@ -137,7 +137,7 @@ class Admission:
 def inbox_id(received: ReceivedMessage) -> str:
     """The id a message is remembered by: a resubmitted copy is the original message."""
     props = received.application_properties or {}
-    for key in ("original_message_id", b"original_message_id"):
+    for key in (ORIGINAL_MESSAGE_ID, ORIGINAL_MESSAGE_ID.encode()):
         value = props.get(key)  # type: ignore[call-overload]
         if value:
             return value.decode() if isinstance(value, bytes) else str(value)

@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from arcflare.bus.port import Bus, MessageLockLost, ReceivedMessage, SessionLockLost
+from arcflare.bus.port import (
+    ORIGINAL_MESSAGE_ID,
+    Bus,
+    MessageLockLost,
+    ReceivedMessage,
+    SessionLockLost,
+)
 from arcflare.contracts.base import Command, Message
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.topology import TOPOLOGY, Topology
@@ -228,7 +234,7 @@ class MessageProcessor:
 
 def _resubmitted(received: ReceivedMessage) -> bool:
     props = received.application_properties or {}
-    return any(k in (b"original_message_id", "original_message_id") for k in props)
+    return any(k in (ORIGINAL_MESSAGE_ID, ORIGINAL_MESSAGE_ID.encode()) for k in props)
 
 
 def exponential_backoff(base: float, cap: float) -> Callable[[int], float]:

@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from arcflare.bus.codec import to_outgoing
-from arcflare.bus.port import Bus, MessageTooLarge, OutgoingMessage
+from arcflare.bus.port import Bus, MessageNotFound, MessageTooLarge, OutgoingMessage
 from arcflare.contracts.base import message_class
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import OutboxMessageParked
@@ -182,6 +182,11 @@ class OutboxRelay:
                 if not due and row["sequence_number"] is not None:
                     try:
                         self.bus.cancel_scheduled(row["entity"], row["sequence_number"])
+                    except MessageNotFound:
+                        # the number names nothing (sent as a duplicate, or already enqueued):
+                        # nothing is left to cancel, and retrying would never end
+                        log.warning("no scheduled message under that number; nothing to cancel",
+                                    message_id=row["id"], sequence_number=row["sequence_number"])
                     except Exception as exc:  # noqa: BLE001 - retried on the next pass
                         log.warning("cancelling a scheduled message failed; will retry",
                                     message_id=row["id"], error=str(exc))

@@ -20,7 +20,7 @@ from arcflare.contracts.events import (
     FieldError,
     MessageRefused,
 )
-from arcflare.runtime.admission import FORBIDDEN, UNAUTHENTICATED, Refused
+from arcflare.runtime.admission import FORBIDDEN, UNAUTHENTICATED, Refused, inbox_id
 
 RETRIES_EXHAUSTED = "RetriesExhausted"
 #: refusals a resubmit cannot cure: the same proof gives the same answer
@@ -50,7 +50,7 @@ def announcements(refused: Refused, cause: Envelope, received: ReceivedMessage, 
     if command:
         return [CommandRejected(
             federation=cause.federation, command_type=cause.type,
-            command_id=received.message_id, reason=refused.reason, detail=detail,
+            command_id=inbox_id(received), reason=refused.reason, detail=detail,
             errors=field_errors(refused.errors),
             errors_total=len(refused.errors) if len(refused.errors) > MAX_FIELD_ERRORS else None,
             claimed_by=refused.claimed_by, proven_by=proven,
@@ -58,7 +58,7 @@ def announcements(refused: Refused, cause: Envelope, received: ReceivedMessage, 
     if refused.reason in TRUST_REASONS:
         return [MessageRefused(
             federation=cause.federation, consumer=consumer, message_type=cause.type,
-            message_id=received.message_id, reason=refused.reason, detail=detail,
+            message_id=inbox_id(received), reason=refused.reason, detail=detail,
             claimed_by=refused.claimed_by, proven_by=proven,
         )]
     return []
@@ -66,7 +66,7 @@ def announcements(refused: Refused, cause: Envelope, received: ReceivedMessage, 
 
 def command_failed(envelope: Envelope, received: ReceivedMessage, detail: str) -> CommandFailed:
     return CommandFailed(federation=envelope.federation, command_type=envelope.type,
-                         command_id=received.message_id, reason="retries_exhausted",
+                         command_id=inbox_id(received), reason="retries_exhausted",
                          detail=clip(detail), deliveries=received.delivery_count)
 
 
