@@ -33,6 +33,16 @@ def record(message, *, seen: Seen) -> None:
     seen.messages.append(message)
 
 
+def every_type_of(topic: str, subscription: str) -> dict:
+    """A handler for every type the subscription delivers (a filtered subscription must
+    have one for each, or the service refuses to start)."""
+    from arcflare.contracts.base import message_class
+    from arcflare.contracts.topology import TOPOLOGY
+
+    rules = TOPOLOGY.subscription(topic, subscription).rules
+    return {message_class(r.subject): record for r in rules}
+
+
 def commands_service(settings, bus, seen) -> Service:
     return Service(name="provisioner", settings=settings, bus=bus,
                    state=StateStore(settings.data_dir / "p.db"),
@@ -47,7 +57,7 @@ def events_service(settings, bus, seen) -> Service:
                    consumers=[Consumer("events", subscription="ledger",
                                        handlers={SiteProvisioned: record}),
                               Consumer("telemetry", subscription="ledger",
-                                       handlers={SiteHeartbeat: record})],
+                                       handlers=every_type_of("telemetry", "ledger"))],
                    dependencies={"seen": seen})
 
 

@@ -26,11 +26,21 @@ def record(message, *, seen: Seen) -> None:
     seen.messages.append(message)
 
 
+def every_type_of(topic: str, subscription: str) -> dict:
+    """A handler for every type the subscription delivers (a filtered subscription must
+    have one for each, or the service refuses to start)."""
+    from arcflare.contracts.base import message_class
+    from arcflare.contracts.topology import TOPOLOGY
+
+    rules = TOPOLOGY.subscription(topic, subscription).rules
+    return {message_class(r.subject): record for r in rules}
+
+
 def ledger_like(settings, bus, seen) -> Service:
     return Service(name="ledger", settings=settings, bus=bus,
                    state=StateStore(settings.data_dir / "ledger.db"),
                    consumers=[Consumer("telemetry", subscription="ledger",
-                                       handlers={SiteHeartbeat: record})],
+                                       handlers=every_type_of("telemetry", "ledger"))],
                    dependencies={"seen": seen})
 
 
