@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 from arcflare.cli.status import _site_table
@@ -10,15 +11,19 @@ from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
 from arcflare.ledger.projections import Retention, record
-from arcflare.ledger.schema import SCHEMA
+from arcflare.ledger.schema import MIGRATIONS
 from rich.console import Console
 
+from .conftest import T0
+
 FED = "hospitals"
+NOW = T0 + timedelta(minutes=1)
 
 
 def ledger_db(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript(SCHEMA)
+    for migration in MIGRATIONS:
+        db.executescript(migration)
     return db
 
 
@@ -42,7 +47,7 @@ def test_replaying_everything_twice_shuffled_gives_the_same_read_model(
     feed(replayed, twice, retention)
 
     assert queries.snapshot(replayed) == queries.snapshot(in_order)
-    assert queries.federation(replayed, FED) == queries.federation(in_order, FED)
+    assert queries.federation(replayed, FED, NOW) == queries.federation(in_order, FED, NOW)
 
 
 def test_many_shuffles_agree(tmp_path: Path, events: list[Envelope]) -> None:
@@ -58,54 +63,40 @@ def test_many_shuffles_agree(tmp_path: Path, events: list[Envelope]) -> None:
         assert queries.snapshot(db) == expected, f"shuffle {seed} differs"
 
 
-def test_audit_lists_command_outcomes_only(tmp_path: Path, events: list[Envelope]) -> None:
-    db = ledger_db(tmp_path / "l.db")
-    feed(db, events)
-
-    trail = queries.audit(db, FED)
-
-    by_command = {(row["command_id"], row["outcome_type"]): row for row in trail}
-    assert ("cmd-create", "FederationProvisioned") in by_command
-    assert by_command[("cmd-deploy-south", "DeploymentFailed")]["outcome"] == "failed"
-    assert by_command[("cmd-deploy-south", "DeploymentFailed")]["reason"] == "no python3"
-    rejected = by_command[("cmd-stop", "CommandRejected")]
-    assert rejected["outcome"] == "rejected"
-    assert rejected["command_type"] == "StopSite"
-    assert rejected["issued_by"] == "viewer@south.org"
-    assert by_command[("cmd-submit", "JobSubmitted")]["issued_by"] == "scientist@north.org"
-    # the auto-deploy was caused by an event, the periodic status poll by nothing
-    assert not [r for r in trail if r["outcome_type"] == "SiteDeployed"]
-    assert len([r for r in trail if r["outcome_type"] == "FederationStatusObserved"]) == 1
-
-
 def test_sites_join_the_agent_and_the_server_views(tmp_path: Path, events: list[Envelope]) -> None:
     db = ledger_db(tmp_path / "l.db")
     feed(db, events)
 
-    sites = {s["site"]: s for s in queries.federation(db, FED)["sites"]}
+    sites = {s["site"]: s for s in queries.federation(db, FED, NOW)["sites"]}
 
     north, south = sites["north-1"], sites["south-1"]
     assert north["health"] == "connected"
+    assert (north["condition"], north["diagnosis_code"]) == ("connected", "registered")
     assert north["server_view"] == "registered"
     assert north["last_connect_time"] == "2026-11-29T08:00:30.000000Z"
     assert north["last_heartbeat"] == "2026-11-29T08:00:45.000000Z"
-    assert north["lifecycle"] == "started"
+    assert (north["lifecycle"], north["generation"]) == ("started", 1)
     assert south["lifecycle"] == "deploy_failed"
+    assert (south["condition"], south["diagnosis_code"]) == ("failed", "deploy_failed")
+    assert "no python3" in south["diagnosis"]
     assert south["server_view"] == "not registered"
-    assert south["cert_days_left"] == 20
+    assert south["cert_days_left"] == 360
 
 
 def test_an_agent_up_but_unregistered_site_gets_a_diagnosis(
     tmp_path: Path, events: list[Envelope], enveloped
 ) -> None:
     db = ledger_db(tmp_path / "l.db")
+    redeployed = e.SiteDeployed(federation=FED, site="south-1", backend="local", handle="77",
+                                generation=2)
     beat = e.SiteHeartbeat(federation=FED, site="south-1", status="connected", pid=7)
-    feed(db, [*events, enveloped(beat, None, 100)])
+    feed(db, [*events, enveloped(redeployed, "cmd-redeploy", 90), enveloped(beat, None, 100)])
 
     south = {s["site"]: s for s in queries.federation(db, FED)["sites"]}["south-1"]
 
     assert south["server_view"] == "not registered"
     assert south["diagnosis"] == queries.NEVER_REGISTERED
+    assert south["diagnosis_code"] == "never_registered"
 
 
 def test_jobs_keep_their_final_state_history_and_metrics(

@@ -1,0 +1,116 @@
+"""The audit trail: one entry per command, who issued it, how it ended, what it caused."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from arcflare.contracts import events as e
+from arcflare.contracts.envelope import Envelope
+from arcflare.ledger import queries
+
+from .conftest import FED, OWNER, SCIENTIST, outcome
+from .test_projections import feed, ledger_db
+
+
+def trail(tmp_path: Path, envelopes: list[Envelope]) -> dict[str, dict]:
+    db = ledger_db(tmp_path / "audit.db")
+    feed(db, envelopes)
+    return {entry["command_id"]: entry for entry in queries.audit(db, FED)}
+
+
+def test_one_entry_per_command_with_the_events_it_caused(tmp_path: Path,
+                                                         events: list[Envelope]) -> None:
+    commands = trail(tmp_path, events)
+
+    create = commands["cmd-create"]
+    assert create["command_type"] == "CreateFederation"
+    assert sorted((ev["type"], ev["note"]) for ev in create["events"]) == [
+        ("FederationProvisioned", ""), ("SiteProvisioned", "north-1"),
+        ("SiteProvisioned", "south-1")]
+    assert (create["outcome"], create["actor"], create["automatic"]) == (
+        "succeeded", OWNER, False)
+    assert create["took_s"] == 0.1
+    submit = commands["cmd-submit"]
+    assert submit["command_type"] == "SubmitJob"
+    assert [ev["type"] for ev in submit["events"]] == [
+        "JobSubmitted", "JobStatusChanged", "JobCompleted"]
+    assert (submit["outcome"], submit["actor"], submit["took_s"]) == ("succeeded", SCIENTIST, 20.0)
+    # a watcher's own observation, a late poll, an alert and a warning are nobody's command
+    assert set(commands) == {"cmd-create", "auto-deploy-server", "auto-deploy-north",
+                             "cmd-deploy-south", "cmd-refresh", "cmd-submit", "cmd-submit-2",
+                             "cmd-stop"}
+
+
+def test_each_command_is_listed_once(tmp_path: Path, events: list[Envelope]) -> None:
+    db = ledger_db(tmp_path / "once.db")
+    feed(db, events)
+
+    ids = [entry["command_id"] for entry in queries.audit(db)]
+
+    assert len(ids) == len(set(ids)) == 8
+
+
+def test_automatic_commands_are_the_services_on_behalf_of_the_person(
+        tmp_path: Path, events: list[Envelope]) -> None:
+    commands = trail(tmp_path, events)
+
+    server = commands["auto-deploy-server"]
+    assert server["command_type"] == "DeployServer"
+    assert (server["actor"], server["on_behalf_of"], server["automatic"]) == (
+        "service:deployer", OWNER, True)
+    assert server["correlation_id"] == "cmd-create"
+    assert commands["auto-deploy-north"]["command_type"] == "DeploySite"
+
+
+def test_failures_and_rejections_carry_their_reason_and_the_person(
+        tmp_path: Path, events: list[Envelope]) -> None:
+    commands = trail(tmp_path, events)
+
+    failed = commands["cmd-deploy-south"]
+    assert (failed["command_type"], failed["outcome"], failed["reason"]) == (
+        "DeploySite", "failed", "no python3")
+    rejected = commands["cmd-stop"]
+    assert (rejected["command_type"], rejected["outcome"]) == ("StopSite", "rejected")
+    assert rejected["reason"] == "unauthorized: member may only read"
+    assert rejected["actor"] == "viewer@south.org"
+    assert commands["cmd-submit-2"]["outcome"] == "failed"
+
+
+def test_commands_named_by_their_events_together(tmp_path: Path) -> None:
+    add = outcome(e.SiteProvisioned(federation=FED, site="east-1", org="east", kit_ref="k",
+                                    cert_fingerprint="AB:" * 31 + "AB",
+                                    not_after="2027-11-29T00:00:00Z"), "cmd-add", 1,
+                  on_behalf_of=OWNER)
+    restart = outcome(e.SiteDeployed(federation=FED, site="east-1", backend="local",
+                                     handle="5", generation=2, restart=True), "cmd-restart", 2,
+                      on_behalf_of=OWNER)
+    abort = outcome(e.JobCompleted(federation=FED, job_id="job-9", name="x",
+                                   status="FINISHED:ABORTED", duration_s=3), "cmd-abort", 3)
+
+    commands = trail(tmp_path, [add, restart, abort])
+
+    assert commands["cmd-add"]["command_type"] == "AddSite"
+    assert commands["cmd-restart"]["command_type"] == "RestartSite"
+    assert (commands["cmd-abort"]["command_type"], commands["cmd-abort"]["outcome"]) == (
+        "AbortJob", "failed")
+    assert commands["cmd-abort"]["actor"] == "service:job-controller"  # nobody else is known
+
+
+def test_before_signing_an_outcome_issued_by_the_person_still_names_them(
+        tmp_path: Path) -> None:
+    # what services publish today: issued_by carried over from the command, no on_behalf_of
+    deployed = outcome(e.ServerDeployed(federation=FED, endpoint="h:1", backend="local",
+                                        handle="1", generation=1), "cmd-deploy", 1, OWNER)
+
+    entry = trail(tmp_path, [deployed])["cmd-deploy"]
+
+    assert (entry["actor"], entry["on_behalf_of"], entry["automatic"]) == (OWNER, OWNER, False)
+    assert entry["took_s"] is None  # one event: the ledger never saw the command itself
+
+
+def test_limit_counts_commands_not_events(tmp_path: Path, events: list[Envelope]) -> None:
+    db = ledger_db(tmp_path / "l.db")
+    feed(db, events)
+
+    newest = queries.audit(db, FED, limit=2)
+
+    assert [c["command_id"] for c in newest] == ["cmd-submit-2", "cmd-stop"]
