@@ -21,6 +21,8 @@ FP = ":".join(["AB"] * 32)
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 OWNER = "owner@consortium.org"
 SCIENTIST = "scientist@north.org"
+REGISTERED = ("Registered with the NVFlare server at localhost:8102 as north-1 "
+              "(project hospitals).")
 #: who publishes what, as the signer principal of each event
 PUBLISHER = {
     "FederationProvisioned": "service:provisioner", "SiteProvisioned": "service:provisioner",
@@ -89,9 +91,7 @@ def federation_stream(log_tails: int = 5) -> list[Envelope]:
                                     diagnosis_code="starting"), None, 7),
         outcome(e.SiteHealthChanged(federation=FED, site="north-1", status="connected",
                                     previous="starting", diagnosis_code="registered",
-                                    diagnosis="Registered with the NVFlare server at "
-                                              "localhost:8102 as north-1 (project hospitals)."),
-                None, 15),
+                                    diagnosis=REGISTERED), None, 15),
         outcome(e.FederationStatusObserved(
             federation=FED, server_status="stopped",
             clients=[e.ClientView(name="north-1", last_connect_time=T0 + timedelta(seconds=14))],
@@ -124,7 +124,7 @@ def federation_stream(log_tails: int = 5) -> list[Envelope]:
                               summary="south-1 failed", federation=FED, site="south-1",
                               source_type="DeploymentFailed", source_message_id="x"), None, 53),
         *[outcome(e.SiteHeartbeat(federation=FED, site="north-1", status="connected", pid=4343,
-                                  diagnosis_code="registered",
+                                  diagnosis_code="registered", diagnosis=REGISTERED,
                                   current_job="job-1" if 20 < s < 40 else None), None, s)
           for s in (10, 25, 35, 45)],
         *[outcome(e.SiteLogTail(federation=FED, site="north-1", file="log.txt",

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from arcflare.cli.status import _site_table
+from arcflare.cli.status_view import participants_table
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
@@ -152,13 +152,15 @@ def test_a_site_whose_data_vanished_stays_degraded_with_its_diagnosis_and_shows_
     db = ledger_db(tmp_path / "l.db")
     diagnosis = "Data input records is missing: this site's jobs cannot read it."
     changed = e.SiteHealthChanged(federation=FED, site="north-1", status="degraded",
-                                  previous="connected", diagnosis=diagnosis)
+                                  previous="connected", diagnosis=diagnosis,
+                                  diagnosis_code="data_missing")
     feed(db, [*events, enveloped(changed, None, 100)])
 
-    federation = queries.federation(db, FED)
+    federation = queries.federation(db, FED, NOW)
     north = {s["site"]: s for s in federation["sites"]}["north-1"]
-    console = Console(record=True, width=250, force_terminal=True, color_system="standard")
-    console.print(_site_table(federation))
+    console = Console(record=True, width=100, force_terminal=True, color_system="standard")
+    console.print(participants_table(federation))
 
     assert north["health"] == "degraded" and north["diagnosis"] == diagnosis
+    assert (north["condition"], north["diagnosis_code"]) == ("degraded", "data_missing")
     assert "\x1b[33mdegraded" in console.export_text(styles=True)  # yellow, as misconfigured

@@ -5,25 +5,17 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from arcflare.bus import connect
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.runtime import Service
 
-from tests.support.signing import send_as_authors
+from .ledger_service import publish, serving
 
 FED = "hospitals"
-
-
-def publish(settings: LedgerSettings, envelopes: list[Envelope]) -> None:
-    """Each envelope signed by the principal entitled to say it, as the real senders would."""
-    with connect(settings) as bus:
-        send_as_authors(bus, settings.data_dir, envelopes)
 
 
 def get(port: int, path: str) -> tuple[int, object]:
@@ -37,23 +29,6 @@ def get(port: int, path: str) -> tuple[int, object]:
 @pytest.fixture
 def settings(tmp_path: Path) -> LedgerSettings:
     return LedgerSettings(data_dir=tmp_path / "data", ledger_port=0, log_tails_per_site=3)
-
-
-@contextmanager
-def serving(settings: LedgerSettings) -> Iterator[tuple[Service, int]]:
-    """The ledger with everything published so far handled, and its API's port."""
-    service = bootstrap(settings)
-    service.drain(timeout=30)
-    service.start()
-    try:
-        port_file = settings.data_dir / "run" / "ledger.port"
-        for _ in range(200):
-            if port_file.exists() and port_file.read_text():
-                break
-            service.stopping.wait(0.05)
-        yield service, int(port_file.read_text())
-    finally:
-        service.stop()
 
 
 @pytest.fixture
