@@ -110,6 +110,14 @@ def test_a_server_running_a_job_and_a_stopped_one(tmp_path: Path) -> None:
     assert (stopped["health"], stopped["diagnosis_code"]) == ("stopped", "stopped")
 
 
+def test_what_a_stopped_server_saw_is_no_longer_news(tmp_path: Path) -> None:
+    fed = server_of(tmp_path, "gone", [*provisioning(), server_deployed(1, 5),
+                                       idle_observation(20), server_stopped(1, 30)])
+
+    assert fed["server"]["registered"] is None
+    assert {s["server_view"] for s in fed["sites"]} == {"unknown"}
+
+
 def test_teardown_ends_the_server_of_its_generation(tmp_path: Path) -> None:
     torn = outcome(e.FederationTornDown(federation=FED, stopped=["server"], server_generation=1),
                    "cmd-teardown", 30)

@@ -54,8 +54,8 @@ def headline(federation: dict[str, Any]) -> Text:
     if server.get("engine"):
         line.append(" · ")
         line.append_text(_styled(server["engine"], HEALTH_STYLE))
-    if server.get("expected"):
-        line.append(f" · {server.get('registered', 0)}/{server['expected']} sites registered")
+    if server.get("expected") and server.get("registered") is not None:
+        line.append(f" · {server['registered']}/{server['expected']} sites registered")
     ca_days = (federation.get("ca") or {}).get("days_left")
     if ca_days is not None:
         line.append(" · CA ")
@@ -150,13 +150,13 @@ def job_lines(federation: dict[str, Any]) -> list[Text]:
     for job in shown:
         status = job.get("status") or "unknown"
         style = GOOD if status == "FINISHED:COMPLETED" else BAD if _is_finished(status) else ""
-        line = Text(f"job {job['job_id'][:8]} {job.get('name') or ''} ")
+        line = Text(f"job {job['job_id'][:8]} {job.get('name') or ''}: ")
         line.append(status, style=style)
-        line.append(f" · submitted {age(job.get('submitted_at'), now)}")
         if job.get("duration_s") is not None:
-            line.append(f" · ran {span(job['duration_s'])}")
-        if job.get("model_name"):
-            line.append(f" · model {job['model_name']} v{job.get('model_version')}")
+            line.append(f" in {span(job['duration_s'])}")
+        line.append(f", submitted {age(job.get('submitted_at'), now)}")
+        if job.get("model_version"):
+            line.append(f" · model v{job['model_version']}")
         lines.append(line)
     return lines
 

@@ -65,7 +65,7 @@ def engine_of(server_status: str | None, running_jobs: list[str] | None) -> str 
     return server_status.lower()
 
 
-def server_verdict(server: dict[str, Any], registered: int, expected: int) -> Verdict:
+def server_verdict(server: dict[str, Any], registered: int | None, expected: int) -> Verdict:
     ended = _ended(server["lifecycle"], server["lifecycle_reason"], "the server")
     if ended:
         return ended

@@ -86,7 +86,9 @@ def federation(db: sqlite3.Connection, name: str,
     for cert in certificates:
         cert["days_left"] = days_left(cert["not_after"], as_of)
     fed["as_of"] = timestamp(as_of)
-    fed["sites"] = sites(db, name, fed.get("observed_clients"), as_of)
+    # what the server saw is only news while that server still runs
+    current = fed.get("server_lifecycle") in ("running", None)
+    fed["sites"] = sites(db, name, fed.get("observed_clients") if current else None, as_of)
     fed["jobs"] = jobs(db, name)
     fed["certificates"] = certificates
     fed["ca"] = next(({k: c[k] for k in ("fingerprint", "not_after", "days_left")}
@@ -99,7 +101,9 @@ def federation(db: sqlite3.Connection, name: str,
 def _server(fed: dict[str, Any], certificates: list[dict[str, Any]]) -> dict[str, Any]:
     cert = next((c for c in certificates if c["kind"] == "server"), {})
     present = [s for s in fed["sites"] if not s.get("removed")]
-    registered = sum(1 for s in present if s["server_view"] == "registered")
+    running = fed.get("server_lifecycle") in ("running", None)
+    registered = (sum(1 for s in present if s["server_view"] == "registered")
+                  if running and fed.get("observed_clients") is not None else None)
     server = {
         "participant": SERVER, "endpoint": fed.get("server_endpoint"),
         "lifecycle": fed.get("server_lifecycle"),
@@ -107,7 +111,7 @@ def _server(fed: dict[str, Any], certificates: list[dict[str, Any]]) -> dict[str
         "lifecycle_at": fed.get("server_lifecycle_at"), "handle": fed.get("server_handle"),
         "generation": fed.get("server_generation"),
         # an observation is only about the process that runs now
-        "engine": fed["engine"] if fed.get("server_lifecycle") in ("running", None) else None,
+        "engine": fed["engine"] if running else None,
         "engine_status": fed.get("server_status"), "running_jobs": fed.get("running_jobs"),
         "observed_at": fed.get("observed_at"), "registered": registered,
         "expected": len(present), "cert_not_after": cert.get("not_after"),
