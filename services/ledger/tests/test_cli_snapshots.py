@@ -23,6 +23,7 @@ from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
 from arcflare.ledger.settings import LedgerSettings
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from typer.testing import CliRunner
 
 from tests.support.snapshots import assert_snapshot, recording_console
@@ -101,8 +102,15 @@ def demo_twice() -> list[Envelope]:
         outcome(e.CommandRejected(federation=FED, command_type="TeardownFederation",
                                   command_id="teardown-1", reason="unauthorized",
                                   detail="only a project_admin may issue TeardownFederation; "
-                                         "lead@charite.de is lead"),
+                                         "lead@charite.de is lead",
+                                  claimed_by="lead@charite.de", proven_by="lead@charite.de"),
                 "teardown-1", 150, "service:deployer", on_behalf_of="lead@charite.de"),
+        # someone without an identity claims to be the admin: the claim is all there is
+        outcome(e.CommandRejected(federation=FED, command_type="TeardownFederation",
+                                  command_id="teardown-2", reason="Unauthenticated",
+                                  detail="the message carries no signature",
+                                  claimed_by=ADMIN),
+                "teardown-2", 160, "service:deployer", on_behalf_of=ADMIN),
     ]
     return stream
 
@@ -110,6 +118,8 @@ def demo_twice() -> list[Envelope]:
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     settings = LedgerSettings(data_dir=tmp_path_factory.mktemp("snapshots") / "data")
+    ensure_local_identities(settings.data_dir, operators=(
+        *DEFAULT_OPERATORS, ("lead@charite.de", "charite")))
     publish(settings, demo_twice())
     with pytest.MonkeyPatch.context() as frozen:
         frozen.setattr(queries, "clock", lambda: NOW)

@@ -75,6 +75,33 @@ def test_failures_and_rejections_carry_their_reason_and_the_person(
     assert commands["cmd-submit-2"]["outcome"] == "failed"
 
 
+def test_a_refused_command_names_the_proven_identity_never_the_claim(tmp_path: Path) -> None:
+    # the runtime carries the command's claimed issuer forward as on_behalf_of: not proof
+    forged = outcome(e.CommandRejected(
+        federation=FED, command_type="TeardownFederation", command_id="forged",
+        reason="Unauthenticated", detail="no valid signature", claimed_by=OWNER),
+        "forged", 1, "service:deployer", on_behalf_of=OWNER)
+    posing = outcome(e.CommandRejected(
+        federation=FED, command_type="TeardownFederation", command_id="posing",
+        reason="Forbidden", detail="issued_by is not the signer", claimed_by=OWNER,
+        proven_by=SCIENTIST), "posing", 2, "service:deployer", on_behalf_of=OWNER)
+    gave_up = outcome(e.CommandFailed(
+        federation=FED, command_type="SubmitJob", command_id="gave-up",
+        reason="retries_exhausted", detail="FlareUnavailable: server down", deliveries=10),
+        "gave-up", 3, "service:job-controller", on_behalf_of=SCIENTIST)
+
+    commands = trail(tmp_path, [forged, posing, gave_up])
+
+    assert (commands["forged"]["actor"], commands["forged"]["claimed_by"]) == (None, OWNER)
+    assert commands["forged"]["on_behalf_of"] is None
+    assert (commands["posing"]["actor"], commands["posing"]["proven_by"]) == (SCIENTIST,
+                                                                              SCIENTIST)
+    failed = commands["gave-up"]
+    assert (failed["command_type"], failed["outcome"], failed["actor"]) == (
+        "SubmitJob", "failed", SCIENTIST)
+    assert failed["reason"] == "retries_exhausted: FlareUnavailable: server down"
+
+
 def test_commands_named_by_their_events_together(tmp_path: Path) -> None:
     add = outcome(e.SiteProvisioned(federation=FED, site="east-1", org="east", kit_ref="k",
                                     cert_fingerprint="AB:" * 31 + "AB",

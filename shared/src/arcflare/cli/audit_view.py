@@ -13,7 +13,13 @@ OUTCOME_STYLE = {"succeeded": "green", "failed": "red", "rejected": "yellow",
 
 
 def who(entry: dict[str, Any]) -> str:
-    """The person, or for an automatic command the service and whom it acted for."""
+    """The person, or for an automatic command the service and whom it acted for; for a
+    refused command the identity its signature proved, and the one it claimed if other."""
+    claimed, proven = entry.get("claimed_by"), entry.get("proven_by")
+    if claimed or proven:
+        if not proven:
+            return f"unproven, claimed {claimed}"
+        return proven if claimed in (None, proven) else f"{proven}, claimed {claimed}"
     actor = entry.get("actor") or "?"
     name = actor.removeprefix("service:")
     person = entry.get("on_behalf_of")

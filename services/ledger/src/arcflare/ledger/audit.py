@@ -17,11 +17,10 @@ from arcflare.ledger.rows import timestamp, version
 
 #: events that answer a command or follow from it; the rest (alerts, scheduled warnings,
 #: observations nobody asked for) never belong to one. Names, so that an event type this
-#: build does not know yet (CommandFailed, JobWaitingForClients) is kept all the same.
+#: build does not know yet (JobWaitingForClients) is kept all the same.
 CAUSED_BY_COMMANDS = frozenset(
     {t for types in SUCCESS.values() for t in types} | set(FAILURE)
-    | {"JobStatusChanged", "JobCompleted", "SiteStopped", "JobWaitingForClients",
-       "CommandFailed"}
+    | {"JobStatusChanged", "JobCompleted", "SiteStopped", "JobWaitingForClients"}
 )
 #: the command an event answers, when that event alone says so
 _ANSWERS: dict[type[Message], str] = {
@@ -39,7 +38,7 @@ _ANSWERS: dict[type[Message], str] = {
 def command_type_of(event: Message) -> str | None:
     """The command this event answers, or None when it could answer more than one
     (SiteProvisioned: CreateFederation or AddSite; the trail decides by its siblings)."""
-    if isinstance(event, e.CommandRejected):
+    if isinstance(event, e.CommandRejected | e.CommandFailed):
         return event.command_type
     if isinstance(event, e.SiteDeployed):
         return "RestartSite" if event.restart else "DeploySite"
@@ -50,14 +49,15 @@ def command_type_of(event: Message) -> str | None:
     if isinstance(event, e.SiteStopped) and event.reason == "crashed":
         # only a deployment still starting names its request as the crash's cause
         return "DeployServer" if event.site == "server" else "DeploySite"
-    explicit = getattr(event, "command_type", None)  # CommandFailed and the like
-    return explicit if isinstance(explicit, str) else _ANSWERS.get(type(event))
+    return _ANSWERS.get(type(event))
 
 
 def outcome_of(event: Message) -> tuple[str | None, str | None]:
     """(outcome, reason): succeeded, failed, rejected, or None for progress on the way."""
     if isinstance(event, e.CommandRejected):
         return "rejected", f"{event.reason}: {event.detail}" if event.detail else event.reason
+    if isinstance(event, e.CommandFailed):
+        return "failed", f"{event.reason}: {event.detail}" if event.detail else event.reason
     if isinstance(event, e.DeploymentFailed | e.JobFailed):
         return "failed", event.reason
     if isinstance(event, e.JobCompleted) and event.status != "FINISHED:COMPLETED":
@@ -80,18 +80,18 @@ def note_of(event: Message) -> str:
 def record_outcome(db: sqlite3.Connection, envelope: Envelope, event: Message) -> None:
     if envelope.type not in CAUSED_BY_COMMANDS:
         return
-    command_id = envelope.causation_id
-    if isinstance(event, e.CommandRejected):
-        command_id = event.command_id
+    # a refusal names the command it refuses (its cause may be a stand-in)
+    command_id = getattr(event, "command_id", None) or envelope.causation_id
     if not command_id:
         return  # nobody asked: a watcher's own observation or a crash found later
     outcome, reason = outcome_of(event)
     db.execute(
         "INSERT OR IGNORE INTO audit (message_id, command_id, command_type, outcome_type,"
-        " outcome, reason, issued_by, on_behalf_of, correlation_id, federation, note,"
-        " occurred_at, v) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " outcome, reason, issued_by, on_behalf_of, claimed_by, proven_by, correlation_id,"
+        " federation, note, occurred_at, v) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (envelope.message_id, command_id, command_type_of(event), envelope.type,
          outcome or "progress", reason, envelope.issued_by, envelope.on_behalf_of,
+         getattr(event, "claimed_by", None), getattr(event, "proven_by", None),
          envelope.correlation_id, envelope.federation or getattr(event, "federation", None),
          note_of(event), timestamp(envelope.occurred_at), version(envelope)),
     )

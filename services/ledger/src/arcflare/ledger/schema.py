@@ -108,6 +108,8 @@ ALTER TABLE sites ADD COLUMN diagnosis_code TEXT;
 ALTER TABLE audit ADD COLUMN correlation_id TEXT;
 ALTER TABLE audit ADD COLUMN on_behalf_of TEXT;
 ALTER TABLE audit ADD COLUMN note TEXT;
+ALTER TABLE audit ADD COLUMN claimed_by TEXT;
+ALTER TABLE audit ADD COLUMN proven_by TEXT;
 UPDATE sites SET lifecycle_v = NULL;
 UPDATE certificates SET v = NULL;
 DELETE FROM sites WHERE site = 'server';

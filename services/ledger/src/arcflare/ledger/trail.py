@@ -1,10 +1,12 @@
 """The audit trail as people read it: one entry per command, with the events it caused.
 
 Who: the person a command was issued by (`on_behalf_of` of its outcome, carried by the
-runtime, or the outcome's `issued_by` while that is still a person's email); a command
-that a service sent by itself inside someone's flow (auto-deploy) is the service's, with
-that person alongside. How long: from the command's first outcome to the last event it
-caused (the ledger sees events, not the command itself).
+runtime from the command's proven issuer, or the outcome's `issued_by` when that is a
+person); a command that a service sent by itself inside someone's flow (auto-deploy) is
+the service's, with that person alongside. A refused command names the identity its
+signature proved and the one it claimed, nothing else: its issuer is what is in doubt.
+How long: from the command's first outcome to the last event it caused (the ledger sees
+events, not the command itself).
 """
 from __future__ import annotations
 
@@ -12,17 +14,8 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-#: the one service that publishes each outcome type, for an issuer that does not name it
-#: (messages sent before signing, whose issued_by was the requester's)
-PRODUCERS = {
-    "FederationProvisioned": "provisioner", "SiteProvisioned": "provisioner",
-    "SiteRemoved": "provisioner", "ServerDeployed": "deployer", "SiteDeployed": "deployer",
-    "DeploymentFailed": "deployer", "SiteStopped": "deployer", "FederationTornDown": "deployer",
-    "JobSubmitted": "job-controller", "JobStatusChanged": "job-controller",
-    "JobCompleted": "job-controller", "JobFailed": "job-controller",
-    "JobWaitingForClients": "job-controller", "FederationStatusObserved": "job-controller",
-    "SiteClientRestarted": "site-agent",
-}
+from arcflare.contracts.senders import EVENT_OWNERS
+
 #: when no event of a command names its type alone, what its events together say
 _BY_SIBLINGS = [("SiteProvisioned", "AddSite"), ("SiteStopped", "StopSite"),
                 ("JobCompleted", "AbortJob"), ("JobStatusChanged", "AbortJob")]
@@ -63,15 +56,20 @@ def _command(command_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     outcome = next((o for o in ("rejected", "failed", "succeeded")
                     if any(r["outcome"] == o for r in rows)), "in progress")
     deciding = next((r for r in rows if r["outcome"] == outcome), first)
+    refusal = next((r for r in rows if r["claimed_by"] or r["proven_by"]), None)
     person = next((r["on_behalf_of"] for r in rows if r["on_behalf_of"]), None) or next(
         (r["issued_by"] for r in rows if _is_person(r["issued_by"])), None)
     service = next((r["issued_by"] for r in rows
                     if (r["issued_by"] or "").startswith("service:")), None)
-    if service is None and deciding["outcome_type"] in PRODUCERS:
-        service = f"service:{PRODUCERS[deciding['outcome_type']]}"
+    if service is None and deciding["outcome_type"] in EVENT_OWNERS:
+        service = f"service:{EVENT_OWNERS[deciding['outcome_type']]}"
     # a command sent by a service inside a flow someone else started carries that flow's
     # correlation id; one sent by a person starts its own flow
     automatic = any(r["correlation_id"] not in (None, command_id) for r in rows)
+    if refusal is not None:
+        actor, person = refusal["proven_by"], None
+    else:
+        actor = service if automatic or not person else person
     took = _seconds(first["occurred_at"], last["occurred_at"]) if len(rows) > 1 else None
     return {
         "command_id": command_id,
@@ -79,9 +77,11 @@ def _command(command_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "federation": first["federation"],
         "outcome": outcome,
         "reason": deciding["reason"],
-        "actor": (service if automatic or not person else person),
+        "actor": actor,
         "on_behalf_of": person,
         "automatic": automatic,
+        "claimed_by": refusal["claimed_by"] if refusal else None,
+        "proven_by": refusal["proven_by"] if refusal else None,
         "issued_by": deciding["issued_by"],
         "correlation_id": first["correlation_id"],
         "message_id": deciding["message_id"],
