@@ -91,6 +91,10 @@ def demo_twice() -> list[Envelope]:
         outcome(e.FederationStatusObserved(federation=FED, server_status="stopped", clients=[
             e.ClientView(name=n, last_connect_time=T0 + timedelta(seconds=185))
             for n in ("st-marys-london", "charite-berlin")]), None, 188),
+        outcome(e.JobWaitingForClients(federation=FED, name="logreg", min_clients=3,
+                                       clients_timeout_s=300,
+                                       clients_deadline=T0 + timedelta(seconds=410)),
+                "submit-2", 110, on_behalf_of=ADMIN),
         outcome(e.JobSubmitted(federation=FED, job_id="4be1c0de-9d55-4f1b-8c2e-61c0ffee0002",
                                name="logreg", sites=["st-marys-london", "charite-berlin"],
                                rounds=5), "submit-2", 112, on_behalf_of=ADMIN),

@@ -112,7 +112,8 @@ def test_jobs_keep_their_final_state_history_and_metrics(
         "SUBMITTED", "RUNNING", "FINISHED:COMPLETED", "RUNNING"]
     assert job["final_metrics"] == [{"site": "north-1", "key": "accuracy", "value": 0.9, "step": 3}]
     assert job["model_name"] == "fedavg-model"
-    unsubmitted = [j for j in queries.jobs(db, FED) if j["job_id"].startswith("unsubmitted-")]
+    # a job that never got an NVFlare id is known by the SubmitJob's id
+    unsubmitted = [j for j in queries.jobs(db, FED) if j["job_id"] == "cmd-submit-2"]
     assert unsubmitted[0]["status"] == "FAILED_TO_SUBMIT"
 
 
@@ -164,3 +165,43 @@ def test_a_site_whose_data_vanished_stays_degraded_with_its_diagnosis_and_shows_
     assert north["health"] == "degraded" and north["diagnosis"] == diagnosis
     assert (north["condition"], north["diagnosis_code"]) == ("degraded", "data_missing")
     assert "\x1b[33mdegraded" in console.export_text(styles=True)  # yellow, as misconfigured
+
+
+def waiting(connected: list[str], seconds: float, enveloped) -> Envelope:
+    return enveloped(e.JobWaitingForClients(
+        federation=FED, name="fedavg", min_clients=2, clients_timeout_s=300,
+        clients_deadline=T0 + timedelta(seconds=310), connected=connected), "cmd-wait", seconds)
+
+
+def test_a_job_waiting_for_clients_goes_on_under_its_nvflare_id_in_either_order(
+    tmp_path: Path, enveloped
+) -> None:
+    submitted = enveloped(e.JobSubmitted(federation=FED, job_id="job-7", name="fedavg",
+                                         sites=["north-1", "south-1"]), "cmd-wait", 40)
+    stream = [waiting([], 10, enveloped), waiting(["north-1"], 20, enveloped), submitted]
+
+    for n, order in enumerate([stream, stream[::-1]]):
+        db = ledger_db(tmp_path / f"{n}.db")
+        feed(db, order)
+        assert [(j["job_id"], j["status"]) for j in queries.jobs(db, FED)] == [
+            ("job-7", "SUBMITTED")]
+
+    only_waiting = ledger_db(tmp_path / "w.db")
+    feed(only_waiting, stream[:2])
+    [job] = queries.jobs(only_waiting, FED)
+    assert (job["job_id"], job["status"]) == ("cmd-wait", "WAITING_FOR_CLIENTS")
+    assert job["submitted_at"] == "2026-11-29T08:00:10.000000Z"  # accepted, not last heard
+
+
+def test_a_wait_that_times_out_ends_the_job_failed_with_the_particulars(
+    tmp_path: Path, enveloped
+) -> None:
+    failed = enveloped(e.JobFailed(federation=FED, name="fedavg", reason="clients_timeout",
+                                   detail="1 of min_clients=2 connected within 300 s"),
+                       "cmd-wait", 311)
+    db = ledger_db(tmp_path / "t.db")
+    feed(db, [failed, waiting(["north-1"], 20, enveloped)])
+
+    [job] = queries.jobs(db, FED)
+    assert (job["job_id"], job["status"]) == ("cmd-wait", "FAILED_TO_SUBMIT")
+    assert job["reason"] == "clients_timeout: 1 of min_clients=2 connected within 300 s"

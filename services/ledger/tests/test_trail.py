@@ -1,17 +1,19 @@
 """The audit trail: one entry per command, who issued it, how it ended, what it caused."""
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
 
-from .conftest import FED, OWNER, SCIENTIST, outcome
+from .conftest import FED, OWNER, SCIENTIST, T0, outcome
 from .test_projections import feed, ledger_db
 
 
 def trail(tmp_path: Path, envelopes: list[Envelope]) -> dict[str, dict]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     db = ledger_db(tmp_path / "audit.db")
     feed(db, envelopes)
     return {entry["command_id"]: entry for entry in queries.audit(db, FED)}
@@ -141,3 +143,20 @@ def test_limit_counts_commands_not_events(tmp_path: Path, events: list[Envelope]
     newest = queries.audit(db, FED, limit=2)
 
     assert [c["command_id"] for c in newest] == ["cmd-submit-2", "cmd-stop"]
+
+
+def test_a_submit_waiting_for_clients_is_in_progress_until_the_job_is_submitted(
+        tmp_path: Path) -> None:
+    wait = e.JobWaitingForClients(federation=FED, name="fedavg", min_clients=2,
+                                  clients_timeout_s=300,
+                                  clients_deadline=T0 + timedelta(seconds=301))
+    accepted = outcome(wait, "cmd-wait", 1, on_behalf_of=SCIENTIST)
+    submitted = outcome(e.JobSubmitted(federation=FED, job_id="job-7", name="fedavg"),
+                        "cmd-wait", 30, on_behalf_of=SCIENTIST)
+
+    waiting = trail(tmp_path / "a", [accepted])["cmd-wait"]
+    done = trail(tmp_path / "b", [accepted, submitted])["cmd-wait"]
+
+    assert (waiting["command_type"], waiting["outcome"]) == ("SubmitJob", "in progress")
+    assert (done["outcome"], done["outcome_type"], done["took_s"]) == (
+        "succeeded", "JobSubmitted", 29.0)

@@ -1,5 +1,7 @@
 """`arcflare audit` as a table: one line per command — when, what, who, how it ended, how
-long its events took, why — with the events it caused folded (`events` unfolds them)."""
+long its events took, why — with the events it caused folded (`events` unfolds them).
+
+Every cell is Text: what messages say (a claimed identity, a reason) is never read as markup."""
 from __future__ import annotations
 
 from typing import Any
@@ -60,16 +62,16 @@ def audit_table(entries: list[dict[str, Any]], *, events: bool = False) -> Table
         moment = parse(entry.get("occurred_at"))
         if moment is not None and moment.date() != day:
             day = moment.date()  # the date once, above the first command of each day
-            table.add_row("", *([""] if federation_column else []), day.isoformat(),
+            table.add_row("", *([""] if federation_column else []), Text(day.isoformat()),
                           style="bold")
         took = entry.get("took_s")
         shown = moment.strftime("%H:%M:%S") if moment else "-"
-        row = [shown, entry.get("command_type") or "?", _cut(who(entry)),
+        row = [Text(shown), Text(entry.get("command_type") or "?"), _cut(who(entry)),
                Text(entry["outcome"], style=OUTCOME_STYLE.get(entry["outcome"], "")),
-               span(took) if took is not None else "-", str(len(entry.get("events") or [])),
-               _cut(entry.get("reason"))]
+               Text(span(took) if took is not None else "-"),
+               Text(str(len(entry.get("events") or []))), _cut(entry.get("reason"))]
         if federation_column:
-            row.insert(1, entry.get("federation") or "")
+            row.insert(1, Text(entry.get("federation") or ""))
         table.add_row(*row)
         if events:
             for event in entry.get("events") or []:
@@ -78,13 +80,12 @@ def audit_table(entries: list[dict[str, Any]], *, events: bool = False) -> Table
 
 
 def _event_row(entry: dict[str, Any], event: dict[str, Any],
-               federation_column: bool) -> list[str | Text]:
+               federation_column: bool) -> list[Text]:
     outcome = event.get("outcome") or ""
-    row: list[str | Text] = [
-        "", f"└ {event['type']}", _cut(event.get("note")),
-        Text(outcome, style=OUTCOME_STYLE.get(outcome, "")),
-        _after(entry.get("occurred_at"), event.get("occurred_at")), "",
-        _cut(event.get("reason"))]
+    row = [Text(""), Text(f"└ {event['type']}"), _cut(event.get("note")),
+           Text(outcome, style=OUTCOME_STYLE.get(outcome, "")),
+           Text(_after(entry.get("occurred_at"), event.get("occurred_at"))), Text(""),
+           _cut(event.get("reason"))]
     if federation_column:
-        row.insert(1, "")
+        row.insert(1, Text(""))
     return row

@@ -12,15 +12,14 @@ import sqlite3
 from arcflare.contracts import events as e
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
-from arcflare.contracts.outcomes import FAILURE, SUCCESS
+from arcflare.contracts.outcomes import ACCEPTED, FAILURE, SUCCESS
 from arcflare.ledger.rows import timestamp, version
 
 #: events that answer a command or follow from it; the rest (alerts, scheduled warnings,
-#: observations nobody asked for) never belong to one. Names, so that an event type this
-#: build does not know yet (JobWaitingForClients) is kept all the same.
+#: observations nobody asked for) never belong to one.
 CAUSED_BY_COMMANDS = frozenset(
     {t for types in SUCCESS.values() for t in types} | set(FAILURE)
-    | {"JobStatusChanged", "JobCompleted", "SiteStopped", "JobWaitingForClients"}
+    | {"JobStatusChanged", "JobCompleted", "SiteStopped"}
 )
 #: the command an event answers, when that event alone says so
 _ANSWERS: dict[type[Message], str] = {
@@ -28,6 +27,7 @@ _ANSWERS: dict[type[Message], str] = {
     e.SiteRemoved: "RemoveSite",
     e.ServerDeployed: "DeployServer",
     e.FederationTornDown: "TeardownFederation",
+    e.JobWaitingForClients: "SubmitJob",
     e.JobSubmitted: "SubmitJob",
     e.JobFailed: "SubmitJob",
     e.FederationStatusObserved: "RefreshFederationStatus",
@@ -64,8 +64,8 @@ def outcome_of(event: Message) -> tuple[str | None, str | None]:
         return "failed", event.reason or event.status
     if isinstance(event, e.SiteStopped) and event.reason == "crashed":
         return "failed", "crashed"
-    if isinstance(event, e.JobStatusChanged):
-        return None, None
+    if isinstance(event, e.JobStatusChanged) or event.type_name() in ACCEPTED:
+        return None, None  # on the way: the command's own end is yet to come
     if event.type_name() in FAILURE or event.type_name().endswith("Failed"):
         return "failed", getattr(event, "reason", None)
     return "succeeded", None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from arcflare.contracts import events as e
 from arcflare.contracts.base import Message
@@ -58,11 +59,31 @@ def _job_status(db, env, federation: str, job_id: str, status: str) -> None:
     )
 
 
+def _waiting_job_id(env: Envelope) -> str:
+    # until NVFlare gives a job its id, it is known by the id of the SubmitJob that asked
+    return env.causation_id or env.message_id
+
+
+def _job_waiting(db, env, ev: e.JobWaitingForClients, _r) -> None:
+    job_id = _waiting_job_id(env)
+    # every one of these events names the same moment of acceptance, in whatever order
+    accepted = ev.clients_deadline - timedelta(seconds=ev.clients_timeout_s)
+    upsert_group(db, "jobs", {"federation": ev.federation, "job_id": job_id}, "submit_v",
+                 version(env), {"name": ev.name, "sites": dump_json(ev.sites or []),
+                                "submitted_at": timestamp(accepted)})
+    _job_status(db, env, ev.federation, job_id, "WAITING_FOR_CLIENTS")
+
+
 def _job_submitted(db, env, ev: e.JobSubmitted, _r) -> None:
     upsert_group(db, "jobs", {"federation": ev.federation, "job_id": ev.job_id}, "submit_v",
                  version(env), {"name": ev.name, "sites": dump_json(ev.sites), "rounds": ev.rounds,
                                 "submitted_at": timestamp(env.occurred_at)})
     _job_status(db, env, ev.federation, ev.job_id, "SUBMITTED")
+    # the job that waited for clients under its SubmitJob's id goes on under NVFlare's
+    waited = {"federation": ev.federation, "job_id": _waiting_job_id(env)}
+    ensure_row(db, "jobs", waited)
+    db.execute("UPDATE jobs SET submitted_as = ? WHERE federation = ? AND job_id = ?",
+               (ev.job_id, *waited.values()))
 
 
 def _job_status_changed(db, env, ev: e.JobStatusChanged, _r) -> None:
@@ -77,10 +98,10 @@ def _job_completed(db, env, ev: e.JobCompleted, _r) -> None:
 
 
 def _job_failed(db, env, ev: e.JobFailed, _r) -> None:
-    # a job that never got an NVFlare id is kept under the id of the command that asked for it
-    job_id = ev.job_id or f"unsubmitted-{env.causation_id or env.message_id}"
+    job_id = ev.job_id or _waiting_job_id(env)
+    reason = f"{ev.reason}: {ev.detail}" if ev.detail else ev.reason
     upsert_group(db, "jobs", {"federation": ev.federation, "job_id": job_id}, "outcome_v",
-                 version(env), {"reason": ev.reason, "name": ev.name})
+                 version(env), {"reason": reason, "name": ev.name})
     _job_status(db, env, ev.federation, job_id, "FAILED_TO_SUBMIT")
 
 
@@ -135,6 +156,7 @@ def _alert_raised(db, env, ev: e.AlertRaised, _r) -> None:
 
 _PROJECTIONS: dict[type[Message], Callable[..., None]] = {
     **participants.PROJECTIONS,
+    e.JobWaitingForClients: _job_waiting,
     e.JobSubmitted: _job_submitted,
     e.JobStatusChanged: _job_status_changed,
     e.JobCompleted: _job_completed,

@@ -155,7 +155,8 @@ def _site_view(site: dict[str, Any], observed_clients: list[str] | None) -> dict
 
 
 def jobs(db: sqlite3.Connection, name: str) -> list[dict[str, Any]]:
-    rows = _rows(db, "SELECT * FROM jobs WHERE federation = ? ORDER BY submitted_at, job_id", name)
+    rows = _rows(db, "SELECT * FROM jobs WHERE federation = ? AND submitted_as IS NULL"
+                     " ORDER BY submitted_at, job_id", name)
     return [_json(_drop_versions(r), "sites") for r in rows]
 
 

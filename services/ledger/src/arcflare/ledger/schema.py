@@ -93,8 +93,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 """
 
 #: the server as a participant of its own (lifecycle from the deployer, by generation), the
-#: sites' generation and diagnosis code, who a command's outcome acted for
-PARTICIPANTS = """
+#: sites' generation and diagnosis code, who a command's outcome acted for (and, refused,
+#: who it claimed and proved to be), the NVFlare id a job waiting for clients went on under
+PARTICIPANTS_AND_COMMANDS = """
 ALTER TABLE federations ADD COLUMN server_lifecycle TEXT;
 ALTER TABLE federations ADD COLUMN server_lifecycle_reason TEXT;
 ALTER TABLE federations ADD COLUMN server_handle TEXT;
@@ -110,9 +111,10 @@ ALTER TABLE audit ADD COLUMN on_behalf_of TEXT;
 ALTER TABLE audit ADD COLUMN note TEXT;
 ALTER TABLE audit ADD COLUMN claimed_by TEXT;
 ALTER TABLE audit ADD COLUMN proven_by TEXT;
+ALTER TABLE jobs ADD COLUMN submitted_as TEXT;
 UPDATE sites SET lifecycle_v = NULL;
 UPDATE certificates SET v = NULL;
 DELETE FROM sites WHERE site = 'server';
 """
 
-MIGRATIONS = [SCHEMA, PARTICIPANTS]
+MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS]

@@ -63,11 +63,12 @@ def _data_health(health: Health, inputs: Sequence[InputState]) -> Health:
     problems = ", ".join(f"data input {i.name} is {'not readable' if i.present else 'missing'}"
                          for i in broken)
     if health.status not in ("connected", "starting"):
-        return Health(health.status, f"{health.diagnosis} Also: {problems}.")
+        return Health(health.status, f"{health.diagnosis} Also: {problems}.", health.code)
     return Health("degraded", (
         f"{problems[0].upper()}{problems[1:]}: this site's jobs cannot read it. Restore the "
         f"folder or its mount, or change the site's data in the federation spec. "
-        f"{health.diagnosis}"))
+        f"{health.diagnosis}"), "data_missing" if any(not i.present for i in broken)
+        else "data_unreadable")
 
 
 class HealthModel:
