@@ -110,6 +110,18 @@ def test_a_server_running_a_job_and_a_stopped_one(tmp_path: Path) -> None:
     assert (stopped["health"], stopped["diagnosis_code"]) == ("stopped", "stopped")
 
 
+def test_a_job_reported_ended_since_the_last_observation_no_longer_runs(tmp_path: Path) -> None:
+    busy = outcome(e.FederationStatusObserved(federation=FED, server_status="started",
+                                              clients=[], running_jobs=["job-1"]), None, 20)
+    ended = outcome(e.JobCompleted(federation=FED, job_id="job-1", name="x",
+                                   status="FINISHED:COMPLETED", duration_s=9), "cmd-submit", 25)
+
+    fed = server_of(tmp_path, "e", [server_deployed(1, 5), busy, ended])
+
+    assert (fed["server"]["engine"], fed["engine"]) == ("idle", "idle")
+    assert fed["server"]["engine_status"] == "started"  # what NVFlare said, kept verbatim
+
+
 def test_what_a_stopped_server_saw_is_no_longer_news(tmp_path: Path) -> None:
     fed = server_of(tmp_path, "gone", [*provisioning(), server_deployed(1, 5),
                                        idle_observation(20), server_stopped(1, 30)])

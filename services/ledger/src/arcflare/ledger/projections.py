@@ -47,8 +47,13 @@ def record(db: sqlite3.Connection, envelope: Envelope, retention: Retention = Re
         project(db, envelope, event, retention)
 
 
+def is_final(status: str | None) -> bool:
+    """NVFlare's final states, and ours for a job it never got."""
+    return str(status).startswith("FINISHED") or status == "FAILED_TO_SUBMIT"
+
+
 def _job_status(db, env, federation: str, job_id: str, status: str) -> None:
-    final = 1 if status.startswith("FINISHED") or status == "FAILED_TO_SUBMIT" else 0
+    final = 1 if is_final(status) else 0
     upsert_group(db, "jobs", {"federation": federation, "job_id": job_id}, "status_v",
                  version(env, rank=final), {"status": status,
                                             "status_at": timestamp(env.occurred_at)})

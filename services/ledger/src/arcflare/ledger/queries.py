@@ -13,6 +13,7 @@ from typing import Any
 from arcflare.ledger import trail
 from arcflare.ledger.diagnosis import NEVER_REGISTERED, engine_of, server_verdict, site_verdict
 from arcflare.ledger.participants import CA, SERVER
+from arcflare.ledger.projections import is_final
 from arcflare.ledger.rows import timestamp
 
 __all__ = ["NEVER_REGISTERED"]
@@ -95,6 +96,7 @@ def federation(db: sqlite3.Connection, name: str,
                       for c in certificates if c["kind"] == "ca" and c["participant"] == CA),
                      None)
     fed["server"] = _server(fed, certificates)
+    fed["engine"] = fed["server"]["engine"]
     return fed
 
 
@@ -104,14 +106,14 @@ def _server(fed: dict[str, Any], certificates: list[dict[str, Any]]) -> dict[str
     running = fed.get("server_lifecycle") in ("running", None)
     registered = (sum(1 for s in present if s["server_view"] == "registered")
                   if running and fed.get("observed_clients") is not None else None)
+    engine = _engine_now(fed) if running else None  # observations are of the process now up
     server = {
         "participant": SERVER, "endpoint": fed.get("server_endpoint"),
         "lifecycle": fed.get("server_lifecycle"),
         "lifecycle_reason": fed.get("server_lifecycle_reason"),
         "lifecycle_at": fed.get("server_lifecycle_at"), "handle": fed.get("server_handle"),
         "generation": fed.get("server_generation"),
-        # an observation is only about the process that runs now
-        "engine": fed["engine"] if running else None,
+        "engine": engine,
         "engine_status": fed.get("server_status"), "running_jobs": fed.get("running_jobs"),
         "observed_at": fed.get("observed_at"), "registered": registered,
         "expected": len(present), "cert_not_after": cert.get("not_after"),
@@ -120,6 +122,16 @@ def _server(fed: dict[str, Any], certificates: list[dict[str, Any]]) -> dict[str
     server["health"], server["diagnosis_code"], server["diagnosis"] = server_verdict(
         server, registered, len(present))
     return server
+
+
+def _engine_now(fed: dict[str, Any]) -> str | None:
+    """The engine as last observed, except that a job the job-controller has since reported
+    ended is no longer running: observations come every 30 s, job ends within one."""
+    ended = {j["job_id"] for j in fed["jobs"] if is_final(j.get("status"))}
+    observed = fed.get("running_jobs") or []
+    still = [j for j in observed if j not in ended]
+    status = "stopped" if observed and not still else fed.get("server_status")
+    return engine_of(status, still)
 
 
 def sites(db: sqlite3.Connection, name: str, observed_clients: list[str] | None = None,
