@@ -19,7 +19,7 @@ from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.http_api import LedgerApi
 from arcflare.ledger.projections import record
-from arcflare.ledger.schema import SCHEMA
+from arcflare.ledger.schema import MIGRATIONS
 
 FED = "bench"
 SITES = 50
@@ -76,7 +76,8 @@ def run(results) -> None:
         baseline = _per_event(base, stream, lambda db, env: db.execute(
             "INSERT INTO log VALUES (?, ?)", (env.message_id, env.model_dump_json())))
         ledger = _connect(Path(tmp) / "ledger.db")
-        ledger.executescript(SCHEMA)
+        for migration in MIGRATIONS:
+            ledger.executescript(migration)
         value = _per_event(ledger, stream, lambda db, env: record(db, env))
         results.add("ledger.record_us_per_event", value, "us", baseline=baseline,
                     target="<= 6", ok=value / baseline <= 6)

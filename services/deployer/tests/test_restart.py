@@ -92,7 +92,7 @@ def test_a_deployer_killed_mid_deploy_restarts_without_a_second_copy_and_reports
         crashed = next(client.follow(types=["SiteStopped"], timeout=60))
 
         assert crashed.payload == {"federation": kits.federation, "site": "site-2",
-                                   "reason": "crashed"}
+                                   "reason": "crashed", "generation": 1}
         assert participants(data_dir, "server_train") == {"server": 1}
         assert participants(data_dir, "client_train") == {"site-1": 1}
     finally:

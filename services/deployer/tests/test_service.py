@@ -81,6 +81,9 @@ def test_auto_deploy_connects_both_sites_and_a_stopped_site_is_gone(tmp_path, da
 
     # sites start beside the server, not after it: their clients retry until it listens
     assert sorted(e.type for e in deployed) == ["ServerDeployed", "SiteDeployed", "SiteDeployed"]
+    server = next(e for e in deployed if e.type == "ServerDeployed")
+    # announced by the watcher once listening, and still naming who the deploy was for
+    assert (server.payload["generation"], server.on_behalf_of) == (1, ADMIN)
     assert wait_for(lambda: connected(kits, ["site-1", "site-2"]))
 
     stop_id = client.send(StopSite(federation=kits.federation, site="site-1"))
@@ -165,12 +168,14 @@ def test_a_site_that_dies_on_its_own_is_reported_crashed_and_restarts_on_request
     crashed = outcomes(client, ["SiteStopped"], 1, timeout=60)
 
     assert crashed[0].payload == {"federation": kits.federation, "site": "site-1",
-                                  "reason": "crashed"}
+                                  "reason": "crashed", "generation": 1}
 
     restarted = client.wait(client.send(RestartSite(federation=kits.federation, site="site-1")),
                             timeout=60)
 
     assert restarted.type == "SiteDeployed" and int(restarted.payload["handle"]) != pid
+    # a new process is a new generation: the ledger orders the crash before it by that alone
+    assert (restarted.payload["generation"], restarted.payload["restart"]) == (2, True)
     assert wait_for(lambda: connected(kits, ["site-1"]))
 
 
@@ -190,6 +195,7 @@ def test_a_removed_site_is_stopped_and_teardown_stops_the_rest_then_the_server(
     assert removed[0].payload["site"] == "site-2" and removed[0].payload["reason"] == "removed"
     assert torn.type == "FederationTornDown"
     assert torn.payload["stopped"] == ["site-1", "server"]
+    assert torn.payload["server_generation"] == 1
     assert processes_in(data_dir) == []
     assert not wait_for(lambda: accepts(kits.port), timeout=1)
 

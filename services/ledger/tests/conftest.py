@@ -1,4 +1,10 @@
-"""Test data: a realistic stream of events for one federation, as enveloped messages."""
+"""Test data: a realistic stream of events for one federation, as enveloped messages.
+
+Envelopes are what they are once every message is signed: an event's `issued_by` is the
+service that published it ("service:deployer"), telemetry's the site's agent, and
+`on_behalf_of` the person whose command started the flow. Automatic commands (the
+deployer's auto-deploys) keep the flow's correlation id, as the runtime does.
+"""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -13,6 +19,21 @@ from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 FED = "hospitals"
 FP = ":".join(["AB"] * 32)
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+OWNER = "owner@consortium.org"
+SCIENTIST = "scientist@north.org"
+REGISTERED = ("Registered with the NVFlare server at localhost:8102 as north-1 "
+              "(project hospitals).")
+#: who publishes what, as the signer principal of each event
+PUBLISHER = {
+    "FederationProvisioned": "service:provisioner", "SiteProvisioned": "service:provisioner",
+    "SiteRemoved": "service:provisioner", "CertificateExpiring": "service:provisioner",
+    "ServerDeployed": "service:deployer", "SiteDeployed": "service:deployer",
+    "DeploymentFailed": "service:deployer", "SiteStopped": "service:deployer",
+    "FederationTornDown": "service:deployer", "JobSubmitted": "service:job-controller",
+    "JobStatusChanged": "service:job-controller", "JobCompleted": "service:job-controller",
+    "JobFailed": "service:job-controller", "FederationStatusObserved": "service:job-controller",
+    "ModelRegistered": "service:metrics-relay", "AlertRaised": "service:alerter",
+}
 
 
 def at(envelope: Envelope, seconds: float) -> Envelope:
@@ -20,47 +41,70 @@ def at(envelope: Envelope, seconds: float) -> Envelope:
 
 
 def outcome(message: Message, command_id: str | None, seconds: float,
-            issued_by: str = "owner@consortium.org") -> Envelope:
-    return at(Envelope.wrap(message, causation_id=command_id, issued_by=issued_by), seconds)
+            issued_by: str | None = None, *, on_behalf_of: str | None = None,
+            flow: str | None = None) -> Envelope:
+    """An event caused by `command_id` (None: by nobody), `seconds` after T0.
+
+    issued_by defaults to the publishing service (a site's agent for its telemetry);
+    flow is the correlation id: the command that started it all (default: command_id).
+    """
+    if issued_by is None:
+        site = getattr(message, "site", None)
+        issued_by = PUBLISHER.get(message.type_name()) or f"site:{FED}/{site}"
+    return at(Envelope.wrap(message, causation_id=command_id, issued_by=issued_by,
+                            on_behalf_of=on_behalf_of, correlation_id=flow or command_id),
+              seconds)
+
+
+def provisioning(create: str = "cmd-create") -> list[Envelope]:
+    provisioned = outcome(e.FederationProvisioned(
+        federation=FED, server_endpoint="localhost:8102", server_kit_ref="kits/server",
+        admin_kit_ref="kits/admin", admin_name=OWNER, sites=["north-1", "south-1"],
+        ca_fingerprint=FP, ca_not_after=T0 + timedelta(days=360, hours=1),
+        server_cert_fingerprint=FP, server_not_after=T0 + timedelta(days=360, hours=1),
+        admins=[c.AdminSpec(email=OWNER, org="consortium", role="project_admin")],
+        auto_deploy=True,
+    ), create, 1, on_behalf_of=OWNER)
+    return [provisioned, *[
+        outcome(e.SiteProvisioned(federation=FED, site=s, org=s.split("-")[0], kit_ref=f"kits/{s}",
+                                  cert_fingerprint=FP,
+                                  not_after=T0 + timedelta(days=360, hours=1), deploy=True),
+                create, 1.1, on_behalf_of=OWNER)
+        for s in ("north-1", "south-1")]]
 
 
 def federation_stream(log_tails: int = 5) -> list[Envelope]:
-    create, deploy, submit, refresh = "cmd-create", "cmd-deploy", "cmd-submit", "cmd-refresh"
-    provisioned = outcome(e.FederationProvisioned(
-        federation=FED, server_endpoint="localhost:8102", server_kit_ref="kits/server",
-        admin_kit_ref="kits/admin", admin_name="owner@consortium.org",
-        sites=["north-1", "south-1"], ca_fingerprint=FP,
-        admins=[c.AdminSpec(email="owner@consortium.org", org="consortium",
-                            role="project_admin")],
-    ), create, 1)
+    create, submit, refresh = "cmd-create", "cmd-submit", "cmd-refresh"
     stream = [
-        provisioned,
-        *[outcome(e.SiteProvisioned(federation=FED, site=s, org=s.split("-")[0], kit_ref=f"kits/{s}",
-                                    cert_fingerprint=FP, not_after=T0 + timedelta(days=360)),
-                  create, 1.1) for s in ("north-1", "south-1")],
+        *provisioning(create),
+        # the deployer's automatic DeployServer/DeploySite, inside the owner's flow
         outcome(e.ServerDeployed(federation=FED, endpoint="localhost:8102", backend="local",
-                                 handle="4242"), deploy, 5),
-        # auto-deploy: caused by an event, so not a command outcome
-        outcome(e.SiteDeployed(federation=FED, site="north-1", backend="local", handle="4343"),
-                provisioned.message_id, 6),
-        outcome(e.DeploymentFailed(federation=FED, target="south-1", reason="no python3"),
-                "cmd-deploy-south", 6.5),
-        outcome(e.SiteHealthChanged(federation=FED, site="north-1", status="starting"), None, 7),
+                                 handle="4242", generation=1),
+                "auto-deploy-server", 5, on_behalf_of=OWNER, flow=create),
+        outcome(e.SiteDeployed(federation=FED, site="north-1", backend="local", handle="4343",
+                               generation=1),
+                "auto-deploy-north", 6, on_behalf_of=OWNER, flow=create),
+        outcome(e.DeploymentFailed(federation=FED, target="south-1", reason="no python3",
+                                   generation=1),
+                "cmd-deploy-south", 6.5, on_behalf_of=OWNER),
+        outcome(e.SiteHealthChanged(federation=FED, site="north-1", status="starting",
+                                    diagnosis_code="starting"), None, 7),
         outcome(e.SiteHealthChanged(federation=FED, site="north-1", status="connected",
-                                    previous="starting"), None, 15),
+                                    previous="starting", diagnosis_code="registered",
+                                    diagnosis=REGISTERED), None, 15),
         outcome(e.FederationStatusObserved(
-            federation=FED, server_status="started",
+            federation=FED, server_status="stopped",
             clients=[e.ClientView(name="north-1", last_connect_time=T0 + timedelta(seconds=14))],
-        ), refresh, 16),
+        ), refresh, 16, on_behalf_of=SCIENTIST),
         outcome(e.FederationStatusObserved(
             federation=FED, server_status="started",
             clients=[e.ClientView(name="north-1", last_connect_time=T0 + timedelta(seconds=30))],
             running_jobs=["job-1"],
         ), None, 31),
         outcome(e.JobSubmitted(federation=FED, job_id="job-1", name="fedavg", sites=["north-1"],
-                               rounds=3), submit, 20, issued_by="scientist@north.org"),
+                               rounds=3), submit, 20, on_behalf_of=SCIENTIST),
         outcome(e.JobStatusChanged(federation=FED, job_id="job-1", status="RUNNING",
-                                   previous="SUBMITTED"), None, 22),
+                                   previous="SUBMITTED"), submit, 22),
         outcome(e.JobCompleted(federation=FED, job_id="job-1", name="fedavg",
                                status="FINISHED:COMPLETED", duration_s=18.5,
                                result_ref="results/job-1"), submit, 40),
@@ -69,30 +113,32 @@ def federation_stream(log_tails: int = 5) -> list[Envelope]:
         outcome(e.ModelRegistered(federation=FED, job_id="job-1", name="fedavg-model",
                                   version="1", run_id="run-9"), None, 42),
         outcome(e.JobFailed(federation=FED, name="too-big", reason="min_clients 5 not met"),
-                "cmd-submit-2", 50),
+                "cmd-submit-2", 50, on_behalf_of=SCIENTIST),
         outcome(e.CommandRejected(federation=FED, command_type="StopSite", command_id="cmd-stop",
-                                  reason="unauthorized", detail="member may only read"),
-                "cmd-stop", 51, issued_by="viewer@south.org"),
+                                  reason="unauthorized", detail="member may only read",
+                                  claimed_by="viewer@south.org", proven_by="viewer@south.org"),
+                "cmd-stop", 51, "service:deployer", on_behalf_of="viewer@south.org"),
         outcome(e.CertificateExpiring(federation=FED, participant="south-1", kind="client",
-                                      fingerprint=FP, not_after=T0 + timedelta(days=20),
+                                      fingerprint=FP, not_after=T0 + timedelta(days=360, hours=1),
                                       days_left=20), None, 52),
         outcome(e.AlertRaised(rule="deployment-failed", severity="critical",
                               summary="south-1 failed", federation=FED, site="south-1",
                               source_type="DeploymentFailed", source_message_id="x"), None, 53),
         *[outcome(e.SiteHeartbeat(federation=FED, site="north-1", status="connected", pid=4343,
+                                  diagnosis_code="registered", diagnosis=REGISTERED,
                                   current_job="job-1" if 20 < s < 40 else None), None, s)
           for s in (10, 25, 35, 45)],
         *[outcome(e.SiteLogTail(federation=FED, site="north-1", file="log.txt",
                                 lines=[f"line {i}"]), None, 60 + i) for i in range(log_tails)],
         outcome(e.FlareEventObserved(federation=FED, job_id="job-1", event="job_started"),
-                None, 21),
+                None, 21, f"bridge:{FED}"),
         outcome(e.MetricsReported(federation=FED, job_id="job-1", site="north-1", points=[
             e.MetricPoint(key="accuracy", value=0.5, step=1, timestamp_ms=1),
             e.MetricPoint(key="accuracy", value=0.9, step=3, timestamp_ms=3),
-        ]), None, 39),
+        ]), None, 39, f"bridge:{FED}"),
         outcome(e.MetricsReported(federation=FED, job_id="job-1", site="north-1", points=[
             e.MetricPoint(key="accuracy", value=0.7, step=2, timestamp_ms=2),
-        ]), None, 38),
+        ]), None, 38, f"bridge:{FED}"),
     ]
     return stream
 
@@ -104,7 +150,7 @@ def events() -> list[Envelope]:
 
 @pytest.fixture
 def enveloped():
-    """outcome(message, command_id, seconds_after_T0, issued_by=...) -> Envelope"""
+    """outcome(message, command_id, seconds_after_T0, issued_by=..., on_behalf_of=...)"""
     return outcome
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,43 +10,29 @@ from pathlib import Path
 import pytest
 from arcflare.bus import connect
 from arcflare.bus.codec import from_received
-from arcflare.cli import common
+from arcflare.cli import status as status_command
 from arcflare.cli.main import app
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.topology import site_subscription
-from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
 from typer.testing import CliRunner
 
 from tests.support.signing import send_as_authors
+from tests.support.snapshots import recording_console
+
+from .ledger_service import publish, serving
 
 FED = "hospitals"
 runner = CliRunner()
-
-
-def publish(settings: LedgerSettings, envelopes: list[Envelope]) -> None:
-    """Each envelope signed by the principal entitled to say it, as the real senders would."""
-    with connect(settings) as bus:
-        send_as_authors(bus, settings.data_dir, envelopes)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, events: list[Envelope]) -> Iterator[Path]:
     settings = LedgerSettings(data_dir=tmp_path / "data")
     publish(settings, events)
-    service = bootstrap(settings)
-    service.drain(timeout=120)  # every event projected before the CLI asks (a busy machine is slow)
-    service.start()
-    try:
-        port_file = settings.data_dir / "run" / "ledger.port"
-        for _ in range(200):
-            if port_file.exists() and port_file.read_text():
-                break
-            service.stopping.wait(0.05)
+    with serving(settings):
         yield settings.data_dir
-    finally:
-        service.stop()
 
 
 def arcflare(*args: str):
@@ -71,13 +58,33 @@ def test_status_json_without_a_name_lists_every_federation(data_dir: Path) -> No
     assert [f["name"] for f in json.loads(result.stdout)] == [FED]
 
 
-def test_status_as_a_table_names_the_sites(data_dir: Path, monkeypatch) -> None:
-    monkeypatch.setattr(common.out, "width", 200)  # a terminal wide enough for every column
-
-    result = arcflare("status", FED, "--data-dir", str(data_dir))
-
+def printed(monkeypatch, width: int, *args: str) -> tuple[str, str]:
+    """What `arcflare ARGS` prints on a terminal `width` columns wide: the text, and the
+    text with its colours as ANSI codes."""
+    terminal = recording_console(width)
+    monkeypatch.setattr(status_command, "out", terminal)
+    result = arcflare(*args)
     assert result.exit_code == 0, result.output
-    assert "north-1" in result.stdout and "deploy_failed" in result.stdout
+    return terminal.export_text(clear=False), terminal.export_text(styles=True)
+
+
+def test_status_is_one_line_per_participant_at_100_columns(data_dir: Path, monkeypatch) -> None:
+    text, coloured = printed(monkeypatch, 100, "status", FED, "--data-dir", str(data_dir))
+
+    rows = {line.split()[0]: line for line in text.splitlines()[2:5]}
+    assert set(rows) == {"server", "north-1", "south-1"}
+    assert "\x1b[32mconnected" in coloured  # health, in green
+    assert "registered" in rows["north-1"] and "deploy_failed" in rows["south-1"]
+    assert re.search(r" ago +\d+ (s|min|h|d) ago +\d+ d$", rows["north-1"])  # ages, cert
+    assert "Registered with" not in text  # the sentence is for --wide
+
+
+def test_status_wide_adds_each_diagnosis_in_a_sentence(data_dir: Path, monkeypatch) -> None:
+    text, _ = printed(monkeypatch, 100, "status", FED, "--wide", "--data-dir", str(data_dir))
+    text = " ".join(text.split())  # a sentence may wrap
+
+    assert "Registered with the NVFlare server at localhost:8102 as north-1" in text
+    assert "The deployer could not start the site's client: no python3" in text
 
 
 def test_audit_json_lists_command_outcomes(data_dir: Path) -> None:

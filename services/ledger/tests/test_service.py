@@ -8,21 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from arcflare.bus import connect
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.bootstrap import bootstrap
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.runtime import Service
 
-from tests.support.signing import send_as_authors
+from .ledger_service import publish, serving
 
 FED = "hospitals"
-
-
-def publish(settings: LedgerSettings, envelopes: list[Envelope]) -> None:
-    """Each envelope signed by the principal entitled to say it, as the real senders would."""
-    with connect(settings) as bus:
-        send_as_authors(bus, settings.data_dir, envelopes)
 
 
 def get(port: int, path: str) -> tuple[int, object]:
@@ -41,18 +34,8 @@ def settings(tmp_path: Path) -> LedgerSettings:
 @pytest.fixture
 def running(settings: LedgerSettings, events: list[Envelope]) -> Iterator[tuple[Service, int]]:
     publish(settings, events)
-    service = bootstrap(settings)
-    service.drain(timeout=30)
-    service.start()
-    try:
-        port_file = settings.data_dir / "run" / "ledger.port"
-        for _ in range(100):
-            if port_file.exists() and port_file.read_text():
-                break
-            service.stopping.wait(0.05)
-        yield service, int(port_file.read_text())
-    finally:
-        service.stop()
+    with serving(settings) as answer:
+        yield answer
 
 
 def test_the_api_serves_the_read_model_of_events_from_the_bus(running) -> None:
@@ -111,3 +94,39 @@ def test_a_redelivered_batch_changes_nothing(settings: LedgerSettings,
 
     with service.state.connect() as db:
         assert queries.snapshot(db) == before
+
+
+@pytest.mark.parametrize("stop_first", [True, False], ids=["stop-arrives-first",
+                                                           "start-arrives-first"])
+def test_through_the_bus_a_restarted_idle_server_reads_running_and_idle(
+        tmp_path: Path, stop_first: bool) -> None:
+    from arcflare.contracts import events as e
+
+    from .conftest import outcome, provisioning
+
+    # `local down` then `local up` and a second CreateFederation: the restarted deployer
+    # reports generation 1 stopped while it starts generation 2 (stamped 2 s *earlier*)
+    stopped = outcome(e.SiteStopped(federation=FED, site="server", reason="requested",
+                                    generation=1), None, 100)
+    started = outcome(e.ServerDeployed(federation=FED, endpoint="localhost:8102",
+                                       backend="local", handle="5151", generation=2),
+                      "auto-deploy-2", 98)
+    idle = outcome(e.FederationStatusObserved(federation=FED, server_status="stopped",
+                                              clients=[]), None, 110)
+    first = [*provisioning(), outcome(e.ServerDeployed(
+        federation=FED, endpoint="localhost:8102", backend="local", handle="4242",
+        generation=1), "auto-deploy-1", 5)]
+    settings = LedgerSettings(data_dir=tmp_path / "data", ledger_port=0)
+    publish(settings, first)
+    publish(settings, [stopped, started] if stop_first else [started, stopped])
+    publish(settings, [idle])
+
+    with serving(settings) as (_, port):
+        code, federation = get(port, f"/federations/{FED}")
+
+    assert code == 200
+    server = federation["server"]
+    assert (server["lifecycle"], server["engine"], server["generation"]) == (
+        "running", "idle", 2)
+    assert federation["lifecycle"] == "running"
+    assert "server" not in {s["site"] for s in federation["sites"]}

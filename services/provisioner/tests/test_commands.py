@@ -42,6 +42,9 @@ def test_create_announces_the_federation_then_each_site(harness):
     assert [a["email"] for a in federation["admins"]] == [ADMIN, "lead@hospital.org"]
     assert all(e.payload["deploy"] for e in events[1:])
     assert all(e.payload["org"].startswith("hospital") for e in events[1:])
+    # every certificate's expiry is announced, the CA's and the server's included
+    assert federation["ca_not_after"] and federation["server_not_after"]
+    assert federation["server_cert_fingerprint"] != federation["ca_fingerprint"]
 
 
 def test_same_spec_again_changes_nothing_and_reannounces(harness):

@@ -112,3 +112,14 @@ def test_an_expired_site_certificate_is_misconfigured_before_any_log_says_so():
 
     assert health.status == "misconfigured" and "client.crt" in health.diagnosis
     assert "1970-01-01" in health.diagnosis
+
+
+def test_each_diagnosis_carries_a_short_code():
+    lines = {"registered": REGISTERED, "server_unreachable": REFUSED, "dns_error": DNS,
+             "tls_error": TLS, "cert_expired": EXPIRED}
+
+    codes = {code: model().update(running(line))[-1].code for code, line in lines.items()}
+
+    assert codes == {code: code for code in lines}
+    assert model(now=120).update(running())[-1].code == "never_registered"
+    assert model(now=10).update(running())[-1].code == "registering"

@@ -86,7 +86,8 @@ def test_a_connected_client_whose_input_vanished_is_degraded_naming_the_input():
                                          "cannot read it.")
     assert "Registered with the NVFlare server" in degraded.diagnosis
     assert unreadable.status == "degraded" and "records is not readable" in unreadable.diagnosis
-    assert back.status == "connected"
+    assert (degraded.code, unreadable.code) == ("data_missing", "data_unreadable")
+    assert (back.status, back.code) == ("connected", "registered")
 
 
 def test_a_worse_problem_keeps_its_status_and_mentions_the_data_too():
@@ -94,7 +95,7 @@ def test_a_worse_problem_keeps_its_status_and_mentions_the_data_too():
 
     health = model.update(running(), [InputState("records", False, False)])[-1]
 
-    assert health.status == "disconnected"
+    assert (health.status, health.code) == ("disconnected", "never_registered")
     assert health.diagnosis.endswith("Also: data input records is missing.")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from arcflare.cli.audit_view import audit_table
 from arcflare.cli.common import (
     AsPrincipal,
     DataDir,
@@ -27,6 +28,7 @@ from arcflare.cli.common import (
     print_json,
     settings_for,
 )
+from arcflare.cli.status_view import federation_view
 from arcflare.contracts.commands import TailSiteLogs
 from arcflare.contracts.envelope import Envelope, field_errors
 from arcflare.contracts.outcomes import is_failure
@@ -73,38 +75,20 @@ def _short(timestamp: str | None) -> str:
     return (timestamp or "-").replace("T", " ")[:19]
 
 
-def _site_table(federation: dict[str, Any]) -> Table:
-    table = Table(title=f"{federation['name']} · {federation.get('lifecycle') or '?'} · "
-                        f"server {federation.get('server_status') or 'not observed'}")
-    for column in ("site", "org", "lifecycle", "health", "diagnosis", "last heartbeat",
-                   "server view", "last connect", "job"):
-        table.add_column(column)
-    for site in federation.get("sites", []):
-        health = site.get("health") or "-"
-        colour = {"connected": "green", "crashed": "red", "disconnected": "red",
-                  "misconfigured": "yellow", "degraded": "yellow"}.get(health)
-        table.add_row(
-            site["site"], site.get("org") or "-", site.get("lifecycle") or "-",
-            f"[{colour}]{health}[/{colour}]" if colour else health,
-            site.get("diagnosis") or "", _short(site.get("last_heartbeat")),
-            site.get("server_view") or "-", _short(site.get("last_connect_time")),
-            site.get("current_job") or "",
-        )
-    return table
-
-
-def status(federation: Federation = None, data_dir: DataDir = None, json_out: Json = False) -> None:
-    """Sites of a federation (health, diagnosis, heartbeat, server view, job), or all federations."""
+def status(
+    federation: Federation = None,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="Also the organisation, job and the diagnosis in a sentence.")] = False,
+    data_dir: DataDir = None,
+    json_out: Json = False,
+) -> None:
+    """Each participant of a federation (or of all): process, health, diagnosis, heartbeat."""
     if federation:
         found = ledger_get(data_dir, f"/federations/{urllib.parse.quote(federation)}")
         if json_out:
             print_json(found)
             return
-        out.print(_site_table(found))
-        running = [j for j in found.get("jobs", []) if not str(j.get("status")).startswith(
-            ("FINISHED", "FAILED"))]
-        for job in running:
-            out.print(f"job {job['job_id']} ({job.get('name')}): {job.get('status')}")
+        out.print(federation_view(found, wide))
         return
     everything = [ledger_get(data_dir, f"/federations/{urllib.parse.quote(f['name'])}")
                   for f in ledger_get(data_dir, "/federations")]
@@ -113,27 +97,29 @@ def status(federation: Federation = None, data_dir: DataDir = None, json_out: Js
         return
     if not everything:
         out.print("no federations yet")
-    for fed in everything:
-        out.print(_site_table(fed))
+    for n, fed in enumerate(everything):
+        if n:
+            out.print()
+        out.print(federation_view(fed, wide))
 
 
-def audit(federation: Federation = None, limit: Limit = 200, data_dir: DataDir = None,
-          json_out: Json = False) -> None:
-    """Who did what: every command's outcome, oldest first."""
-    rows = ledger_get(data_dir, "/audit", federation=federation, limit=limit)
+def audit(
+    federation: Federation = None,
+    limit: Limit = 200,
+    events: Annotated[bool, typer.Option(
+        "--events", help="Unfold the events each command caused.")] = False,
+    data_dir: DataDir = None,
+    json_out: Json = False,
+) -> None:
+    """Who did what: one line per command, its outcome and the events it caused."""
+    entries = ledger_get(data_dir, "/audit", federation=federation, limit=limit)
     if json_out:
-        print_json(rows)
+        print_json(entries)
         return
-    table = Table(title="audit")
-    for column in ("time", "federation", "command", "outcome", "by", "reason", "command id"):
-        table.add_column(column)
-    for row in rows:
-        colour = {"succeeded": "green", "failed": "red", "rejected": "yellow"}[row["outcome"]]
-        table.add_row(_short(row["occurred_at"]), row.get("federation") or "",
-                      f"{row.get('command_type') or '?'} → {row['outcome_type']}",
-                      f"[{colour}]{row['outcome']}[/{colour}]", row.get("issued_by") or "",
-                      row.get("reason") or "", row["command_id"])
-    out.print(table)
+    if not entries:
+        out.print("no commands yet")
+        return
+    out.print(audit_table(entries, events=events))
 
 
 def alerts(federation: Annotated[str | None, typer.Option("--federation")] = None,

@@ -45,6 +45,10 @@ class FederationProvisioned(Event):
     auto_deploy: bool = False
     #: true when a repeated CreateFederation found the federation already provisioned
     existing: bool = False
+    #: the root CA's and the server certificate's expiry (never the keys)
+    ca_not_after: datetime | None = None
+    server_cert_fingerprint: Fingerprint | None = None
+    server_not_after: datetime | None = None
 
 
 class SiteProvisioned(Event):
@@ -81,6 +85,9 @@ class ServerDeployed(Event):
     endpoint: str
     backend: Literal["local", "azureml"]
     handle: str  # pid or Azure ML job name
+    #: the deployer's generation of this participant's deployment (one per process or job
+    #: it started); with the event kind it orders a participant's lifecycle facts
+    generation: int | None = None
 
 
 class SiteDeployed(Event):
@@ -88,23 +95,37 @@ class SiteDeployed(Event):
     site: SiteName
     backend: Literal["local", "azureml"]
     handle: str
+    #: the deployer's generation of this participant's deployment (one per process or job
+    #: it started); with the event kind it orders a participant's lifecycle facts
+    generation: int | None = None
+    #: asked for by RestartSite (else DeploySite, or an automatic deploy)
+    restart: bool = False
 
 
 class DeploymentFailed(Event):
     federation: FederationName
     target: str  # "server" or a site name
     reason: str
+    #: the deployer's generation of this participant's deployment (one per process or job
+    #: it started); with the event kind it orders a participant's lifecycle facts
+    generation: int | None = None
+    restart: bool = False
 
 
 class SiteStopped(Event):
     federation: FederationName
     site: SiteName
     reason: Literal["requested", "crashed", "removed"]
+    #: the deployer's generation of this participant's deployment (one per process or job
+    #: it started); with the event kind it orders a participant's lifecycle facts
+    generation: int | None = None
 
 
 class FederationTornDown(Event):
     federation: FederationName
     stopped: list[str]
+    #: the generation of the server deployment that was stopped
+    server_generation: int | None = None
 
 
 class JobWaitingForClients(Event):
@@ -170,6 +191,8 @@ class ClientView(Part):
 
 class FederationStatusObserved(Event):
     federation: FederationName
+    #: NVFlare's *engine* status ("started" while a job runs, "stopped" when idle), not
+    #: whether the server process is up: that is the deployer's ServerDeployed/SiteStopped
     server_status: str
     clients: list[ClientView]
     running_jobs: list[str] = Field(default_factory=list)
@@ -181,6 +204,8 @@ class SiteHealthChanged(Event):
     status: HealthStatus
     previous: HealthStatus | None = None
     diagnosis: str = ""
+    #: a short, stable code for the diagnosis (registered, tls_error, server_unreachable, ...)
+    diagnosis_code: str = ""
 
 
 class SiteClientRestarted(Event):
@@ -300,6 +325,8 @@ class SiteHeartbeat(Telemetry):
     site: SiteName
     status: HealthStatus
     diagnosis: str = ""
+    #: a short, stable code for the diagnosis (registered, tls_error, server_unreachable, ...)
+    diagnosis_code: str = ""
     pid: int | None = None
     pod: str | None = None
     uptime_s: float | None = None

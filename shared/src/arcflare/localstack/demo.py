@@ -122,8 +122,11 @@ class DemoRun:
                 time.sleep(POLL_S)
                 continue
             now = {c["name"] for c in outcome.payload.get("clients", [])} & wanted
+            # counted one by one: several hospitals often show up in the same poll
+            count = len(now & connected)
             for name in sorted(now - connected):
-                self.progress(f"site {name} connected ({len(now)}/{len(wanted)})")
+                count += 1
+                self.progress(f"site {name} connected ({count}/{len(wanted)})")
             connected = now
             if connected == wanted:
                 self._step("deploy_and_connect_s", t)
@@ -189,22 +192,25 @@ class DemoRun:
         series = self.metrics.get(site, {}).get(key)
         return series[max(series)] if series else None
 
-    def ledger_sites(self) -> dict[str, dict]:
-        """The ledger's read model of the sites (health from the site agents)."""
+    def ledger_view(self) -> dict:
+        """The ledger's read model of the federation (health from the site agents)."""
         try:
             port = int((self.data_dir / "run" / "ledger.port").read_text())
             url = f"http://127.0.0.1:{port}/federations/{self.federation}"
             with urllib.request.urlopen(url, timeout=5) as answer:
-                return {s["site"]: s for s in json.load(answer).get("sites", [])}
+                return json.load(answer)
         except (OSError, ValueError):
             return {}
 
     def _summary(self, job_id: str, completed: Envelope, registered: Envelope) -> dict:
         sites = []
-        seen = self.ledger_sites()
+        view_of_federation = self.ledger_view()
+        seen = {s["site"]: s for s in view_of_federation.get("sites", [])}
+        server = view_of_federation.get("server") or {}
         for name, _ in HOSPITALS[: self.sites]:
             view = seen.get(name, {})
-            sites.append({"name": name, "health": view.get("health") or "unknown",
+            sites.append({"name": name,
+                          "health": view.get("condition") or view.get("health") or "unknown",
                           "diagnosis": view.get("diagnosis") or "",
                           "server_view": view.get("server_view", "unknown"),
                           "final_metrics": {k: self.final(name, k)
@@ -218,6 +224,7 @@ class DemoRun:
             "result_ref": completed.payload.get("result_ref"),
             "global_accuracy": sum(accs) / len(accs) if accs else None,
             "sites": sites,
+            "server": {"lifecycle": server.get("lifecycle"), "engine": server.get("engine")},
             "mlflow": {
                 "tracking_uri": f"sqlite:///{self.data_dir / 'mlflow.db'}",
                 "experiment": self.federation,

@@ -26,7 +26,7 @@ from arcflare.contracts.events import (
     SiteStopped,
 )
 from arcflare.deployer import state
-from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Target
+from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Placement, Target
 from arcflare.deployer.kits import foreign_kit
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.runtime import Rejected, UnitOfWork, get_logger
@@ -56,7 +56,8 @@ def stop_site(cmd: StopSite, *, uow: UnitOfWork, computes: Computes) -> None:
         raise Rejected("not_found", f"site: {cmd.site} is not a site of federation "
                                     f"{cmd.federation} known to the deployer")
     _stop(uow, cmd.federation, cmd.site, computes)
-    uow.publish(SiteStopped(federation=cmd.federation, site=cmd.site, reason="requested"))
+    uow.publish(SiteStopped(federation=cmd.federation, site=cmd.site, reason="requested",
+                            generation=_generation(found)))
 
 
 def restart_site(cmd: RestartSite, *, uow: UnitOfWork, computes: Computes) -> None:
@@ -64,18 +65,21 @@ def restart_site(cmd: RestartSite, *, uow: UnitOfWork, computes: Computes) -> No
     if target is None:
         return
     _stop(uow, cmd.federation, cmd.site, computes)
-    _deploy(uow, target, computes)
+    _deploy(uow, target, computes, restart=True)
 
 
 def teardown_federation(cmd: TeardownFederation, *, uow: UnitOfWork, computes: Computes) -> None:
     live = state.deployments(uow.db, federation=cmd.federation, live_only=True)
     # sites before the server, so no client logs a lost server on its way out
     stopped = [d.target for d in sorted(live, key=lambda d: d.target == SERVER)]
+    generations = {d.target: d.placement.generation for d in live}
     for name in stopped:
         _stop(uow, cmd.federation, name, computes)
         if name != SERVER:
-            uow.publish(SiteStopped(federation=cmd.federation, site=name, reason="requested"))
-    uow.publish(FederationTornDown(federation=cmd.federation, stopped=stopped))
+            uow.publish(SiteStopped(federation=cmd.federation, site=name, reason="requested",
+                                    generation=generations[name]))
+    uow.publish(FederationTornDown(federation=cmd.federation, stopped=stopped,
+                                   server_generation=generations.get(SERVER)))
 
 
 def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork,
@@ -108,9 +112,11 @@ def record_site(evt: SiteProvisioned, *, uow: UnitOfWork, settings: DeployerSett
 
 
 def stop_removed_site(evt: SiteRemoved, *, uow: UnitOfWork, computes: Computes) -> None:
+    found = state.deployment(uow.db, evt.federation, evt.site)
     _stop(uow, evt.federation, evt.site, computes)
     state.mark_removed(uow.write(), evt.federation, evt.site)
-    uow.publish(SiteStopped(federation=evt.federation, site=evt.site, reason="removed"))
+    uow.publish(SiteStopped(federation=evt.federation, site=evt.site, reason="removed",
+                            generation=_generation(found)))
 
 
 COMMAND_HANDLERS = {
@@ -149,7 +155,12 @@ def _site_target(uow: UnitOfWork, federation: str, site: str) -> Target | None:
     return target
 
 
-def _deploy(uow: UnitOfWork, target: Target, computes: Computes) -> None:
+def _generation(found: state.Deployment | None) -> int | None:
+    return found.placement.generation if found is not None else None
+
+
+def _deploy(uow: UnitOfWork, target: Target, computes: Computes, *,
+            restart: bool = False) -> None:
     previous = state.deployment(uow.db, target.federation, target.name)
     generation = 1
     if previous is not None and previous.placement.generation:
@@ -163,25 +174,31 @@ def _deploy(uow: UnitOfWork, target: Target, computes: Computes) -> None:
         placement = compute.deploy(target, previous.placement if previous else None)
     except DeploymentError as exc:
         bound.warning("deployment failed", reason=exc.reason)
-        _fail(uow, target.federation, target.name, exc.reason, generation=generation)
+        _fail(uow, target.federation, target.name, exc.reason, generation=generation,
+              restart=restart)
         return
     envelope = uow.envelope
     state.record(uow.write(), target.federation, target.name,
                  "running" if placement.ready else "starting", placement,
                  command_id=envelope.message_id if envelope else None,
-                 correlation_id=envelope.correlation_id if envelope else None)
+                 correlation_id=envelope.correlation_id if envelope else None,
+                 issued_by=envelope.issued_by if envelope else None,
+                 on_behalf_of=envelope.on_behalf_of if envelope else None)
     bound.info("deployed", handle=placement.handle, adopted=placement.adopted,
                ready=placement.ready)
     if placement.ready:
-        uow.publish(deployed_event(target, placement.backend, placement.handle))
+        uow.publish(deployed_event(target, placement, restart=restart))
 
 
-def deployed_event(target: Target, backend: str, handle: str) -> ServerDeployed | SiteDeployed:
+def deployed_event(target: Target, placement: Placement, *,
+                   restart: bool = False) -> ServerDeployed | SiteDeployed:
     if target.name == SERVER:
         return ServerDeployed(federation=target.federation, endpoint=target.endpoint or "",
-                              backend=backend, handle=handle)
-    return SiteDeployed(federation=target.federation, site=target.name, backend=backend,
-                        handle=handle)
+                              backend=placement.backend, handle=placement.handle,
+                              generation=placement.generation)
+    return SiteDeployed(federation=target.federation, site=target.name,
+                        backend=placement.backend, handle=placement.handle,
+                        generation=placement.generation, restart=restart)
 
 
 def _stop(uow: UnitOfWork, federation: str, name: str, computes: Computes) -> None:
@@ -195,6 +212,7 @@ def _stop(uow: UnitOfWork, federation: str, name: str, computes: Computes) -> No
 
 
 def _fail(uow: UnitOfWork, federation: str, target: str, reason: str, *,
-          generation: int | None = None) -> None:
+          generation: int | None = None, restart: bool = False) -> None:
     state.record(uow.write(), federation, target, "failed", reason=reason, generation=generation)
-    uow.publish(DeploymentFailed(federation=federation, target=target, reason=reason))
+    uow.publish(DeploymentFailed(federation=federation, target=target, reason=reason,
+                                 generation=generation, restart=restart))

@@ -56,6 +56,9 @@ MIGRATIONS = [
     """,
     # the site's data inputs ([DataInput] JSON, from SiteProvisioned)
     "ALTER TABLE sites ADD COLUMN data TEXT NOT NULL DEFAULT '[]'",
+    # who asked for a deployment, so an outcome the watcher reports later still names them
+    ("ALTER TABLE deployments ADD COLUMN issued_by TEXT;"
+     " ALTER TABLE deployments ADD COLUMN on_behalf_of TEXT"),
 ]
 _SITE_DATA = TypeAdapter(list[DataInput])
 
@@ -74,6 +77,8 @@ class Deployment:
     placement: Placement
     command_id: str | None
     correlation_id: str | None
+    issued_by: str | None = None
+    on_behalf_of: str | None = None
 
     @property
     def live(self) -> bool:
@@ -181,7 +186,8 @@ def deployments(db: sqlite3.Connection, *, federation: str | None = None,
 def record(db: sqlite3.Connection, federation: str, target: str, status: str,
            placement: Placement | None = None, *, reason: str | None = None,
            command_id: str | None = None, correlation_id: str | None = None,
-           generation: int | None = None) -> None:
+           generation: int | None = None, issued_by: str | None = None,
+           on_behalf_of: str | None = None) -> None:
     """Upsert the deployment row; without a placement only status and reason change."""
     if placement is None:
         db.execute(
@@ -195,9 +201,10 @@ def record(db: sqlite3.Connection, federation: str, target: str, status: str,
         return
     p = placement
     db.execute(
-        "INSERT OR REPLACE INTO deployments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO deployments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (federation, target, p.backend, p.handle, p.pid, p.pgid, p.create_time, p.workspace,
-         p.generation, status, reason, command_id, correlation_id, now()),
+         p.generation, status, reason, command_id, correlation_id, now(), issued_by,
+         on_behalf_of),
     )
 
 
@@ -208,4 +215,5 @@ def _deployment(row: sqlite3.Row) -> Deployment:
                           # a deployment recorded as starting is still waiting to be announced
                           ready=row["status"] != "starting")
     return Deployment(row["federation"], row["target"], row["status"], placement,
-                      row["command_id"], row["correlation_id"])
+                      row["command_id"], row["correlation_id"], row["issued_by"],
+                      row["on_behalf_of"])

@@ -72,8 +72,10 @@ def _report(store: StateStore, found: state.Deployment, seen: Observation, *,
     # cause of that outcome, so `--wait` ends; a later crash has no such cause
     cause = (Envelope(message_id=found.command_id, correlation_id=found.correlation_id,
                       type="DeployServer" if found.target == SERVER else "DeploySite",
-                      federation=found.federation)
+                      federation=found.federation, issued_by=found.issued_by,
+                      on_behalf_of=found.on_behalf_of)
              if found.command_id and found.status == "starting" else None)
+    generation = found.placement.generation
     with store.unit_of_work(cause) as uow:
         db = uow.write()
         current = state.deployment(db, found.federation, found.target)
@@ -84,22 +86,23 @@ def _report(store: StateStore, found: state.Deployment, seen: Observation, *,
             target = (state.server_target(db, found.federation) if found.target == SERVER
                       else None) or Target(found.federation, found.target, "")
             state.record(db, found.federation, found.target, "running", found.placement,
-                         command_id=found.command_id, correlation_id=found.correlation_id)
-            uow.publish(deployed_event(target, found.placement.backend, found.placement.handle))
+                         command_id=found.command_id, correlation_id=found.correlation_id,
+                         issued_by=found.issued_by, on_behalf_of=found.on_behalf_of)
+            uow.publish(deployed_event(target, found.placement))
         elif seen.status == "failed" and found.status == "starting":
             state.record(db, found.federation, found.target, "failed", found.placement,
                          reason=seen.detail)
             uow.publish(DeploymentFailed(federation=found.federation, target=found.target,
-                                         reason=seen.detail))
+                                         reason=seen.detail, generation=generation))
         elif stopped_with_stack:
             state.record(db, found.federation, found.target, "stopped", found.placement,
                          reason="requested")
             uow.publish(SiteStopped(federation=found.federation, site=found.target,
-                                    reason="requested"))
+                                    reason="requested", generation=generation))
         else:
             state.record(db, found.federation, found.target, "crashed", found.placement,
                          reason=seen.detail)
             uow.publish(SiteStopped(federation=found.federation, site=found.target,
-                                    reason="crashed"))
+                                    reason="crashed", generation=generation))
         log.info("deployment changed", federation=found.federation, target=found.target,
                  status=seen.status, detail=seen.detail)

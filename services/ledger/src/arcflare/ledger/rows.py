@@ -1,11 +1,16 @@
 """Order-independent writes: versioned upserts, monotonic maxima, capped appends."""
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 from arcflare.contracts.envelope import Envelope
+
+
+def dump_json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def timestamp(moment: datetime | None) -> str | None:
@@ -20,6 +25,12 @@ def timestamp(moment: datetime | None) -> str | None:
 def version(envelope: Envelope, rank: int = 0) -> str:
     """Total order of events: rank first (final states win), then time, then message id."""
     return f"{rank}|{timestamp(envelope.occurred_at)}|{envelope.message_id}"
+
+
+def generation_version(envelope: Envelope, generation: int | None, rank: int) -> str:
+    """The deployer's order of a participant's facts: its deployment generation, then the
+    kind of fact within one generation. Time and id only break ties between equal facts."""
+    return f"{generation or 0:010d}|{rank}|{version(envelope)}"
 
 
 def upsert_group(

@@ -1,9 +1,14 @@
 """The ledger's state: an append-only event log and audit trail, and the read model.
 
-Every read-model column group carries a version (`*_v`: occurred_at|message_id);
-an event only overwrites a group whose version is older. That makes the read
-model a function of the *set* of events seen: replays, duplicates and
-out-of-order delivery all end in the same rows.
+Every read-model column group carries a version (`*_v`); an event only overwrites a
+group whose version is older. That makes the read model a function of the *set* of
+events seen: replays, duplicates and out-of-order delivery all end in the same rows.
+
+A group has one author, and its version is that author's own order: a participant's
+lifecycle (the deployer's) is ordered by the deployment generation and then the
+kind of fact (failed < running < stopped), never by arrival or by comparing clocks
+of different services; a certificate by its not_after (a renewal wins); a site's
+health by its one agent's clock; the server's engine by the job-controller's.
 """
 
 SCHEMA = """
@@ -87,4 +92,29 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 """
 
-MIGRATIONS = [SCHEMA]
+#: the server as a participant of its own (lifecycle from the deployer, by generation), the
+#: sites' generation and diagnosis code, who a command's outcome acted for (and, refused,
+#: who it claimed and proved to be), the NVFlare id a job waiting for clients went on under
+PARTICIPANTS_AND_COMMANDS = """
+ALTER TABLE federations ADD COLUMN server_lifecycle TEXT;
+ALTER TABLE federations ADD COLUMN server_lifecycle_reason TEXT;
+ALTER TABLE federations ADD COLUMN server_handle TEXT;
+ALTER TABLE federations ADD COLUMN server_generation INTEGER;
+ALTER TABLE federations ADD COLUMN server_lifecycle_at TEXT;
+ALTER TABLE federations ADD COLUMN server_lifecycle_v TEXT;
+ALTER TABLE sites ADD COLUMN generation INTEGER;
+ALTER TABLE sites ADD COLUMN lifecycle_at TEXT;
+ALTER TABLE sites ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sites ADD COLUMN diagnosis_code TEXT;
+ALTER TABLE audit ADD COLUMN correlation_id TEXT;
+ALTER TABLE audit ADD COLUMN on_behalf_of TEXT;
+ALTER TABLE audit ADD COLUMN note TEXT;
+ALTER TABLE audit ADD COLUMN claimed_by TEXT;
+ALTER TABLE audit ADD COLUMN proven_by TEXT;
+ALTER TABLE jobs ADD COLUMN submitted_as TEXT;
+UPDATE sites SET lifecycle_v = NULL;
+UPDATE certificates SET v = NULL;
+DELETE FROM sites WHERE site = 'server';
+"""
+
+MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS]

@@ -193,13 +193,17 @@ def _site_event(site: records.Site, *, deploy: bool, existing: bool = False) -> 
 def _announce(uow: UnitOfWork, federation: records.Federation, sites: list[records.Site],
               *, existing: bool) -> None:
     spec = federation.spec
+    ca = records.newest_certificate(uow.db, federation.name, "ca")
+    server = records.newest_certificate(uow.db, federation.name, "server")
     uow.publish(FederationProvisioned(
         federation=federation.name, server_endpoint=federation.endpoint,
         server_kit_ref=federation.server_kit_ref, admin_kit_ref=federation.admin_kit_ref,
         admin_name=federation.admin_name, sites=[s.name for s in sites],
         server_compute=spec.server.compute, admins=spec.admins,
         ca_fingerprint=federation.ca_fingerprint, auto_deploy=spec.auto_deploy,
-        existing=existing,
+        existing=existing, ca_not_after=ca.not_after if ca else None,
+        server_cert_fingerprint=server.fingerprint if server else None,
+        server_not_after=server.not_after if server else None,
     ))
     for site in sites:
         uow.publish(_site_event(site, deploy=spec.auto_deploy, existing=existing))

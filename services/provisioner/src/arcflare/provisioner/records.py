@@ -145,3 +145,19 @@ def access(db: sqlite3.Connection, federation_name: str) -> FederationAccess | N
         (federation_name,),
     ).fetchall())
     return FederationAccess(admins=admins, site_orgs=site_orgs)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    fingerprint: str
+    not_after: datetime
+
+
+def newest_certificate(db: sqlite3.Connection, federation_name: str,
+                       kind: str) -> Certificate | None:
+    """The latest-expiring certificate of a kind (ca, server) issued for the federation."""
+    row = db.execute(
+        "SELECT fingerprint, not_after FROM certificates WHERE federation = ? AND kind = ?"
+        " ORDER BY not_after DESC LIMIT 1", (federation_name, kind),
+    ).fetchone()
+    return Certificate(row["fingerprint"], datetime.fromisoformat(row["not_after"])) if row else None

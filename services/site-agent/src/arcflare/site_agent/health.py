@@ -16,6 +16,8 @@ from arcflare.site_agent.signals import Signal, read_signal
 class Health:
     status: str
     diagnosis: str
+    #: short and stable, for tables and rules: registered, tls_error, server_unreachable, ...
+    code: str = ""
 
 
 _LINK_FAILURES = {"refused", "dns", "tls", "expired", "timeout", "lost"}
@@ -28,27 +30,29 @@ def _link_health(signal: Signal, address: str) -> Health:
         case "refused":
             return Health("disconnected", (
                 f"Cannot connect to the NVFlare server at {addr} (connection refused): check that "
-                f"the server is running and that the firewall allows outbound TCP to {addr}."))
+                f"the server is running and that the firewall allows outbound TCP to {addr}."),
+                "server_unreachable")
         case "dns":
             return Health("misconfigured", (
                 f"The NVFlare server address {addr} does not resolve: check the hospital's DNS "
-                f"or the server name in the site's startup kit."))
+                f"or the server name in the site's startup kit."), "dns_error")
         case "tls":
             return Health("misconfigured", (
                 f"The TLS handshake with the NVFlare server at {addr} failed{reason}: the site's "
-                f"startup kit was not issued by this server's federation; redeploy the site's kit."))
+                f"startup kit was not issued by this server's federation; redeploy the site's kit."),
+                "tls_error")
         case "expired":
             return Health("misconfigured", (
                 f"A certificate for the connection to {addr} has expired: re-issue the startup "
-                f"kits (site and, if needed, server) and redeploy."))
+                f"kits (site and, if needed, server) and redeploy."), "cert_expired")
         case "timeout":
             return Health("disconnected", (
                 f"Connections to the NVFlare server at {addr} time out: a firewall or proxy is "
-                f"probably dropping the traffic; allow outbound TCP to {addr}."))
+                f"probably dropping the traffic; allow outbound TCP to {addr}."), "server_timeout")
         case _:  # lost
             return Health("disconnected", (
                 f"Lost the connection to the NVFlare server at {addr}: check that the server is "
-                f"up and that the network path to it is open."))
+                f"up and that the network path to it is open."), "connection_lost")
 
 
 def _data_health(health: Health, inputs: Sequence[InputState]) -> Health:
@@ -59,11 +63,12 @@ def _data_health(health: Health, inputs: Sequence[InputState]) -> Health:
     problems = ", ".join(f"data input {i.name} is {'not readable' if i.present else 'missing'}"
                          for i in broken)
     if health.status not in ("connected", "starting"):
-        return Health(health.status, f"{health.diagnosis} Also: {problems}.")
+        return Health(health.status, f"{health.diagnosis} Also: {problems}.", health.code)
     return Health("degraded", (
         f"{problems[0].upper()}{problems[1:]}: this site's jobs cannot read it. Restore the "
         f"folder or its mount, or change the site's data in the federation spec. "
-        f"{health.diagnosis}"))
+        f"{health.diagnosis}"), "data_missing" if any(not i.present for i in broken)
+        else "data_unreadable")
 
 
 class HealthModel:
@@ -92,7 +97,7 @@ class HealthModel:
                     and not self._restart_expected:
                 passed.append(Health("crashed", (
                     "The NVFlare client restarted on its own (it exited unexpectedly): "
-                    "look at error_log.txt for the cause.")))
+                    "look at error_log.txt for the cause."), "crashed"))
             if obs.identity is not None:
                 self._restart_expected = False
             self._identity = obs.identity
@@ -119,15 +124,16 @@ class HealthModel:
         address = obs.server_address or "the configured address"
         match obs.runtime:
             case "starting":
-                return Health("starting", obs.detail or "The NVFlare client is starting.")
+                return Health("starting", obs.detail or "The NVFlare client is starting.",
+                              "starting")
             case "restarting" | "exited":
-                return Health("crashed", obs.detail)
+                return Health("crashed", obs.detail, "crashed")
             case "stopped":
-                return Health("stopped", obs.detail)
+                return Health("stopped", obs.detail, "stopped")
             case "broken":
-                return Health("misconfigured", obs.detail)
+                return Health("misconfigured", obs.detail, "misconfigured")
             case "unknown":
-                return Health("unknown", obs.detail)
+                return Health("unknown", obs.detail, "unknown")
         if self._failure is not None:
             return _link_health(self._failure, address)
         expired = obs.certificate_not_after is not None and \
@@ -136,15 +142,17 @@ class HealthModel:
             return Health("misconfigured", (
                 "The site's client certificate (startup/client.crt) expired on "
                 f"{datetime.fromtimestamp(obs.certificate_not_after, UTC):%Y-%m-%d}: "
-                "re-issue the site's startup kit and redeploy."))
+                "re-issue the site's startup kit and redeploy."), "cert_expired")
         if self._registered:
             return Health("connected", (
-                f"Registered with the NVFlare server at {address} as {self._registered}."))
+                f"Registered with the NVFlare server at {address} as {self._registered}."),
+                "registered")
         up = self.clock() - obs.started_at if obs.started_at is not None else 0.0
         if up < self.grace:
             return Health("starting", (
                 f"The NVFlare client is up and has not registered with the server at {address} "
-                "yet."))
+                "yet."), "registering")
         return Health("disconnected", (
             f"The NVFlare client has been up {int(up)} s but never registered with the server at "
-            f"{address}: check the server address, the firewall and the site's certificate."))
+            f"{address}: check the server address, the firewall and the site's certificate."),
+            "never_registered")

@@ -51,7 +51,7 @@ class SiteReporter:
         health = passed[-1]
         self.telemetry.offer(SiteHeartbeat(
             federation=self.federation, site=self.site, status=health.status,
-            diagnosis=health.diagnosis, pid=obs.pid, pod=obs.pod,
+            diagnosis=health.diagnosis, diagnosis_code=health.code, pid=obs.pid, pod=obs.pod,
             uptime_s=round(time.time() - obs.started_at, 1) if obs.started_at is not None else None,
             cpu_percent=obs.cpu_percent, rss_bytes=obs.rss_bytes, current_job=obs.current_job,
             inputs=[InputHealth(name=i.name, present=i.present, readable=i.readable, size=i.size)
@@ -64,7 +64,8 @@ class SiteReporter:
             if health.status != previous:
                 changes.append(SiteHealthChanged(
                     federation=self.federation, site=self.site, status=health.status,
-                    previous=previous, diagnosis=health.diagnosis))
+                    previous=previous, diagnosis=health.diagnosis,
+                    diagnosis_code=health.code))
                 previous = health.status
         if not changes:
             return
