@@ -106,3 +106,18 @@ def test_a_uuid_message_id_becomes_text():
     wire = Message(body=b"{}", id=message_id, inferred=True)
 
     assert from_service_bus(received(wire), "orders").message_id == str(message_id)
+
+
+def test_every_documented_servicebus_setting_reaches_the_adapter(monkeypatch):
+    from arcflare.bus.azure.config import AzureBusOptions
+    from arcflare.runtime.settings import Settings
+
+    for name, value in {"NAMESPACE": "ns.servicebus.windows.net", "RETRY_MODE": "fixed",
+                        "MAX_LOCK_RENEWAL_S": "90", "MAX_CONCURRENT_SESSIONS": "3",
+                        "MAX_LOCK_RENEWERS": "7", "STALL_AFTER_S": "45"}.items():
+        monkeypatch.setenv(f"ARCFLARE_SERVICEBUS_{name}", value)
+
+    options = AzureBusOptions.from_settings(Settings())
+
+    assert (options.retry_mode, options.max_lock_renewal_s, options.max_concurrent_sessions,
+            options.max_lock_renewers, options.stall_after_s) == ("fixed", 90.0, 3, 7, 45.0)

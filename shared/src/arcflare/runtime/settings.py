@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     servicebus_retry_total: int = 3
     servicebus_retry_backoff_s: float = 0.8
     servicebus_retry_backoff_max_s: float = 30.0
+    servicebus_retry_mode: Literal["exponential", "fixed"] = "exponential"
+    #: the SDK's AutoLockRenewer keeps a message or session lock this long (seconds)
+    servicebus_max_lock_renewal_s: float = Field(default=300.0, gt=0)
+    #: session locks one process holds at once
+    servicebus_max_concurrent_sessions: int = Field(default=8, ge=1, le=256)
+    #: locks renewed at once (a worker thread each)
+    servicebus_max_lock_renewers: int = Field(default=32, ge=1, le=1024)
+    #: watchdog: rebuild a receiver idle this long while its entity holds an older message
+    servicebus_stall_after_s: float = Field(default=120.0, gt=0)
     #: where /healthz and /readyz listen (0.0.0.0 in a container)
     health_host: str = "127.0.0.1"
     #: None: no health server; 0: a free port (written to <data_dir>/run/<service>.port)

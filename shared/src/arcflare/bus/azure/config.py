@@ -1,7 +1,8 @@
 """What the Azure adapter reads from settings, checked at start.
 
-Every option is read with getattr and a default, so a service's Settings class
-needs only the two connection fields; the rest tune retries and supervision:
+Every option is a field of arcflare.runtime.settings.Settings (so every service reads the
+same ARCFLARE_ variables); they are read with getattr and a default, so a bare settings
+object with only the two connection fields works too. The rest tune retries and supervision:
 
 | setting (ARCFLARE_...)                    | default     | what                                        |
 |-------------------------------------------|-------------|---------------------------------------------|
