@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 import typer
-from arcflare.cli import bus, events, schema
+from arcflare.cli import bus, bus_azure, events, schema
 from arcflare.runtime.files import private_umask
 
 app = typer.Typer(
@@ -27,20 +27,8 @@ events.register(app)
 # areas that register(app) themselves; each is a module of arcflare.cli
 AREAS = ["federation", "deploy", "job", "status", "local", "demo", "identity"]
 for area in AREAS:
-    try:
-        module = importlib.import_module(f"arcflare.cli.{area}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"arcflare.cli.{area}":
-            raise
-        continue
-    module.register(app)
-
-try:
-    from arcflare.cli.bus_azure import register as _register_bus_init
-except ModuleNotFoundError:
-    pass
-else:
-    _register_bus_init(bus.app)
+    importlib.import_module(f"arcflare.cli.{area}").register(app)
+bus_azure.register(bus.app)
 
 
 if __name__ == "__main__":

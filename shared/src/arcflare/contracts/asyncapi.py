@@ -17,10 +17,6 @@ def message_schemas() -> dict[str, dict[str, Any]]:
             for name, cls in sorted(message_types().items())}
 
 
-def _channel_of(cls: type) -> str:
-    return cls.channel
-
-
 def asyncapi_document() -> dict[str, Any]:
     types = message_types()
     channels: dict[str, Any] = {}
@@ -46,7 +42,7 @@ def asyncapi_document() -> dict[str, Any]:
     entities = [(q.name, "queue", q.options) for q in TOPOLOGY.queues]
     entities += [(t.name, "topic", t.options) for t in TOPOLOGY.topics]
     for entity, kind, options in entities:
-        members = [n for n, c in sorted(types.items()) if _channel_of(c) == entity]
+        members = [n for n, c in sorted(types.items()) if c.channel == entity]
         channels[entity] = {
             "address": entity,
             "title": f"{kind} {entity}",

@@ -13,7 +13,7 @@ permanent for that message alone (docs/architecture.md, "Delivery").
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +48,7 @@ RERUNNABLE = frozenset({"failed", "rejected"})
 class Consumer:
     entity: str
     subscription: str | None = None
-    handlers: Mapping[type[Message], Handler | Sequence[Handler]] = field(default_factory=dict)
+    handlers: Mapping[type[Message], Handler] = field(default_factory=dict)
     sessions: bool | None = None  # None: as the topology says
     #: True: messages are commands (rejections answered with CommandRejected)
     commands: bool | None = None
@@ -78,9 +78,7 @@ class Consumer:
 
     def handlers_for(self, message: Message) -> list[Handler]:
         found = self.handlers.get(type(message))
-        if found is None:
-            return []
-        return list(found) if isinstance(found, (list, tuple)) else [found]
+        return [] if found is None else [found]
 
 
 class MessageProcessor:

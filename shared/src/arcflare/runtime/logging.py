@@ -6,11 +6,8 @@ import sys
 
 import structlog
 
-_configured = False
-
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> None:
-    global _configured
     json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer = (
         structlog.processors.JSONRenderer()
@@ -36,7 +33,6 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "auto") -> N
     structlog.contextvars.bind_contextvars(service=service)
     # libraries log through stdlib logging; keep their noise at WARNING
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
-    _configured = True
 
 
 def get_logger(name: str | None = None, **bound: object) -> structlog.typing.FilteringBoundLogger:

@@ -36,7 +36,7 @@ def routing_problems(consumers: Iterable[Any], dependencies: Mapping[str, Any],
         if rules is None:
             continue
         handled = set()
-        for kind, handlers in consumer.handlers.items():
+        for kind, handler in consumer.handlers.items():
             name = kind.type_name()
             handled.add(name)
             if consumer.entity not in _entities(kind):
@@ -46,11 +46,10 @@ def routing_problems(consumers: Iterable[Any], dependencies: Mapping[str, Any],
                                    for r in rules) and not _site_rule(rules):
                 problems.append(f"{consumer.name}: handles {name}, but the subscription's "
                                 "rules never deliver it (arcflare.contracts.topology)")
-            for handler in handlers if isinstance(handlers, (list, tuple)) else [handlers]:
-                missing = _unwired(handler, wired)
-                if missing:
-                    problems.append(f"{consumer.name}: {handler.__qualname__} needs "
-                                    f"{', '.join(missing)}, which bootstrap does not wire")
+            missing = _unwired(handler, wired)
+            if missing:
+                problems.append(f"{consumer.name}: {handler.__qualname__} needs "
+                                f"{', '.join(missing)}, which bootstrap does not wire")
         for name in sorted(_delivered(rules) - handled):
             problems.append(f"{consumer.name}: the subscription delivers {name}, which no "
                             "handler takes; handle it or drop it from the subscription's rules")

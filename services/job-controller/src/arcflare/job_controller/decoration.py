@@ -10,7 +10,6 @@ submit must carry identical content, or NVFlare's submit token reports a conflic
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,6 @@ BRIDGE_PATH = "arcflare.flare.bridge.BusBridge"
 FED_EVENT_ID = "arcflare_event_to_fed"
 FED_EVENT_PATH = "nvflare.app_common.widgets.convert_to_fed_event.ConvertToFedEvent"
 ANALYTIX_EVENT = "analytix_log_stats"
-
-
-def bridge_available() -> bool:
-    try:
-        return importlib.util.find_spec("arcflare.flare.bridge") is not None
-    except ModuleNotFoundError:
-        return False
 
 
 def decorate_server_config(

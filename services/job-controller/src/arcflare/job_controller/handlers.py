@@ -16,7 +16,6 @@ from arcflare.contracts.events import (
 from arcflare.job_controller import records
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
 from arcflare.job_controller.client_wait import submit_token, waiting_event
-from arcflare.job_controller.decoration import bridge_available
 from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps, InvalidPackage
@@ -51,7 +50,7 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
     try:
         job_dir = prepare_job(cmd, submit_token(command_id), data_dir=settings.data_dir, caps=caps,
-                              bridge=bridge_available())
+                              bridge=True)
     except InvalidPackage as exc:
         raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
     now = time.time()

@@ -47,7 +47,6 @@ class JobWatcher:
     def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
         self.client_wait = ClientWait(state, flare_admins)
-        self._last_observed: dict[str, float] = {}
 
     def __call__(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.job_poll_interval_s):

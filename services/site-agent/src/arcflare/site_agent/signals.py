@@ -55,13 +55,6 @@ def read_signal(line: str) -> Signal | None:
     return None
 
 
-def last_signal(lines: list[str]) -> Signal | None:
-    found = None
-    for line in lines:
-        found = read_signal(line) or found
-    return found
-
-
 def _address(line: str) -> str | None:
     match = _ADDRESS.search(line)
     return (match.group(1) or match.group(2)) if match else None
