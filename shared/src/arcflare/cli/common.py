@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from arcflare.client import Client
 from arcflare.contracts.base import Command
-from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.envelope import Envelope, describe_errors, field_errors
 from arcflare.contracts.outcomes import is_failure
 from arcflare.runtime.settings import Settings
+from pydantic import ValidationError
 from rich.console import Console
 
 console = Console(stderr=True)
@@ -62,9 +64,24 @@ def envelope_json(envelope: Envelope) -> dict[str, Any]:
 
 def describe_failure(outcome: Envelope) -> str:
     p = outcome.payload
-    parts = [p.get("reason", ""), p.get("detail", "")]
-    parts += [f"{e['field']}: {e['problem']}" for e in p.get("errors", [])]
+    parts = [p.get("reason", ""), p.get("detail", ""), describe_errors(p.get("errors", []))]
     return f"{outcome.type}: " + "; ".join(x for x in parts if x)
+
+
+M = TypeVar("M")
+
+
+def build(make: Callable[[], M], what: str = "") -> M:
+    """The command (or spec) `make` builds, or exit 2 with every field problem in one line —
+    the one way the CLI reports arguments its messages refuse."""
+    try:
+        return make()
+    except ValidationError as exc:
+        prefix = f"{what} is not valid: " if what else ""
+        given = [repr(e.get("input"))[:60] for e in exc.errors(include_url=False)]
+        errors = [{**e, "problem": f"{e['problem']} (got {g})"}
+                  for e, g in zip(field_errors(exc), given, strict=True)]
+        fail(prefix + describe_errors(errors), code=2)
 
 
 def send_command(

@@ -4,9 +4,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from arcflare.cli.common import AsPrincipal, DataDir, Json, Timeout, Wait, fail, send_command
+from arcflare.cli.common import AsPrincipal, DataDir, Json, Timeout, Wait, build, send_command
 from arcflare.contracts.commands import DeployServer, DeploySite, StopSite, TeardownFederation
-from pydantic import ValidationError
 
 Federation = Annotated[str, typer.Argument(help="The federation (NVFlare project) name.")]
 Sites = Annotated[
@@ -19,7 +18,7 @@ def deploy(federation: Federation, site: Sites = None, wait: Wait = False,
            timeout: Timeout = 300.0, data_dir: DataDir = None, as_: AsPrincipal = None,
            json_out: Json = False) -> None:
     """Deploy the federation's server, or with --site the named sites."""
-    commands = _build(lambda: [DeploySite(federation=federation, site=s) for s in site]
+    commands = build(lambda: [DeploySite(federation=federation, site=s) for s in site]
                       if site else [DeployServer(federation=federation)])
     for command in commands:
         send_command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out,
@@ -30,7 +29,7 @@ def stop(federation: Federation, site: Sites = None, wait: Wait = False,
          timeout: Timeout = 300.0, data_dir: DataDir = None, as_: AsPrincipal = None,
          json_out: Json = False) -> None:
     """Stop the named sites; without --site, stop the whole federation (as teardown)."""
-    commands = _build(lambda: [StopSite(federation=federation, site=s) for s in site]
+    commands = build(lambda: [StopSite(federation=federation, site=s) for s in site]
                       if site else [TeardownFederation(federation=federation)])
     for command in commands:
         send_command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out,
@@ -40,18 +39,9 @@ def stop(federation: Federation, site: Sites = None, wait: Wait = False,
 def teardown(federation: Federation, wait: Wait = False, timeout: Timeout = 300.0,
              data_dir: DataDir = None, as_: AsPrincipal = None, json_out: Json = False) -> None:
     """Stop every site and then the server of the federation."""
-    (command,) = _build(lambda: [TeardownFederation(federation=federation)])
+    (command,) = build(lambda: [TeardownFederation(federation=federation)])
     send_command(command, data_dir=data_dir, as_=as_,
                  wait=wait, json_out=json_out, timeout=timeout, what=f"teardown of {federation}")
-
-
-def _build(make):
-    try:
-        return make()
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        fail(f"{'.'.join(map(str, error['loc'])) or 'argument'}: {error['msg']} "
-             f"(got {error.get('input')!r})", code=2)
 
 
 def _what(command: DeployServer | DeploySite | StopSite | TeardownFederation) -> str:

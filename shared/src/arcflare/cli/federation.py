@@ -16,12 +16,13 @@ from arcflare.cli.common import (
     Json,
     Timeout,
     Wait,
+    build,
     console,
     fail,
     send_command,
 )
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
-from arcflare.contracts.envelope import field_errors
+from arcflare.contracts.envelope import describe_errors, field_errors
 from pydantic import ValidationError
 
 federation_app = typer.Typer(help="Create federations (NVFlare provisioning).", no_args_is_help=True)
@@ -41,7 +42,7 @@ def load_spec(path: Path) -> CreateFederation:
     try:
         return CreateFederation.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(f"{e['field']}: {e['problem']}" for e in field_errors(exc))
+        problems = describe_errors(field_errors(exc), sep="\n  ")
         fail(f"{path} is not a valid federation spec:\n  {problems}", code=2)
 
 
@@ -86,10 +87,7 @@ def add(
     as_: AsPrincipal = None,
 ) -> None:
     """Add a site to a running federation: one new kit signed by its CA."""
-    try:
-        command = AddSite(federation=federation, site=name, org=org, deploy=deploy)
-    except ValidationError as exc:
-        fail("; ".join(f"{e['field']}: {e['problem']}" for e in field_errors(exc)), code=2)
+    command = build(lambda: AddSite(federation=federation, site=name, org=org, deploy=deploy))
     _command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out,
              timeout=timeout, what=f"site {name}")
 
@@ -105,10 +103,7 @@ def remove(
     as_: AsPrincipal = None,
 ) -> None:
     """Remove a site: its kit is deleted and the deployer stops it."""
-    try:
-        command = RemoveSite(federation=federation, site=name)
-    except ValidationError as exc:
-        fail("; ".join(f"{e['field']}: {e['problem']}" for e in field_errors(exc)), code=2)
+    command = build(lambda: RemoveSite(federation=federation, site=name))
     _command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out,
              timeout=timeout, what=f"removal of {name}")
 

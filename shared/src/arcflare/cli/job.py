@@ -20,6 +20,7 @@ from arcflare.cli.common import (
     Json,
     Timeout,
     Wait,
+    build,
     client_for,
     console,
     describe_failure,
@@ -38,7 +39,6 @@ from arcflare.contracts.commands import (
     SubmitJob,
 )
 from arcflare.contracts.envelope import Envelope
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -95,13 +95,9 @@ def submit(
     """Submit a job; with --wait follow it to its end with a progress bar of rounds."""
     package = package_for(path, recipe, param or [], data_dir)
     job_name = name or (recipe if recipe else Path(str(path)).name.split(".")[0])
-    try:
-        command = SubmitJob(federation=federation, name=job_name, package=package,
-                            min_clients=min_clients, sites=site or None, timeout_s=job_timeout,
-                            clients_timeout_s=clients_timeout)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        fail(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", code=2)
+    command = build(lambda: SubmitJob(
+        federation=federation, name=job_name, package=package, min_clients=min_clients,
+        sites=site or None, timeout_s=job_timeout, clients_timeout_s=clients_timeout))
     accepted = send_command(command, data_dir=data_dir, as_=as_, wait=wait, json_out=json_out and not wait,
                             timeout=timeout, what=f"submission of {job_name}")
     if accepted is None:

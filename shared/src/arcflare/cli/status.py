@@ -20,6 +20,7 @@ from arcflare.cli.common import (
     AsPrincipal,
     DataDir,
     Json,
+    build,
     client_for,
     console,
     describe_failure,
@@ -30,9 +31,8 @@ from arcflare.cli.common import (
 )
 from arcflare.cli.status_view import federation_view
 from arcflare.contracts.commands import TailSiteLogs
-from arcflare.contracts.envelope import Envelope, field_errors
+from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.outcomes import is_failure
-from pydantic import ValidationError
 from rich.markup import escape
 from rich.table import Table
 
@@ -169,10 +169,8 @@ def logs(
     json_out: Json = False,
 ) -> None:
     """The last lines of a site's NVFlare log, fetched by its agent (redacted, capped)."""
-    try:
-        command = TailSiteLogs(federation=federation, site=site, lines=lines, file=file)
-    except ValidationError as exc:
-        fail("; ".join(f"{e['field']}: {e['problem']}" for e in field_errors(exc)), code=2)
+    command = build(lambda: TailSiteLogs(federation=federation, site=site, lines=lines,
+                                         file=file))
     with client_for(data_dir, as_) as client:
         command_id = client.send(command)
         try:

@@ -10,7 +10,7 @@ from arcflare.bus import connect
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.contracts.base import Command
-from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.envelope import Envelope, describe_errors
 from arcflare.contracts.outcomes import ACCEPTED, is_failure, outcome_types
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION, TOPOLOGY
 from arcflare.runtime import identity
@@ -31,7 +31,7 @@ class CommandFailed(Exception):
         payload = outcome.payload
         reason = payload.get("reason", "")
         detail = payload.get("detail") or ""
-        errors = "; ".join(f"{e['field']}: {e['problem']}" for e in payload.get("errors", []))
+        errors = describe_errors(payload.get("errors", []))
         text = ", ".join(x for x in (reason, detail, errors) if x)
         super().__init__(f"{outcome.type}: {text}" if text else outcome.type)
         self.outcome = outcome

@@ -96,6 +96,11 @@ class Envelope(BaseModel):
         return props
 
 
+def describe_errors(errors: list[dict[str, str]], sep: str = "; ") -> str:
+    """Field errors as one line a person reads: "field: problem; field: problem"."""
+    return sep.join(f"{e['field']}: {e['problem']}" for e in errors)
+
+
 def field_errors(error: ValidationError) -> list[dict[str, str]]:
     """Pydantic errors as [{field, problem}] — what CommandRejected carries."""
     return [

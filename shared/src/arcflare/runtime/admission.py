@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from arcflare.bus.codec import DecodeError, envelope_of, wire_of
 from arcflare.bus.port import ORIGINAL_MESSAGE_ID, ReceivedMessage
 from arcflare.contracts.base import Message, UnknownMessageType
-from arcflare.contracts.envelope import Envelope, field_errors
+from arcflare.contracts.envelope import Envelope, describe_errors, field_errors
 from arcflare.contracts.senders import Sender, sender_refusal
 from arcflare.trust.errors import Unauthenticated
 from arcflare.trust.principals import Principal
@@ -103,7 +103,7 @@ class Admission:
                           principal=principal) from None
         except ValidationError as exc:
             errors = field_errors(exc)
-            detail = "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:20])
+            detail = describe_errors(errors[:20])
             raise Refused("invalid", detail, errors, envelope=envelope,
                           principal=principal) from None
 

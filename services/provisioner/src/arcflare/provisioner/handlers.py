@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite, SiteSpec
+from arcflare.contracts.envelope import describe_errors
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
 from arcflare.flare.kits import KitStore
 from arcflare.provisioner import records
@@ -44,7 +45,7 @@ def create_federation(
         _announce(uow, existing, records.sites(uow.db, cmd.name), existing=True)
         return
     if problems := federation_problems(cmd):
-        raise Rejected("invalid", "; ".join(f"{e['field']}: {e['problem']}" for e in problems),
+        raise Rejected("invalid", describe_errors(problems),
                        errors=problems)
     ca = _ca(settings, cmd.name)
     if not ca.exists() and kit_store.participants(cmd.name):
