@@ -59,7 +59,7 @@ class ClientWait:
                 try:
                     self.advance(admin, job, clients)
                 except Exception as exc:  # noqa: BLE001 - one job's trouble must not stall the rest
-                    log.warning("client_wait_step_failed", command_id=job.command_id, error=repr(exc))
+                    log.warning("a job waiting for clients could not be looked at; the next tick tries again", command_id=job.command_id, error=repr(exc))
 
     @staticmethod
     def _connected(admin: FlareAdmin, federation: str) -> set[str] | None:
@@ -67,7 +67,7 @@ class ClientWait:
         try:
             return {c.name for c in admin.server_view().clients}
         except Exception as exc:  # noqa: BLE001 - an unreachable server is asked again next time
-            log.info("federation_unreachable", federation=federation, error=repr(exc))
+            log.info("the federation's NVFlare server is unreachable", federation=federation, error=repr(exc))
             return None
 
     def advance(self, admin: FlareAdmin, job: WaitingJob, clients: set[str] | None) -> None:
@@ -81,7 +81,7 @@ class ClientWait:
                 self.fail(job, "refused", f"NVFlare refused the job: {exc}")
                 return
             except Exception as exc:  # noqa: BLE001 - tried again next poll, until the deadline
-                log.warning("submit_failed", command_id=job.command_id, error=repr(exc))
+                log.warning("submitting a waiting job to NVFlare failed", command_id=job.command_id, error=repr(exc))
                 problem = exc
         if time.time() >= job.clients_deadline:
             if problem is not None:
@@ -108,17 +108,17 @@ class ClientWait:
                 uow.publish(JobSubmitted(federation=job.federation, job_id=job_id, name=job.name,
                                          sites=sites, rounds=rounds))
         if not won:
-            log.warning("aborting_job_submitted_after_abort", job_id=job_id, command_id=job.command_id)
+            log.warning("a job reached NVFlare after its abort won; aborting it there", job_id=job_id, command_id=job.command_id)
             admin.abort(job_id)
             return
-        log.info("job_submitted", federation=job.federation, job_id=job_id, submit_token=token)
+        log.info("job submitted to NVFlare", federation=job.federation, job_id=job_id, submit_token=token)
 
     def fail(self, job: WaitingJob, reason: str, detail: str) -> None:
         with self.state.unit_of_work(job.command) as uow:
             if records.end_wait(uow.write(), job.command_id, "failed"):
                 uow.publish(JobFailed(federation=job.federation, name=job.name, reason=reason,
                                       detail=detail))
-        log.warning("job_not_submitted", command_id=job.command_id, reason=reason, detail=detail)
+        log.warning("job not submitted", command_id=job.command_id, reason=reason, detail=detail)
 
     @staticmethod
     def _shortfall(job: WaitingJob, seen: list[str], unreachable: bool) -> str:

@@ -146,7 +146,7 @@ def disable_removed_site(event: SiteRemoved, *, uow: UnitOfWork, flare_admins: F
     try:
         admin = flare_admins.for_federation(event.federation)
     except UnknownFederation:
-        log.warning("site_removed_unknown_federation", federation=event.federation, site=event.site)
+        log.warning("site removed from a federation not known here; nothing to disable", federation=event.federation, site=event.site)
         return
     admin.disable_client(event.site)  # unreachable server: transient, retried with backoff
     uow.write().execute("INSERT OR IGNORE INTO removed_sites VALUES (?, ?)",

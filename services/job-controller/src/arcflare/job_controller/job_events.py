@@ -38,7 +38,7 @@ def download_result(admin: FlareAdmin, job: JobRecord, results_dir: Path) -> str
     try:
         path = admin.download_result(job.job_id, results_dir)
     except Exception as exc:  # noqa: BLE001 - a missing result must not hide the job's end
-        log.warning("result_not_downloaded", job_id=job.job_id, error=repr(exc))
+        log.warning("job result not downloaded; the job ends without it", job_id=job.job_id, error=repr(exc))
         return None
     return f"file:{path.resolve()}"
 

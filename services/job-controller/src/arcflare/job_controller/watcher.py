@@ -33,7 +33,7 @@ def _cause(job: JobRecord) -> Envelope:
 
 
 def abort_with_reason(state: StateStore, admin: FlareAdmin, job: JobRecord, reason: str) -> None:
-    log.warning("aborting_job", job_id=job.job_id, reason=reason)
+    log.warning("aborting the job in NVFlare", job_id=job.job_id, reason=reason)
     with state.unit_of_work() as uow:
         uow.write().execute("UPDATE jobs SET abort_reason=? WHERE job_id=? AND abort_reason IS NULL",
                             (reason, job.job_id))
@@ -54,7 +54,7 @@ class JobWatcher:
                 try:
                     step()
                 except Exception as exc:
-                    log.exception("watch_failed", step=step.__name__, error=repr(exc))
+                    log.exception("a watcher step failed; the next tick tries again", step=step.__name__, error=repr(exc))
 
     def poll_jobs(self) -> None:
         with self.state.connect() as db:
@@ -64,7 +64,7 @@ class JobWatcher:
                 try:
                     self.poll_job(admin, job)
                 except Exception as exc:  # noqa: BLE001 - one job's trouble must not stall the rest
-                    log.warning("job_poll_failed", job_id=job.job_id, error=repr(exc))
+                    log.warning("asking NVFlare about a job failed; the next poll tries again", job_id=job.job_id, error=repr(exc))
 
     def poll_job(self, admin: FlareAdmin, job: JobRecord) -> None:
         view = admin.job(job.job_id)
@@ -97,7 +97,7 @@ class FederationWatcher:
             try:
                 self.check()
             except Exception as exc:
-                log.exception("federation_watch_failed", error=repr(exc))
+                log.exception("watching the federations failed; the next tick tries again", error=repr(exc))
 
     def check(self) -> None:
         with self.state.connect() as db:
@@ -114,7 +114,7 @@ class FederationWatcher:
                 admin = self.flare_admins.for_federation(name)
                 event = observe_federation(admin, name)
             except Exception as exc:  # noqa: BLE001 - an unreachable server is reported next time
-                log.info("federation_unreachable", federation=name, error=repr(exc))
+                log.info("the federation's NVFlare server is unreachable", federation=name, error=repr(exc))
                 continue
             if due:
                 self._last_observed[name] = now

@@ -178,7 +178,7 @@ class FlareApiAdmin(FlareAdmin):
                 try:
                     sess.close()
                 except Exception as exc:  # noqa: BLE001 - closing a broken session may fail too
-                    log.info("flare_session_close_failed", error=repr(exc))
+                    log.info("closing the FLARE API session failed", error=repr(exc))
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         from nvflare.fuel.flare_api.api_spec import (
@@ -196,7 +196,7 @@ class FlareApiAdmin(FlareAdmin):
                         self._sess = self._open()
                     return fn(self._sess)
                 except retryable as exc:
-                    log.warning("flare_call_failed", call=what, attempt=attempt, error=str(exc))
+                    log.warning("a FLARE API call failed", call=what, attempt=attempt, error=str(exc))
                     self.close()  # reconnect on the next attempt
                     if attempt == self.attempts:
                         raise FlareUnavailable(f"{what}: {exc}") from exc
