@@ -19,7 +19,7 @@ from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.http_api import LedgerApi
 from arcflare.ledger.projections import record
-from arcflare.ledger.schema import MIGRATIONS
+from arcflare.ledger.tables import MIGRATIONS
 
 FED = "bench"
 SITES = 50

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from arcflare.alerter.schema import MIGRATIONS
+from arcflare.alerter.tables import MIGRATIONS
 from arcflare.contracts import events as e
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope

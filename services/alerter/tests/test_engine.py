@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from arcflare.alerter.engine import AlertEngine
 from arcflare.alerter.loader import load_rules, parse_rules
-from arcflare.alerter.schema import SCHEMA
+from arcflare.alerter.tables import SCHEMA
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 

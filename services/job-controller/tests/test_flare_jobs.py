@@ -17,7 +17,7 @@ from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
 from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.recipes.logreg_client import accuracy, site_dataset, split
-from arcflare.job_controller.records import MIGRATIONS
+from arcflare.job_controller.tables import MIGRATIONS
 from arcflare.runtime.state import StateStore
 from jc_federation import ADMIN, LocalFederation
 from jc_service import FED, SITES, logreg, nvflare_jobs, start_service, wait_for, wait_until_running

@@ -22,7 +22,7 @@ from arcflare.contracts.commands import (
     SubmitJob,
 )
 from arcflare.contracts.events import FederationProvisioned, SiteRemoved
-from arcflare.job_controller import records
+from arcflare.job_controller import tables
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait, submit_token
 from arcflare.job_controller.settings import JobControllerSettings
@@ -274,7 +274,7 @@ def test_a_job_that_reached_nvflare_after_an_abort_won_is_aborted_there(env) -> 
     svc, client, admin, _ = env
     submit_id = waiting(env)
     with svc.state.connect() as db:
-        seen_by_watcher = records.waiting_job(db, submit_id)
+        seen_by_watcher = tables.waiting_job(db, submit_id)
 
     outcome(svc, client, AbortJob(federation="fed", job_id=submit_id))
     ClientWait(svc.state, svc.dependencies["flare_admins"]).submit(

@@ -11,7 +11,7 @@ import pytest
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
-from arcflare.ledger.schema import MIGRATIONS
+from arcflare.ledger.tables import MIGRATIONS
 
 from .conftest import FED, OWNER, T0, outcome, provisioning
 from .test_projections import feed, ledger_db

@@ -11,7 +11,7 @@ from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
 from arcflare.ledger.projections import Retention, record
-from arcflare.ledger.schema import MIGRATIONS
+from arcflare.ledger.tables import MIGRATIONS
 from rich.console import Console
 
 from .conftest import T0

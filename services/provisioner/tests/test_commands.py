@@ -9,7 +9,7 @@ from arcflare.client import Client
 from arcflare.contracts.commands import AddSite, RemoveSite
 from arcflare.contracts.envelope import Envelope
 from arcflare.flare.kits import FolderKitStore, resolve
-from arcflare.provisioner import records
+from arcflare.provisioner import tables
 from arcflare.provisioner.bootstrap import load_issuer
 from arcflare.provisioner.flare_ca import FederationCA
 from arcflare.provisioner.project import ServerEndpoint
@@ -249,8 +249,8 @@ def test_access_names_the_admins_and_the_orgs_of_the_sites_still_in(harness):
     harness.run(RemoveSite(federation="demo", site="site-2"))
 
     with harness.service.state.connect() as db:
-        access = records.access(db, "demo")
-        unknown = records.access(db, "nowhere")
+        access = tables.access(db, "demo")
+        unknown = tables.access(db, "nowhere")
 
     assert [(a.email, a.role) for a in access.admins] == \
         [(ADMIN, "project_admin"), ("lead@hospital.org", "lead")]

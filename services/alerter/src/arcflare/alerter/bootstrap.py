@@ -8,8 +8,8 @@ from arcflare.alerter.deliveries import workers
 from arcflare.alerter.engine import AlertEngine
 from arcflare.alerter.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS, pending_watcher
 from arcflare.alerter.loader import load_rules
-from arcflare.alerter.schema import MIGRATIONS
 from arcflare.alerter.settings import AlerterSettings
+from arcflare.alerter.tables import MIGRATIONS
 from arcflare.bus import connect
 from arcflare.runtime import Consumer, Service, StateStore, get_logger
 

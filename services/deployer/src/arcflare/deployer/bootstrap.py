@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from arcflare.bus import connect
-from arcflare.deployer import state as tables
+from arcflare.deployer import tables
 from arcflare.deployer.adapters.local import LocalCompute
 from arcflare.deployer.compute import Compute, Computes, DeploymentError
 from arcflare.deployer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS

@@ -25,7 +25,7 @@ from arcflare.contracts.events import (
     SiteRemoved,
     SiteStopped,
 )
-from arcflare.deployer import state
+from arcflare.deployer import tables
 from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Placement, Target
 from arcflare.deployer.kits import foreign_kit
 from arcflare.deployer.settings import DeployerSettings
@@ -35,7 +35,7 @@ log = get_logger("arcflare.deployer")
 
 
 def deploy_server(cmd: DeployServer, *, uow: UnitOfWork, computes: Computes) -> None:
-    target = state.server_target(uow.db, cmd.federation)
+    target = tables.server_target(uow.db, cmd.federation)
     if target is None:
         _fail(uow, cmd.federation, SERVER,
               f"federation {cmd.federation} is not provisioned (the deployer has seen no "
@@ -51,8 +51,8 @@ def deploy_site(cmd: DeploySite, *, uow: UnitOfWork, computes: Computes) -> None
 
 
 def stop_site(cmd: StopSite, *, uow: UnitOfWork, computes: Computes) -> None:
-    found = state.deployment(uow.db, cmd.federation, cmd.site)
-    if found is None and state.site_row(uow.db, cmd.federation, cmd.site) is None:
+    found = tables.deployment(uow.db, cmd.federation, cmd.site)
+    if found is None and tables.site_row(uow.db, cmd.federation, cmd.site) is None:
         raise Rejected("not_found", f"site: {cmd.site} is not a site of federation "
                                     f"{cmd.federation} known to the deployer")
     _stop(uow, cmd.federation, cmd.site, computes)
@@ -69,7 +69,7 @@ def restart_site(cmd: RestartSite, *, uow: UnitOfWork, computes: Computes) -> No
 
 
 def teardown_federation(cmd: TeardownFederation, *, uow: UnitOfWork, computes: Computes) -> None:
-    live = state.deployments(uow.db, federation=cmd.federation, live_only=True)
+    live = tables.deployments(uow.db, federation=cmd.federation, live_only=True)
     # sites before the server, so no client logs a lost server on its way out
     stopped = [d.target for d in sorted(live, key=lambda d: d.target == SERVER)]
     generations = {d.target: d.placement.generation for d in live}
@@ -89,32 +89,32 @@ def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork,
     # write() first: it serialises this with record_site, so a site provisioned at the
     # same moment is either seen here or sees this federation — never neither
     db = uow.write()
-    state.save_federation(db, name=evt.federation, server_endpoint=evt.server_endpoint,
+    tables.save_federation(db, name=evt.federation, server_endpoint=evt.server_endpoint,
                           server_kit_ref=evt.server_kit_ref, admin_kit_ref=evt.admin_kit_ref,
                           admin_name=evt.admin_name, server_compute=evt.server_compute,
                           auto_deploy=evt.auto_deploy, admins=list(evt.admins))
     if evt.auto_deploy:
         # one session per federation keeps these in order: the server first, then sites
         uow.send(DeployServer(federation=evt.federation))
-    for site in state.site_names(db, evt.federation, wanted_only=True):
+    for site in tables.site_names(db, evt.federation, wanted_only=True):
         uow.send(DeploySite(federation=evt.federation, site=site))
 
 
 def record_site(evt: SiteProvisioned, *, uow: UnitOfWork, settings: DeployerSettings) -> None:
     _own_kit(settings, evt.kit_ref, evt.federation, evt.site)
     db = uow.write()
-    state.save_site(db, federation=evt.federation, name=evt.site, org=evt.org,
+    tables.save_site(db, federation=evt.federation, name=evt.site, org=evt.org,
                     kit_ref=evt.kit_ref,
                     compute=evt.compute, want_deploy=evt.deploy, data=evt.data)
-    known = state.server_target(db, evt.federation) is not None
+    known = tables.server_target(db, evt.federation) is not None
     if evt.deploy and known:
         uow.send(DeploySite(federation=evt.federation, site=evt.site))
 
 
 def stop_removed_site(evt: SiteRemoved, *, uow: UnitOfWork, computes: Computes) -> None:
-    found = state.deployment(uow.db, evt.federation, evt.site)
+    found = tables.deployment(uow.db, evt.federation, evt.site)
     _stop(uow, evt.federation, evt.site, computes)
-    state.mark_removed(uow.write(), evt.federation, evt.site)
+    tables.mark_removed(uow.write(), evt.federation, evt.site)
     uow.publish(SiteStopped(federation=evt.federation, site=evt.site, reason="removed",
                             generation=_generation(found)))
 
@@ -144,10 +144,10 @@ def _own_kit(settings: DeployerSettings, ref: str, federation: str, participant:
 
 
 def _site_target(uow: UnitOfWork, federation: str, site: str) -> Target | None:
-    target = state.site_target(uow.db, federation, site)
+    target = tables.site_target(uow.db, federation, site)
     if target is None:
-        known = state.site_names(uow.db, federation)
-        row = state.site_row(uow.db, federation, site)
+        known = tables.site_names(uow.db, federation)
+        row = tables.site_row(uow.db, federation, site)
         why = ("was removed; add it again with AddSite" if row is not None else
                f"is not a provisioned site of federation {federation} "
                f"(known: {', '.join(known) or 'none'}); provision it or check the name")
@@ -155,13 +155,13 @@ def _site_target(uow: UnitOfWork, federation: str, site: str) -> Target | None:
     return target
 
 
-def _generation(found: state.Deployment | None) -> int | None:
+def _generation(found: tables.Deployment | None) -> int | None:
     return found.placement.generation if found is not None else None
 
 
 def _deploy(uow: UnitOfWork, target: Target, computes: Computes, *,
             restart: bool = False) -> None:
-    previous = state.deployment(uow.db, target.federation, target.name)
+    previous = tables.deployment(uow.db, target.federation, target.name)
     generation = 1
     if previous is not None and previous.placement.generation:
         # a live one keeps its generation, so the compute finds it instead of starting another
@@ -178,7 +178,7 @@ def _deploy(uow: UnitOfWork, target: Target, computes: Computes, *,
               restart=restart)
         return
     envelope = uow.envelope
-    state.record(uow.write(), target.federation, target.name,
+    tables.record(uow.write(), target.federation, target.name,
                  "running" if placement.ready else "starting", placement,
                  command_id=envelope.message_id if envelope else None,
                  correlation_id=envelope.correlation_id if envelope else None,
@@ -202,17 +202,17 @@ def deployed_event(target: Target, placement: Placement, *,
 
 
 def _stop(uow: UnitOfWork, federation: str, name: str, computes: Computes) -> None:
-    found = state.deployment(uow.db, federation, name)
+    found = tables.deployment(uow.db, federation, name)
     if found is None or not found.live:
         return
     computes.get(found.placement.backend).stop(found.placement)
-    state.record(uow.write(), federation, name, "stopped", found.placement, reason="requested",
+    tables.record(uow.write(), federation, name, "stopped", found.placement, reason="requested",
                  command_id=found.command_id, correlation_id=found.correlation_id)
     log.info("stopped", federation=federation, target=name, handle=found.placement.handle)
 
 
 def _fail(uow: UnitOfWork, federation: str, target: str, reason: str, *,
           generation: int | None = None, restart: bool = False) -> None:
-    state.record(uow.write(), federation, target, "failed", reason=reason, generation=generation)
+    tables.record(uow.write(), federation, target, "failed", reason=reason, generation=generation)
     uow.publish(DeploymentFailed(federation=federation, target=target, reason=reason,
                                  generation=generation, restart=restart))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import DeploymentFailed, SiteStopped
-from arcflare.deployer import state
+from arcflare.deployer import tables
 from arcflare.deployer.compute import (
     SERVER,
     Computes,
@@ -44,7 +44,7 @@ def check_deployments(store: StateStore, computes: Computes) -> float | None:
     """One pass; returns how soon to look again when something is still starting on a
     compute that wants it looked at sooner than the usual interval."""
     with store.connect() as db:
-        live = state.deployments(db, live_only=True)
+        live = tables.deployments(db, live_only=True)
     sooner: float | None = None
     for found in live:
         try:
@@ -66,7 +66,7 @@ def check_deployments(store: StateStore, computes: Computes) -> float | None:
     return sooner
 
 
-def _report(store: StateStore, found: state.Deployment, seen: Observation, *,
+def _report(store: StateStore, found: tables.Deployment, seen: Observation, *,
             stopped_with_stack: bool = False) -> None:
     # a request still waiting for its outcome (a queued Azure ML job) is named as the
     # cause of that outcome, so `--wait` ends; a later crash has no such cause
@@ -78,29 +78,29 @@ def _report(store: StateStore, found: state.Deployment, seen: Observation, *,
     generation = found.placement.generation
     with store.unit_of_work(cause) as uow:
         db = uow.write()
-        current = state.deployment(db, found.federation, found.target)
+        current = tables.deployment(db, found.federation, found.target)
         if current is None or current.status != found.status or (
                 current.placement.handle != found.placement.handle):
             return  # a handler changed it meanwhile; its own events say what happened
         if seen.status == "running":
-            target = (state.server_target(db, found.federation) if found.target == SERVER
+            target = (tables.server_target(db, found.federation) if found.target == SERVER
                       else None) or Target(found.federation, found.target, "")
-            state.record(db, found.federation, found.target, "running", found.placement,
+            tables.record(db, found.federation, found.target, "running", found.placement,
                          command_id=found.command_id, correlation_id=found.correlation_id,
                          issued_by=found.issued_by, on_behalf_of=found.on_behalf_of)
             uow.publish(deployed_event(target, found.placement))
         elif seen.status == "failed" and found.status == "starting":
-            state.record(db, found.federation, found.target, "failed", found.placement,
+            tables.record(db, found.federation, found.target, "failed", found.placement,
                          reason=seen.detail)
             uow.publish(DeploymentFailed(federation=found.federation, target=found.target,
                                          reason=seen.detail, generation=generation))
         elif stopped_with_stack:
-            state.record(db, found.federation, found.target, "stopped", found.placement,
+            tables.record(db, found.federation, found.target, "stopped", found.placement,
                          reason="requested")
             uow.publish(SiteStopped(federation=found.federation, site=found.target,
                                     reason="requested", generation=generation))
         else:
-            state.record(db, found.federation, found.target, "crashed", found.placement,
+            tables.record(db, found.federation, found.target, "crashed", found.placement,
                          reason=seen.detail)
             uow.publish(SiteStopped(federation=found.federation, site=found.target,
                                     reason="crashed", generation=generation))

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from arcflare.bus import connect
-from arcflare.job_controller import records
+from arcflare.job_controller import tables
 from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
-from arcflare.job_controller.records import MIGRATIONS
 from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.job_controller.tables import MIGRATIONS
 from arcflare.job_controller.watcher import FederationWatcher, JobWatcher
 from arcflare.runtime import Consumer, Service, StateStore
 from arcflare.runtime.authorization import enforce_policy
@@ -42,5 +42,5 @@ def bootstrap(
         if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],
         # NVFlare-style roles: leads and project admins run jobs; members only read
-        authorize=enforce_policy(records.access),
+        authorize=enforce_policy(tables.access),
     )

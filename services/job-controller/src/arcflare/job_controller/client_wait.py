@@ -3,7 +3,7 @@ sites are connected to the server, failed after clients_timeout_s.
 
 The wait is a row in the state, not a blocked handler: it survives a restart, and an
 AbortJob can end it at any time. Whoever ends a wait first (this watcher or an AbortJob)
-wins the conditional update in records.end_wait; a job that reached NVFlare while an
+wins the conditional update in tables.end_wait; a job that reached NVFlare while an
 abort won is aborted there at once. Events are published as caused by the SubmitJob.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ import time
 from datetime import UTC, datetime
 
 from arcflare.contracts.events import JobFailed, JobSubmitted, JobWaitingForClients
-from arcflare.job_controller import records
+from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobRefused
 from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.job_folders import rounds_of
-from arcflare.job_controller.records import WaitingJob
+from arcflare.job_controller.tables import WaitingJob
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
 
@@ -52,7 +52,7 @@ class ClientWait:
 
     def poll(self) -> None:
         with self.state.connect() as db:
-            waiting = records.waiting_jobs(db)
+            waiting = tables.waiting_jobs(db)
         for admin, jobs in self.flare_admins.by_federation(waiting):
             clients = self._connected(admin, jobs[0].federation)
             for job in jobs:
@@ -92,7 +92,7 @@ class ClientWait:
             return
         if clients is not None and seen != job.connected:
             with self.state.unit_of_work(job.command) as uow:
-                if records.note_connected(uow.write(), job.command_id, seen):
+                if tables.note_connected(uow.write(), job.command_id, seen):
                     uow.publish(waiting_event(job, seen))
 
     def submit(self, admin: FlareAdmin, job: WaitingJob, seen: list[str]) -> None:
@@ -102,9 +102,9 @@ class ClientWait:
         sites = list(job.sites or seen)  # deployed to @ALL: the sites connected now
         rounds = rounds_of(job.job_dir)
         with self.state.unit_of_work(job.command) as uow:
-            won = records.end_wait(uow.write(), job.command_id, "submitted")
+            won = tables.end_wait(uow.write(), job.command_id, "submitted")
             if won:
-                records.add_job(uow.db, job, job_id, sites=sites, rounds=rounds)
+                tables.add_job(uow.db, job, job_id, sites=sites, rounds=rounds)
                 uow.publish(JobSubmitted(federation=job.federation, job_id=job_id, name=job.name,
                                          sites=sites, rounds=rounds))
         if not won:
@@ -115,7 +115,7 @@ class ClientWait:
 
     def fail(self, job: WaitingJob, reason: str, detail: str) -> None:
         with self.state.unit_of_work(job.command) as uow:
-            if records.end_wait(uow.write(), job.command_id, "failed"):
+            if tables.end_wait(uow.write(), job.command_id, "failed"):
                 uow.publish(JobFailed(federation=job.federation, name=job.name, reason=reason,
                                       detail=detail))
         log.warning("job not submitted", command_id=job.command_id, reason=reason, detail=detail)

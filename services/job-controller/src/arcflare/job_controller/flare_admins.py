@@ -6,10 +6,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
-from arcflare.job_controller import records
+from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, FlareApiAdmin
-from arcflare.job_controller.records import FederationRecord
 from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.job_controller.tables import FederationRecord
 from arcflare.runtime.state import StateStore
 
 
@@ -52,7 +52,7 @@ class FlareAdmins:
 
     def for_federation(self, name: str) -> FlareAdmin:
         with self.state.connect() as db:
-            fed = records.federation(db, name)
+            fed = tables.federation(db, name)
         if fed is None:
             raise UnknownFederation(name)
         with self._lock:

@@ -13,7 +13,7 @@ from arcflare.contracts.events import (
     JobCompleted,
     SiteRemoved,
 )
-from arcflare.job_controller import records
+from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
 from arcflare.job_controller.client_wait import submit_token, waiting_event
 from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
@@ -54,12 +54,12 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
     except InvalidPackage as exc:
         raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
     now = time.time()
-    waiting = records.WaitingJob(
+    waiting = tables.WaitingJob(
         command_id=command_id, federation=cmd.federation, name=cmd.name, command=uow.envelope,
         job_dir=job_dir, min_clients=cmd.min_clients, sites=cmd.sites, connected=[],
         accepted_at=now, clients_deadline=now + cmd.clients_timeout_s, job_timeout_s=cmd.timeout_s,
     )
-    if records.add_waiting(uow.write(), waiting):
+    if tables.add_waiting(uow.write(), waiting):
         uow.publish(waiting_event(waiting, connected=[]))
 
 
@@ -70,13 +70,13 @@ class WaitEndedMeanwhile(RuntimeError):
 
 def _cancel_wait(cmd: AbortJob, uow: UnitOfWork) -> bool:
     """End a job that still waits for clients: it never reaches NVFlare."""
-    waiting = records.waiting_job(uow.db, cmd.job_id)
+    waiting = tables.waiting_job(uow.db, cmd.job_id)
     if waiting is None or waiting.federation != cmd.federation or waiting.state == "submitted":
         return False
     if waiting.state != "waiting":
         raise Rejected("conflict", f"job_id: job {cmd.job_id} never reached NVFlare: it ended "
                        f"{waiting.state} while waiting for clients")
-    if not records.end_wait(uow.write(), waiting.command_id, "aborted"):
+    if not tables.end_wait(uow.write(), waiting.command_id, "aborted"):
         raise WaitEndedMeanwhile(cmd.job_id)
     uow.publish(JobCompleted(
         federation=waiting.federation, job_id=waiting.command_id, name=waiting.name,
@@ -92,7 +92,7 @@ def abort_job(
     if _cancel_wait(cmd, uow):
         return
     # by NVFlare's id, or by the SubmitJob's id once the wait ended in a submission
-    job = records.job(uow.db, cmd.job_id) or records.job_by_command(uow.db, cmd.job_id)
+    job = tables.job(uow.db, cmd.job_id) or tables.job_by_command(uow.db, cmd.job_id)
     if job is None or job.federation != cmd.federation:
         raise Rejected("not_found", f"job_id: no job {cmd.job_id!r} in federation {cmd.federation!r}",
                        errors=[{"field": "job_id", "problem": "unknown job"}])
@@ -136,7 +136,7 @@ def record_federation(event: FederationProvisioned, *, uow: UnitOfWork) -> None:
         " VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET admin_kit_dir=excluded.admin_kit_dir,"
         " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint,"
         " sites=excluded.sites, admins=excluded.admins",
-        (event.federation, str(records.kit_dir(event.admin_kit_ref)), event.admin_name,
+        (event.federation, str(tables.kit_dir(event.admin_kit_ref)), event.admin_name,
          event.server_endpoint, json.dumps(event.sites),
          json.dumps([a.model_dump() for a in event.admins])),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from arcflare.contracts.events import JobCompleted, JobStatusChanged
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobView
-from arcflare.job_controller.records import JobRecord
+from arcflare.job_controller.tables import JobRecord
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import UnitOfWork
 

@@ -11,13 +11,13 @@ import threading
 import time
 
 from arcflare.contracts.envelope import Envelope
-from arcflare.job_controller import job_events, records
+from arcflare.job_controller import job_events, tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
 from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.handlers import observe_federation
-from arcflare.job_controller.records import JobRecord
 from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.job_controller.tables import JobRecord
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
 
@@ -58,7 +58,7 @@ class JobWatcher:
 
     def poll_jobs(self) -> None:
         with self.state.connect() as db:
-            jobs = records.unfinished_jobs(db)
+            jobs = tables.unfinished_jobs(db)
         for admin, fed_jobs in self.flare_admins.by_federation(jobs):
             for job in fed_jobs:
                 try:
@@ -101,8 +101,8 @@ class FederationWatcher:
 
     def check(self) -> None:
         with self.state.connect() as db:
-            names = records.federations(db)
-            running = [j for j in records.unfinished_jobs(db) if j.status == "RUNNING"]
+            names = tables.federations(db)
+            running = [j for j in tables.unfinished_jobs(db) if j.status == "RUNNING"]
         interval = self.settings.status_poll_interval_s
         now = time.monotonic()
         for name in names:

@@ -8,8 +8,8 @@ from arcflare.bus import connect
 from arcflare.ledger.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS
 from arcflare.ledger.http_api import LedgerApi
 from arcflare.ledger.projections import Retention
-from arcflare.ledger.schema import MIGRATIONS
 from arcflare.ledger.settings import LedgerSettings
+from arcflare.ledger.tables import MIGRATIONS
 from arcflare.runtime import Consumer, Service, StateStore
 
 PORT_FILE = "ledger.port"

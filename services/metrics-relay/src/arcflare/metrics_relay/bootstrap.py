@@ -5,8 +5,8 @@ from arcflare.bus import connect
 from arcflare.metrics_relay.adapters.tracking import MlflowTracking, Tracking
 from arcflare.metrics_relay.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS
 from arcflare.metrics_relay.job_runs import JobRuns
-from arcflare.metrics_relay.schema import MIGRATIONS
 from arcflare.metrics_relay.settings import MetricsRelaySettings
+from arcflare.metrics_relay.tables import MIGRATIONS
 from arcflare.runtime import Consumer, Service, StateStore
 
 

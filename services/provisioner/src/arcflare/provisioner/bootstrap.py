@@ -5,7 +5,7 @@ from typing import Any
 
 from arcflare.bus import connect
 from arcflare.flare.kits import FolderKitStore, KitStore
-from arcflare.provisioner import records
+from arcflare.provisioner import tables
 from arcflare.provisioner.expiry import expiry_watch
 from arcflare.provisioner.handlers import COMMAND_HANDLERS
 from arcflare.provisioner.settings import ProvisionerSettings
@@ -47,7 +47,7 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
     s = settings or ProvisionerSettings()
     bus = overrides.pop("bus", None) or connect(s)
     state = overrides.pop("state", None) or StateStore(
-        s.data_dir / "provisioner.db", migrations=records.MIGRATIONS
+        s.data_dir / "provisioner.db", migrations=tables.MIGRATIONS
     )
     kit_store = overrides.pop("kit_store", None) or kit_store_for(s)
     issuer = overrides.pop("issuer", None) or load_issuer(s)
@@ -60,5 +60,5 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
         dependencies={"kit_store": kit_store, "issuer": issuer, **overrides},
         background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
         # NVFlare-style roles: only the federation's project_admin provisions
-        authorize=enforce_policy(records.access, source_of_truth=True),
+        authorize=enforce_policy(tables.access, source_of_truth=True),
     )

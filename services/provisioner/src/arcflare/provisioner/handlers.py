@@ -13,12 +13,12 @@ from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite, S
 from arcflare.contracts.envelope import describe_errors
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
 from arcflare.flare.kits import KitStore
-from arcflare.provisioner import records
+from arcflare.provisioner import tables
 from arcflare.provisioner.expiry import record_certificate, withdraw_warnings
 from arcflare.provisioner.flare_ca import FederationCA, ProvisioningFailed
-from arcflare.provisioner.ports import free_port, ports_in_use
 from arcflare.provisioner.project import ServerEndpoint, project_admin
 from arcflare.provisioner.provisioning import StoredKit, provision_federation, provision_site
+from arcflare.provisioner.server_ports import free_port, ports_in_use
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.provisioner.spec_checks import differences, federation_problems, site_name_problem
 from arcflare.runtime import Rejected, UnitOfWork, get_logger
@@ -31,7 +31,7 @@ def create_federation(
     cmd: CreateFederation, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings,
     issuer: Issuer,
 ) -> None:
-    existing = records.federation(uow.db, cmd.name)
+    existing = tables.federation(uow.db, cmd.name)
     if existing is not None:
         if changed := differences(existing.spec, cmd, existing.server_port):
             raise Rejected(
@@ -42,7 +42,7 @@ def create_federation(
                 errors=changed,
             )
         log.info("federation already provisioned; announcing it again", federation=cmd.name)
-        _announce(uow, existing, records.sites(uow.db, cmd.name), existing=True)
+        _announce(uow, existing, tables.sites(uow.db, cmd.name), existing=True)
         return
     if problems := federation_problems(cmd):
         raise Rejected("invalid", describe_errors(problems),
@@ -70,7 +70,7 @@ def create_federation(
                        settings.expiry_warning)
     log.info("federation provisioned", federation=cmd.name, endpoint=str(endpoint),
              sites=len(cmd.sites))
-    _announce(uow, federation, records.sites(uow.db, cmd.name), existing=False)
+    _announce(uow, federation, tables.sites(uow.db, cmd.name), existing=False)
 
 
 def add_site(
@@ -78,7 +78,7 @@ def add_site(
     issuer: Issuer,
 ) -> None:
     federation = _federation(uow, cmd.federation)
-    known = records.site(uow.db, cmd.federation, cmd.site)
+    known = tables.site(uow.db, cmd.federation, cmd.site)
     if known is not None:
         _check_known_site(cmd, known)
         log.info("site already provisioned; announcing it again", federation=cmd.federation,
@@ -103,12 +103,12 @@ def add_site(
     record_certificate(uow, cmd.federation, kit.name, kit.kind, kit.certificate,
                        settings.expiry_warning)
     log.info("site provisioned", federation=cmd.federation, site=cmd.site)
-    uow.publish(_site_event(records.site(uow.db, cmd.federation, cmd.site), deploy=cmd.deploy))
+    uow.publish(_site_event(tables.site(uow.db, cmd.federation, cmd.site), deploy=cmd.deploy))
 
 
 def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore) -> None:
     _federation(uow, cmd.federation)
-    known = records.site(uow.db, cmd.federation, cmd.site)
+    known = tables.site(uow.db, cmd.federation, cmd.site)
     if known is None:
         raise Rejected("not_found", f"site {cmd.site} is not part of federation {cmd.federation}",
                        errors=[{"field": "site", "problem": "no such site"}])
@@ -133,15 +133,15 @@ def _ca(settings: ProvisionerSettings, federation: str) -> FederationCA:
     return FederationCA(settings.ca_dir, federation)
 
 
-def _federation(uow: UnitOfWork, name: str) -> records.Federation:
-    found = records.federation(uow.db, name)
+def _federation(uow: UnitOfWork, name: str) -> tables.Federation:
+    found = tables.federation(uow.db, name)
     if found is None:
         raise Rejected("not_found", f"federation {name} does not exist; create it first",
                        errors=[{"field": "federation", "problem": "no such federation"}])
     return found
 
 
-def _check_known_site(cmd: AddSite, known: records.Site) -> None:
+def _check_known_site(cmd: AddSite, known: tables.Site) -> None:
     if known.status == "removed":
         raise Rejected(
             "conflict",
@@ -157,7 +157,7 @@ def _check_known_site(cmd: AddSite, known: records.Site) -> None:
 
 
 def _save_federation(uow: UnitOfWork, cmd: CreateFederation, endpoint: ServerEndpoint,
-                     ca: FederationCA, kits: list[StoredKit]) -> records.Federation:
+                     ca: FederationCA, kits: list[StoredKit]) -> tables.Federation:
     by_name = {k.name: k for k in kits}
     admin = project_admin(cmd.admins)
     uow.write().execute(
@@ -168,7 +168,7 @@ def _save_federation(uow: UnitOfWork, cmd: CreateFederation, endpoint: ServerEnd
     )
     for site in cmd.sites:
         _save_site(uow, cmd.name, site, by_name[site.name])
-    return records.federation(uow.db, cmd.name)
+    return tables.federation(uow.db, cmd.name)
 
 
 def _save_site(uow: UnitOfWork, federation: str, site: SiteSpec | AddSite,
@@ -183,7 +183,7 @@ def _save_site(uow: UnitOfWork, federation: str, site: SiteSpec | AddSite,
     )
 
 
-def _site_event(site: records.Site, *, deploy: bool, existing: bool = False) -> SiteProvisioned:
+def _site_event(site: tables.Site, *, deploy: bool, existing: bool = False) -> SiteProvisioned:
     return SiteProvisioned(
         federation=site.federation, site=site.name, org=site.org, kit_ref=site.kit_ref,
         cert_fingerprint=site.cert_fingerprint, not_after=site.not_after,
@@ -191,11 +191,11 @@ def _site_event(site: records.Site, *, deploy: bool, existing: bool = False) -> 
     )
 
 
-def _announce(uow: UnitOfWork, federation: records.Federation, sites: list[records.Site],
+def _announce(uow: UnitOfWork, federation: tables.Federation, sites: list[tables.Site],
               *, existing: bool) -> None:
     spec = federation.spec
-    ca = records.newest_certificate(uow.db, federation.name, "ca")
-    server = records.newest_certificate(uow.db, federation.name, "server")
+    ca = tables.newest_certificate(uow.db, federation.name, "ca")
+    server = tables.newest_certificate(uow.db, federation.name, "server")
     uow.publish(FederationProvisioned(
         federation=federation.name, server_endpoint=federation.endpoint,
         server_kit_ref=federation.server_kit_ref, admin_kit_ref=federation.admin_kit_ref,
