@@ -25,6 +25,8 @@ from arcflare.trust.verifier import Verifier
 REQUEST_TYP = "arcflare-request+jws"
 #: the HTTP authentication scheme (RFC 9110 §11.1) of a request proof
 SCHEME = "ArcFlare"
+#: a browser holds no identity: a proof for GET on this path, opened as a link, signs it in
+SIGN_IN_PATH = "/console/login"
 _CLAIMS = ("method", "target", "host", "iat")
 
 

@@ -9,7 +9,6 @@ own name to this address must not read the ledger through a visitor's browser).
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import sqlite3
 from collections.abc import Iterable
@@ -19,36 +18,8 @@ from typing import Any
 from arcflare.trust import Principal, Unauthenticated
 from arcflare.trust.requests import RequestVerifier, parse_authorization
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 #: answered whatever the Host and without a reader: probes carry no federation's data
 PROBES = frozenset({"/healthz", "/readyz"})
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def is_wildcard(host: str) -> bool:
-    """Whether binding to `host` listens on every address (0.0.0.0, ::)."""
-    if not host:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_unspecified
-    except ValueError:
-        return False
-
-
-def host_name(header: str) -> str:
-    """The name of a Host header without its port: 'a.b:8080' -> 'a.b', '[::1]:80' -> '::1'."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rpartition(":")[0] if header.count(":") == 1 else header
 
 
 class NotReadable(Exception):

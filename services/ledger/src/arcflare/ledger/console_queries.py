@@ -33,7 +33,7 @@ def site_state(site: dict[str, Any]) -> str:
 
 def is_running(job: dict[str, Any]) -> bool:
     status = str(job.get("status") or "")
-    return not (status.startswith("FINISHED") or status.startswith("FAILED"))
+    return not status.startswith(("FINISHED", "FAILED"))
 
 
 def federation_view(db: sqlite3.Connection, name: str) -> dict[str, Any] | None:

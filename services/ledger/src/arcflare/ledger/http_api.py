@@ -21,20 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
-from arcflare.ledger.access import (
-    PROBES,
-    Gate,
-    NotReadable,
-    host_name,
-    is_loopback,
-    is_wildcard,
-)
+from arcflare.ledger.access import PROBES, Gate, NotReadable
 from arcflare.ledger.live import LiveFeed
 from arcflare.ledger.sessions import Sessions
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.ledger.web import api, console
 from arcflare.ledger.web.context import ApiContext
 from arcflare.runtime import get_logger, identity
+from arcflare.runtime.addresses import host_name, is_loopback, is_wildcard
 from arcflare.trust import Unauthenticated
 from arcflare.trust.requests import SCHEME, RequestVerifier
 from fastapi import FastAPI, Request
@@ -46,8 +40,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 log = get_logger("arcflare.ledger")
 #: what a browser may load and from where: this origin only, no inline code
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; "
-                                 b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (b"content-security-policy", (b"default-src 'self'; img-src 'self' data:; "
+                                  b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'")),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]

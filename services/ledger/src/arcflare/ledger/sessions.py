@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from arcflare.trust import Principal, Unauthenticated
 
 COOKIE = "arcflare_console"
-LOGIN_PATH = "/console/login"
 #: sessions held at once; the oldest go first beyond it
 MAX_SESSIONS = 10_000
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from arcflare.ledger.access import is_wildcard
 from arcflare.runtime import Settings
+from arcflare.runtime.addresses import is_wildcard
 from pydantic import Field, model_validator
 
 

@@ -16,9 +16,10 @@ from typing import Annotated
 
 from arcflare.ledger import live as live_feed
 from arcflare.ledger.access import Reader
-from arcflare.ledger.sessions import COOKIE, LOGIN_PATH
+from arcflare.ledger.sessions import COOKIE
 from arcflare.ledger.web.context import context, facts
 from arcflare.trust import Unauthenticated
+from arcflare.trust.requests import SIGN_IN_PATH
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
@@ -60,7 +61,7 @@ def asset(name: str, request: Request) -> Response:
     return Response(data, media_type=ASSETS[name], headers=headers)
 
 
-@router.get(LOGIN_PATH, include_in_schema=False)
+@router.get(SIGN_IN_PATH, include_in_schema=False)
 def login(request: Request, proof: Annotated[str | None, Query()] = None) -> Response:
     """Opens a session for the person who signed `proof` (arcflare console --open)."""
     ctx = context(request)
@@ -70,7 +71,7 @@ def login(request: Request, proof: Annotated[str | None, Query()] = None) -> Res
         return _signed_out("This sign-in link has no proof in it.")
     try:
         principal = ctx.gate.requests.verify(
-            proof, method="GET", target=LOGIN_PATH, host=request.headers.get("host", ""),
+            proof, method="GET", target=SIGN_IN_PATH, host=request.headers.get("host", ""),
             max_age_s=ctx.login_max_age_s)
         if principal.kind != "person":
             raise Unauthenticated(f"{principal.id} is not a person")
