@@ -33,4 +33,4 @@ lint: install ## ruff over shared, services and tests (part of make test)
 	$(VENV)/bin/ruff check shared services tests
 
 clean: ## remove local state (.arcflare) and caches
-	rm -rf .arcflare .pytest_cache bench-results.json
+	rm -rf .arcflare .pytest_cache bench-results.json test-output

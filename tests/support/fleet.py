@@ -62,6 +62,11 @@ def fleet_stream(federation: str, *, sites: int = 50, jobs: int = 200, rounds: i
                                        diagnosis=DIAGNOSES.get(health, ""))),
                 at(e.SiteHeartbeat(federation=federation, site=name, status=health,
                                    diagnosis=DIAGNOSES.get(health, ""), pid=2000 + i))]
+        if health == "crashed":
+            out.append(at(e.AlertRaised(
+                rule="site-crashed", severity="critical", summary=f"{name}: {DIAGNOSES[health]}",
+                federation=federation, site=name, source_type="SiteHealthChanged",
+                source_message_id=out[-2].message_id)))
     out.append(at(e.FederationStatusObserved(
         federation=federation, server_status="started",
         clients=[e.ClientView(name=n, last_connect_time=t0, nvflare_version="2.9.0")

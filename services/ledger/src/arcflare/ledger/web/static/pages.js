@@ -9,6 +9,7 @@ import { ALERTS_PAGE, AUDIT_PAGE } from "./records.js";
 
 const SEVERITY = { down: 0, degraded: 1, unknown: 2, up: 3 };
 const STATES = ["up", "degraded", "down", "unknown"];
+const RECENT_JOBS = 25;
 
 const OVERVIEW = {
   path: /^\/console\/?$/, section: "federations",
@@ -78,8 +79,9 @@ const FEDERATION = {
         <span id="site-count" class="muted"></span></div>
       ${table("sites", ["site", "org", "health", "diagnosis", "last heartbeat", "server view",
         "NVFlare", "cert", "job"], "sites")}
-      <h2>Jobs</h2>${table("jobs", ["job", "name", "status", "submitted", "rounds",
-        "duration", "model"])}`;
+      <h2>Jobs <span id="job-count" class="muted small"></span></h2>
+      ${table("jobs", ["job", "name", "status", "submitted", "rounds", "duration", "model"])}
+      <button id="all-jobs" class="more" hidden>show all jobs</button>`;
     let last = null;
     let state = queryParam("state");
     const filter = document.getElementById("site-filter");
@@ -105,6 +107,19 @@ const FEDERATION = {
       put(document.getElementById("site-count"), `${shown.length} of ${sites.length} sites`);
       syncRows(document.getElementById("sites"), shown, (s) => s.site, (s) => siteRow(p.fed, s));
     }
+    // the newest jobs first; older ones on request, so the sites stay in view
+    let allJobs = false;
+    const more = document.getElementById("all-jobs");
+    more.addEventListener("click", () => { allJobs = true; drawJobs(); });
+    function drawJobs() {
+      const jobs = [...(last.jobs || [])].reverse();
+      const shown = allJobs ? jobs : jobs.slice(0, RECENT_JOBS);
+      more.hidden = shown.length === jobs.length;
+      more.textContent = `show all ${jobs.length} jobs`;
+      put(document.getElementById("job-count"), jobs.length > shown.length
+        ? `newest ${shown.length} of ${jobs.length}` : `${jobs.length}`);
+      syncRows(document.getElementById("jobs"), shown, (j) => j.job_id, (j) => jobRow(p.fed, j));
+    }
     return {
       render(fed) {
         last = fed;
@@ -113,8 +128,7 @@ const FEDERATION = {
           <span>server ${esc(fed.server_status || "not observed")}${fed.observed_at ? `, seen ${age(fed.observed_at)}` : ""}</span>
           <span>${(fed.running_jobs || []).length} job(s) running on the server</span>`);
         draw();
-        const jobs = [...(fed.jobs || [])].reverse();
-        syncRows(document.getElementById("jobs"), jobs, (j) => j.job_id, (j) => jobRow(p.fed, j));
+        drawJobs();
       },
     };
   },
