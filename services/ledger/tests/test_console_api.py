@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from arcflare.contracts import events as e
 from arcflare.ledger.settings import LedgerSettings
+from arcflare.ledger.web.console import version
 from arcflare.runtime import Service
 from ledger_serving import get, publish, serving
 
@@ -101,14 +102,18 @@ def test_console_pages_and_assets_come_from_the_ledger_itself(ledger) -> None:
     _, port = ledger
 
     code, headers, page = get(port, f"/console/federations/{FED}")
-    script = get(port, "/console/static/app.js")
+    release = version()
+    script = get(port, f"/console/static/{release}/app.js")
+    stale = get(port, "/console/static/0ld/app.js")
 
     assert code == 200 and '<main id="page">' in page
+    assert f'src="/console/static/{release}/app.js"' in page
     assert "default-src 'self'" in headers["content-security-policy"]
     assert script[0] == 200 and script[1]["content-type"].startswith("text/javascript")
-    etag = script[1]["etag"]
-    assert get(port, "/console/static/app.js", {"If-None-Match": etag})[0] == 304
-    assert get(port, "/console/static/secrets.txt")[0] == 404
+    assert "immutable" in script[1]["cache-control"]
+    # an asset asked for under another release's URL is served, but not kept
+    assert stale[0] == 200 and stale[1]["cache-control"] == "no-cache"
+    assert get(port, f"/console/static/{release}/secrets.txt")[0] == 404
 
 
 def test_the_live_stream_names_what_was_just_projected(ledger, settings, enveloped) -> None:

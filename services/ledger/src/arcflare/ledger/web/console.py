@@ -29,20 +29,25 @@ ASSETS = {"app.js": "text/javascript", "dom.js": "text/javascript",
           "pages.js": "text/javascript", "job.js": "text/javascript",
           "records.js": "text/javascript", "charts.js": "text/javascript",
           "console.css": "text/css", "favicon.svg": "image/svg+xml"}
+#: an asset URL names the release it belongs to, so what it serves never changes
+ASSET_CACHE = "public, max-age=31536000, immutable"
 
 
 @cache
-def _asset(name: str) -> tuple[bytes, str]:
-    """An asset and its ETag. Scripts import each other by plain name, so browsers revalidate
-    (a 304 on loopback costs next to nothing) rather than keep a stale module."""
-    data = (STATIC / name).read_bytes()
-    return data, '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+def _asset(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
+
+
+@cache
+def version() -> str:
+    """A digest of every asset: their URLs carry it, so browsers keep them for good and a
+    new release is fetched anew (scripts import each other relatively, under the same one)."""
+    return hashlib.sha256(b"".join(_asset(n) for n in sorted(ASSETS))).hexdigest()[:12]
 
 
 @cache
 def _shell() -> str:
-    digest = hashlib.sha256("".join(_asset(n)[1] for n in sorted(ASSETS)).encode()).hexdigest()
-    return (STATIC / "index.html").read_text().replace("{{v}}", digest[:12])
+    return (STATIC / "index.html").read_text().replace("{{v}}", version())
 
 
 @router.get("/", include_in_schema=False)
@@ -50,15 +55,13 @@ def root() -> RedirectResponse:
     return RedirectResponse("/console/", status_code=307)
 
 
-@router.get("/console/static/{name}", include_in_schema=False)
-def asset(name: str, request: Request) -> Response:
+@router.get("/console/static/{release}/{name}", include_in_schema=False)
+def asset(release: str, name: str) -> Response:
     if name not in ASSETS:
         return Response(status_code=404)
-    data, etag = _asset(name)
-    headers = {"Cache-Control": "no-cache", "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    return Response(data, media_type=ASSETS[name], headers=headers)
+    cache_control = ASSET_CACHE if release == version() else "no-cache"
+    return Response(_asset(name), media_type=ASSETS[name],
+                    headers={"Cache-Control": cache_control})
 
 
 @router.get(SIGN_IN_PATH, include_in_schema=False)

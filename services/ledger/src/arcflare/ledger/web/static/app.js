@@ -55,6 +55,9 @@ async function boot() {
   const { page, params } = found;
   document.querySelectorAll("nav.sections a").forEach((a) =>
     a.classList.toggle("current", a.dataset.section === page.section));
+  // who reads, and the page's first data, in parallel: the page needs both to show anything
+  const first = Promise.all(page.sources(params).map(getJson));
+  first.catch(() => {});  // reported below, once
   let context;
   try {
     context = await getJson("/whoami");
@@ -64,10 +67,16 @@ async function boot() {
   crumbs.innerHTML = page.crumbs(params).map(([href, text]) =>
     href ? `<a href="${esc(href)}">${esc(text)}</a>` : `<span>${esc(text)}</span>`).join(" › ");
   const view = page.mount(main, params, context);
+  let pending = first;
   const refresher = new Refresher(async () => {
     try {
-      const data = await Promise.all(page.sources(params).map(getJson));
+      const reads = pending || Promise.all(page.sources(params).map(getJson));
+      pending = null;
+      const data = await reads;
       view.render(...data);
+      if (!main.dataset.rendered) {  // User Timing: when the page first showed its data
+        requestAnimationFrame(() => performance.mark("arcflare:rendered"));
+      }
       main.dataset.rendered = String(Date.now());
     } catch (error) { showProblem(error); }
   });

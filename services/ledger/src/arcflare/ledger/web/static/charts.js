@@ -13,10 +13,11 @@ function niceTicks(min, max, count = 5) {
   const raw = span / count;
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((f) => f * power).find((s) => s >= raw);
-  const ticks = [];
-  for (let t = Math.floor(min / step) * step; t <= max + step / 2; t += step) {
-    ticks.push(Number(t.toFixed(10)));
+  const ticks = [Number((Math.floor(min / step) * step).toFixed(10))];
+  while (ticks[ticks.length - 1] < max) {  // the last tick is at or above the highest value
+    ticks.push(Number((ticks[ticks.length - 1] + step).toFixed(10)));
   }
+  if (ticks.length === 1) ticks.push(Number((ticks[0] + step).toFixed(10)));
   return ticks;
 }
 

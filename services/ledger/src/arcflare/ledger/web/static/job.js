@@ -4,6 +4,8 @@ import { lineChart, paintSwatches } from "./charts.js";
 import { chip, duration, enc, esc, fedPath, jobState, put, when } from "./dom.js";
 
 function timeline(history) {
+  // a final state is reported twice (NVFlare's status, then the job's end): show it once
+  history = history.filter((h, i) => i === 0 || h.status !== history[i - 1].status);
   return `<ol class="timeline">${history.map((h, i) => {
     const next = history[i + 1];
     const took = next ? (Date.parse(next.occurred_at) - Date.parse(h.occurred_at)) / 1000 : null;
@@ -67,7 +69,7 @@ export const JOB_PAGE = {
         put(document.getElementById("job-head"), `<h1>${esc(job.name || "job")}
           <span class="mono small">${esc(job.job_id)}</span></h1>
           ${chip(jobState(job.status), job.status)}
-          <span>${esc((job.sites || []).length)} sites · ${series.rounds} of ${esc(job.rounds ?? "?")} rounds reported</span>
+          <span>${esc((job.sites || []).length)} sites · ${series.rounds}${job.rounds ? ` of ${esc(job.rounds)}` : ""} rounds reported</span>
           ${job.duration_s ? `<span>took ${duration(job.duration_s)}</span>` : ""}
           ${job.reason ? `<p class="diagnosis-full">${esc(job.reason)}</p>` : ""}`);
         put(document.getElementById("timeline"), timeline(job.history || []));

@@ -167,7 +167,7 @@ const SITE = {
         syncRows(document.getElementById("history"), site.health_history || [],
           (h) => `${h.occurred_at}|${h.status}`, (h) => `<td>${when(h.occurred_at)}</td>
             <td>${chip(h.status === "connected" ? "up" : ["crashed", "stopped"].includes(h.status) ? "down" : "degraded", h.status)}</td>
-            <td>${esc(h.previous || "")}</td><td class="diagnosis">${esc(h.diagnosis || "")}</td>`);
+            <td>${esc(h.previous || "")}</td><td>${esc(h.diagnosis || "")}</td>`);
         put(document.getElementById("tails"), tails.length === 0
           ? `<p class="muted">No log tail yet: <code>arcflare logs ${esc(site.federation)} ${esc(site.site)}</code> asks the agent for one.</p>`
           : [...tails].reverse().map((t) => `<article class="tail"><header>${esc(t.file)} · ${when(t.occurred_at)}
