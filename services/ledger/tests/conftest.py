@@ -7,9 +7,7 @@ deployer's auto-deploys) keep the flow's correlation id, as the runtime does.
 """
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from arcflare.contracts import commands as c
@@ -17,9 +15,6 @@ from arcflare.contracts import events as e
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
-
-# helpers beside the tests (ledger_serving) import by their own name
-sys.path.insert(0, str(Path(__file__).parent))
 
 FED = "hospitals"
 FP = ":".join(["AB"] * 32)

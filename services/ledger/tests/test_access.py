@@ -12,8 +12,9 @@ from arcflare.ledger.settings import LedgerSettings
 from arcflare.runtime.settings import Settings
 from arcflare.trust import local
 from arcflare.trust.requests import authorization
-from ledger_serving import get, serving
 from pydantic import ValidationError
+
+from .ledger_service import get, publish, serving
 
 FED = "hospitals"
 OWNER = "owner@consortium.org"  # project_admin of FED in the event stream
@@ -27,7 +28,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_ledger(data_dir, events) -> Iterator[int]:
-    with serving(LedgerSettings(data_dir=data_dir), events) as (_, port):
+    settings = LedgerSettings(data_dir=data_dir)
+    publish(settings, events)
+    with serving(settings) as (_, port):
         yield port
 
 
@@ -36,7 +39,8 @@ def guarded_ledger(data_dir, events) -> Iterator[int]:
     """Bound to every address: what an image does. Only loopback is ever talked to."""
     settings = LedgerSettings(data_dir=data_dir, ledger_host="0.0.0.0",
                               ledger_allowed_hosts=["ledger.test"])
-    with serving(settings, events) as (_, port):
+    publish(settings, events)
+    with serving(settings) as (_, port):
         yield port
 
 

@@ -14,7 +14,8 @@ from arcflare.contracts import events as e
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.ledger.web.console import version
 from arcflare.runtime import Service
-from ledger_serving import get, publish, serving
+
+from .ledger_service import get, publish, serving
 
 FED = "hospitals"
 
@@ -26,7 +27,8 @@ def settings(tmp_path: Path) -> LedgerSettings:
 
 @pytest.fixture
 def ledger(settings, events) -> Iterator[tuple[Service, int]]:
-    with serving(settings, events) as running:
+    publish(settings, events)
+    with serving(settings) as running:
         yield running
 
 
@@ -41,7 +43,7 @@ def test_the_overview_sums_up_each_federation(ledger) -> None:
     # north-1 connected; south-1 never deployed (deploy_failed, no health)
     assert line["sites"] == {"up": 1, "degraded": 0, "down": 1, "unknown": 0}
     assert (line["jobs_running"], line["jobs_total"]) == (0, 2)
-    assert line["nearest_cert_expiry"].startswith("2026-12-19")
+    assert line["nearest_cert_expiry"].startswith("2027-11-24")  # T0 + 360 days
 
 
 def test_a_federation_names_each_site_state_and_nvflare_version(ledger, settings,
@@ -77,7 +79,7 @@ def test_a_site_has_its_health_history_newest_first(ledger) -> None:
 
     assert [h["status"] for h in site["health_history"]] == ["connected", "starting"]
     assert site["health_history"][0]["previous"] == "starting"
-    assert {j["job_id"] for j in site["jobs"]} == {"job-1", "unsubmitted-cmd-submit-2"}
+    assert {j["job_id"] for j in site["jobs"]} == {"job-1", "cmd-submit-2"}
 
 
 def test_bad_parameters_get_one_sentence(ledger) -> None:

@@ -14,10 +14,13 @@ from arcflare.ledger import queries
 from arcflare.ledger.rows import timestamp
 
 SITE_STATES = ("up", "degraded", "down", "unknown")
-_STATE_OF_HEALTH = {"connected": "up", "starting": "degraded", "disconnected": "degraded",
-                    "misconfigured": "degraded", "unknown": "degraded",
-                    "crashed": "down", "stopped": "down"}
-_DOWN_LIFECYCLES = ("deploy_failed", "crashed", "stopped")
+#: a participant's health word (the read model's `condition`) as people scan for it
+_STATE_OF_CONDITION = {
+    "connected": "up", "serving": "up", "running job": "up", "idle": "up",
+    "starting": "degraded", "disconnected": "degraded", "misconfigured": "degraded",
+    "degraded": "degraded",
+    "crashed": "down", "stopped": "down", "failed": "down",
+}
 #: a site reporting itself under one of these names speaks for the whole federation
 GLOBAL_SITES = ("server", "global")
 #: how far back the overview counts alerts
@@ -25,10 +28,12 @@ RECENT_ALERTS = timedelta(hours=24)
 
 
 def site_state(site: dict[str, Any]) -> str:
-    health = site.get("health")
-    if health in _STATE_OF_HEALTH:
-        return _STATE_OF_HEALTH[health]
-    return "down" if site.get("lifecycle") in _DOWN_LIFECYCLES else "unknown"
+    """up, degraded, down or unknown (not deployed, no heartbeat yet, a word not known here);
+    `removed` for a site that left the federation."""
+    condition = site.get("condition") or site.get("health")
+    if condition == "removed" or site.get("removed"):
+        return "removed"
+    return _STATE_OF_CONDITION.get(condition, "unknown")
 
 
 def is_running(job: dict[str, Any]) -> bool:
@@ -46,6 +51,8 @@ def federation_view(db: sqlite3.Connection, name: str) -> dict[str, Any] | None:
     for site in found.get("sites", []):
         site["state"] = site_state(site)
         site["nvflare_version"] = versions.get(site["site"])
+    if isinstance(found.get("server"), dict):
+        found["server"]["state"] = site_state({"condition": found["server"].get("health")})
     return found
 
 
@@ -66,13 +73,14 @@ def overview(db: sqlite3.Connection, readable: frozenset[str] | None) -> list[di
         fed = queries.federation(db, name)
         if fed is None:
             continue
+        present = [s for s in fed.get("sites", []) if site_state(s) != "removed"]
         states = dict.fromkeys(SITE_STATES, 0)
-        for site in fed.get("sites", []):
+        for site in present:
             states[site_state(site)] += 1
         lines.append({
             "name": name, "lifecycle": fed.get("lifecycle"),
-            "server_status": fed.get("server_status"), "sites": states,
-            "site_count": len(fed.get("sites", [])),
+            "server": (fed.get("server") or {}).get("health"),
+            "engine": fed.get("engine"), "sites": states, "site_count": len(present),
             "jobs_running": sum(1 for j in fed.get("jobs", []) if is_running(j)),
             "jobs_total": len(fed.get("jobs", [])),
             "alerts_24h": alerts.get(name, 0),

@@ -51,8 +51,9 @@ export function daysLeft(notAfter) {
   return Math.floor((Date.parse(notAfter) - Date.now()) / 86400000);
 }
 
-export function certCell(notAfter) {
-  const days = daysLeft(notAfter);
+// Days a certificate has left: the ledger's count when it gives one, else from its not_after.
+export function certCell(notAfter, days) {
+  days = days ?? daysLeft(notAfter);
   if (days === null) return `<span class="muted">–</span>`;
   const cls = days < 0 ? "s-down" : days < 30 ? "s-degraded" : "";
   return `<span class="${cls}" title="${esc(notAfter)}">${days} d</span>`;

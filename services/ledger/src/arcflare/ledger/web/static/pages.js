@@ -7,8 +7,8 @@ import {
 import { JOB_PAGE } from "./job.js";
 import { ALERTS_PAGE, AUDIT_PAGE } from "./records.js";
 
-const SEVERITY = { down: 0, degraded: 1, unknown: 2, up: 3 };
-const STATES = ["up", "degraded", "down", "unknown"];
+const SEVERITY = { down: 0, degraded: 1, unknown: 2, up: 3, removed: 4 };
+const STATES = ["up", "degraded", "down", "unknown", "removed"];
 const RECENT_JOBS = 25;
 
 const OVERVIEW = {
@@ -32,7 +32,8 @@ const OVERVIEW = {
              <span class="big s-down">${sum("down")}</span> down`);
         syncRows(document.getElementById("federations"), federations, (f) => f.name, (f) => `
           <td>${link(fedPath(f.name), f.name, "strong")}</td>
-          <td>${esc(f.lifecycle || "–")}</td><td>${esc(f.server_status || "–")}</td>
+          <td>${esc(f.lifecycle || "–")}</td>
+          <td>${esc(f.server || "–")}${f.engine ? ` <span class="muted small">${esc(f.engine)}</span>` : ""}</td>
           <td class="num">${f.site_count}</td>
           ${["up", "degraded", "down"].map((s) =>
             `<td class="num${f.sites[s] ? ` s-${s}` : " muted"}">${f.sites[s]}</td>`).join("")}
@@ -48,12 +49,12 @@ function siteRow(fed, s) {
   const seen = s.last_connect_time ? ` <span class="muted small">${age(s.last_connect_time)}</span>` : "";
   return `
     <td>${link(sitePath(fed, s.site), s.site, "strong")}</td><td class="small">${esc(s.org || "")}</td>
-    <td>${chip(s.state)} <span class="small">${esc(s.health || s.lifecycle || "")}</span></td>
+    <td>${chip(s.state)} <span class="small">${esc(s.condition || s.health || "")}</span></td>
     <td class="diagnosis" title="${esc(s.diagnosis || "")}">${esc(s.diagnosis || "")}</td>
     <td>${age(s.last_heartbeat)}</td>
     <td>${esc(s.server_view || "–")}${seen}</td>
     <td>${esc(s.nvflare_version || "–")}</td>
-    <td class="num">${certCell(s.cert_not_after)}</td>
+    <td class="num">${certCell(s.cert_not_after, s.cert_days_left)}</td>
     <td>${s.current_job ? link(jobPath(fed, s.current_job), s.current_job.slice(0, 8), "mono") : ""}</td>`;
 }
 
@@ -123,10 +124,14 @@ const FEDERATION = {
     return {
       render(fed) {
         last = fed;
+        const server = fed.server || {};
         put(document.getElementById("fed-head"), `<h1>${esc(fed.name)}</h1>
           <span>${chip(fed.lifecycle === "running" ? "up" : "unknown", fed.lifecycle || "not provisioned")}</span>
-          <span>server ${esc(fed.server_status || "not observed")}${fed.observed_at ? `, seen ${age(fed.observed_at)}` : ""}</span>
-          <span>${(fed.running_jobs || []).length} job(s) running on the server</span>`);
+          <span>server ${chip(server.state, server.health || "not observed")}
+            <span class="small">${esc(server.endpoint || "")}</span></span>
+          <span>${server.registered ?? "–"} of ${server.expected ?? "–"} sites registered${server.observed_at ? `, seen ${age(server.observed_at)}` : ""}</span>
+          <span>server cert ${certCell(server.cert_not_after, server.cert_days_left)} · CA ${certCell(fed.ca?.not_after, fed.ca?.days_left)}</span>
+          <p class="diagnosis-full">${esc(server.diagnosis || "")}</p>`);
         draw();
         drawJobs();
       },
@@ -152,14 +157,15 @@ const SITE = {
     return {
       render(site, tails) {
         put(document.getElementById("site-head"), `<h1>${esc(site.site)}</h1>
-          ${chip(site.state)} <span>${esc(site.health || "no health reported")}</span>
+          ${chip(site.state)} <span>${esc(site.condition || site.health || "no health reported")}</span>
+          ${site.diagnosis_code ? `<span class="mono small">${esc(site.diagnosis_code)}</span>` : ""}
           <p class="diagnosis-full">${esc(site.diagnosis || "")}</p>`);
         const facts = [["organisation", esc(site.org || "–")],
           ["lifecycle", esc(site.lifecycle || "–")], ["last heartbeat", age(site.last_heartbeat)],
           ["server view", esc(site.server_view || "–")],
           ["last connect", age(site.last_connect_time)],
           ["NVFlare", esc(site.nvflare_version || "–")], ["process", esc(site.pid ?? "–")],
-          ["certificate", certCell(site.cert_not_after)],
+          ["certificate", certCell(site.cert_not_after, site.cert_days_left)],
           ["current job", site.current_job ? link(jobPath(site.federation, site.current_job),
             site.current_job, "mono") : "–"]];
         put(document.getElementById("site-facts"),

@@ -1,6 +1,7 @@
 // Alerts and the audit trail: newest first, filtered in the page (the filters live in the URL).
-import { chip, esc, fedPath, link, put, queryParam, setQueryParam, syncRows, table, when }
-  from "./dom.js";
+import {
+  chip, duration, esc, fedPath, link, put, queryParam, setQueryParam, syncRows, table, when,
+} from "./dom.js";
 
 const ROWS = 1000;
 
@@ -61,16 +62,36 @@ export const ALERTS_PAGE = listPage({
     <td class="summary-text">${esc(r.summary)}</td>`,
 });
 
+// who acted: the proven identity; a service acting inside someone's flow names them too; a
+// refused command names what its signature proved and what it claimed
+function actor(r) {
+  if (r.claimed_by || r.proven_by) {
+    return `${esc(r.proven_by || "no proof")} <span class="muted small">claimed ${esc(r.claimed_by || "–")}</span>`;
+  }
+  const behalf = r.on_behalf_of && r.on_behalf_of !== r.actor
+    ? ` <span class="muted small">for ${esc(r.on_behalf_of)}</span>` : "";
+  return `${esc(r.actor || r.issued_by || "")}${behalf}`;
+}
+
+function events(r) {
+  const list = r.events || [];
+  if (list.length === 0) return esc(r.outcome_type || "");
+  return `<details><summary>${list.length} event${list.length > 1 ? "s" : ""}: ${esc(list[list.length - 1].type)}</summary>
+    <ol class="events">${list.map((e) => `<li>${when(e.occurred_at)} ${esc(e.type)}
+      ${e.reason ? `<span class="muted">${esc(e.reason)}</span>` : ""}${e.note ? ` <span class="muted">${esc(e.note)}</span>` : ""}</li>`).join("")}</ol></details>`;
+}
+
 export const AUDIT_PAGE = listPage({
   path: /^\/console\/audit\/?$/, section: "audit", title: "Audit trail", source: "/audit",
   affectedBy: (c) => !c.telemetry,
-  headings: ["when", "federation", "command", "outcome", "by", "reason", "command id"],
-  key: rowKey,
-  filters: { federation: "federation", outcome: "outcome", command_type: "command" },
-  haystack: (r) => `${r.command_type} ${r.outcome_type} ${r.issued_by} ${r.reason} ${r.command_id}`,
+  headings: ["when", "federation", "command", "outcome", "by", "took", "reason", "events", "command id"],
+  key: (r) => r.command_id || rowKey(r),
+  filters: { federation: "federation", outcome: "outcome", command_type: "command", actor: "by" },
+  haystack: (r) => `${r.command_type} ${r.outcome_type} ${r.actor} ${r.on_behalf_of} ${r.reason} ${r.command_id}`,
   row: (r) => `<td>${when(r.occurred_at)}</td><td>${fedCell(r)}</td>
-    <td>${esc(r.command_type || "?")} <span class="muted">→ ${esc(r.outcome_type)}</span></td>
+    <td>${esc(r.command_type || "?")}${r.automatic ? ' <span class="muted small">automatic</span>' : ""}</td>
     <td>${chip({ succeeded: "up", failed: "down", rejected: "degraded" }[r.outcome] || "unknown", r.outcome)}</td>
-    <td>${esc(r.issued_by || "")}</td><td class="summary-text">${esc(r.reason || "")}</td>
+    <td>${actor(r)}</td><td class="num">${r.took_s != null ? duration(r.took_s) : "–"}</td>
+    <td class="summary-text">${esc(r.reason || "")}</td><td>${events(r)}</td>
     <td class="mono small">${esc(r.command_id)}</td>`,
 });
