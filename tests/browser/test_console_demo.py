@@ -93,6 +93,7 @@ def test_an_operator_watches_the_demo_in_the_console(tmp_path, request) -> None:
             mark_loaded(page)
             page.evaluate(WATCH_CHART)
             assert demo.wait(timeout=420) == 0, output.read_text()[-3000:]
+            assert f"operator console: {url}/console/" in output.read_text()
             page.wait_for_function(
                 f"""() => window.__points[window.__points.length - 1] === {ROUNDS}""",
                 timeout=30_000)

@@ -141,3 +141,24 @@ def test_on_loopback_the_console_needs_no_sign_in(data_dir, open_ledger) -> None
 def test_binding_every_address_needs_the_names_it_answers_to(data_dir) -> None:
     with pytest.raises(ValidationError, match="set ledger_allowed_hosts"):
         LedgerSettings(data_dir=data_dir, ledger_host="0.0.0.0")
+
+
+def test_arcflare_console_prints_the_address(data_dir, open_ledger) -> None:
+    from arcflare.cli.main import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["console", "--json", "--data-dir", str(data_dir)],
+                                env={"ARCFLARE_LEDGER_URL": ""})
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f'{{"url": "http://127.0.0.1:{open_ledger}/console/"}}'
+
+
+def test_arcflare_console_without_a_ledger_says_how_to_start_one(tmp_path) -> None:
+    from arcflare.cli.main import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["console", "--data-dir", str(tmp_path / "empty")],
+                                env={"ARCFLARE_LEDGER_URL": ""})
+
+    assert result.exit_code == 1 and "the ledger is not running" in result.output
