@@ -8,7 +8,7 @@ endif
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test bench demo lint clean help
+.PHONY: install test bench demo lint clean help chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,11 +20,14 @@ install: $(UV) ## create .venv with every workspace member (installs uv with pip
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@test -x $(VENV)/bin/arcflare
 
-test: install lint ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos)
+test: install lint chromium ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos, browser)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: install ## run the benchmarks; writes bench-results.json
+bench: install chromium ## run the benchmarks; writes bench-results.json
 	$(VENV)/bin/python -m tests.benchmarks.harness $(BENCH)
+
+chromium: ## Debian's chromium for the browser tests, installed with apt-get when missing
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 demo: install ## a whole federation on this machine: provision, deploy, train, MLflow
 	$(VENV)/bin/arcflare demo $(DEMO_ARGS)
@@ -33,4 +36,4 @@ lint: install ## ruff over shared, services and tests (part of make test)
 	$(VENV)/bin/ruff check shared services tests
 
 clean: ## remove local state (.arcflare) and caches
-	rm -rf .arcflare .pytest_cache bench-results.json
+	rm -rf .arcflare .pytest_cache bench-results.json test-output

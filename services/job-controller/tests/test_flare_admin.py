@@ -68,3 +68,34 @@ def test_nvflare_durations_are_read_as_seconds() -> None:
     assert job_view({"duration": "0:00:17.5"}).duration_s == 17.5
     assert job_view({"duration": "1 day, 1:00:00"}).duration_s == 86400.0 + 3600.0
     assert job_view({}).duration_s is None
+
+
+class StatusSession(StubSession):
+    """A server with two clients that answers version requests, counting them."""
+
+    def __init__(self) -> None:
+        super().__init__(fail_times=0)
+        self.asked: list[list[str]] = []
+
+    def get_system_info(self):
+        from types import SimpleNamespace as Info
+
+        return Info(server_info=Info(status="started"), job_info=[],
+                    client_info=[Info(name="a", last_connect_time=1.0),
+                                 Info(name="b", last_connect_time=2.0)])
+
+    def report_version(self, target_type: str, targets: list[str]) -> dict:
+        self.asked.append(targets)
+        return {name: {"version": "2.9.0"} for name in targets if name == "a"} | {
+            "b": {"error": "No replies"}}
+
+
+def test_each_client_is_asked_its_nvflare_version_once_not_at_every_poll() -> None:
+    session = StatusSession()
+    admin = admin_with([session])
+
+    first, second = admin.server_view(), admin.server_view()
+
+    assert [(c.name, c.nvflare_version) for c in first.clients] == [("a", "2.9.0"), ("b", None)]
+    assert second.clients == first.clients
+    assert session.asked == [["a", "b"]]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import nvflare
 import pytest
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.sqlite import SqliteBus
@@ -86,6 +87,8 @@ def test_refresh_federation_status_reports_both_sites_with_their_last_contact(fe
     assert observed.payload["server_status"]  # NVFlare's word for its engine: "stopped" when idle
     clients = {c["name"]: c["last_connect_time"] for c in observed.payload["clients"]}
     assert set(clients) == set(SITES) and all(clients.values())
+    # each client answered the server with the NVFlare it runs
+    assert {c["nvflare_version"] for c in observed.payload["clients"]} == {nvflare.__version__}
 
 
 def clients_looked_at(svc) -> None:

@@ -2,7 +2,10 @@
 them, its HTTP API answering on a free loopback port."""
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,3 +50,28 @@ def _all_handled(service: Service) -> bool:
     waiting = [s for s in service.bus.stats() if s.entity_path in LEDGER_ENTITIES
                and (s.active or s.locked)]
     return not waiting
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None,
+        ) -> tuple[int, dict[str, str], object]:
+    """(status, headers, body: JSON, else text) of a GET on 127.0.0.1; redirects not followed
+    (a redirect is an answer to look at)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as answer:
+            return answer.status, dict(answer.headers), _body(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), _body(exc.read())
+
+
+def _body(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None

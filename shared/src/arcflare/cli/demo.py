@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from arcflare.cli.common import DataDir, Json, console, fail, out, print_json, settings_for
+from arcflare.cli.console import console_url
 from arcflare.cli.durations import span
 from arcflare.cli.local import start_stack, stop_stack
 from arcflare.client import Client
@@ -42,6 +43,7 @@ def demo(
                       f"{run.timings['stack_start_s']} s; the rest of the stack is starting")
         with Client(settings, issued_by=ADMIN) as client:
             summary = run.run(client)
+        console.print(f"operator console: {console_url(data)}", highlight=False, soft_wrap=True)
     except (DemoFailed, TimeoutError) as exc:
         fail(f"{exc}\n  logs: {data / 'logs'}")
     finally:

@@ -25,7 +25,7 @@ app.add_typer(schema.app, name="schema")
 events.register(app)
 
 # areas that register(app) themselves; each is a module of arcflare.cli
-AREAS = ["federation", "deploy", "job", "status", "local", "demo", "identity"]
+AREAS = ["federation", "deploy", "job", "status", "local", "demo", "identity", "console"]
 for area in AREAS:
     importlib.import_module(f"arcflare.cli.{area}").register(app)
 bus_azure.register(bus.app)

@@ -1,16 +1,12 @@
 """`arcflare status | logs | audit | alerts`: what the ledger knows, and live site logs.
 
-status/audit/alerts read the ledger's read-only HTTP API (its port is in
-<data_dir>/run/ledger.port, or set ARCFLARE_LEDGER_URL); logs asks the site's
+status/audit/alerts read the ledger's read-only HTTP API (arcflare.client.ledger: its port
+is in <data_dir>/run/ledger.port, or set ARCFLARE_LEDGER_URL); logs asks the site's
 agent with TailSiteLogs and prints the SiteLogTail that answers it.
 """
 from __future__ import annotations
 
-import json
-import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +26,7 @@ from arcflare.cli.common import (
     settings_for,
 )
 from arcflare.cli.status_view import federation_view
+from arcflare.client.ledger import LedgerError, LedgerReader
 from arcflare.contracts.commands import TailSiteLogs
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.outcomes import is_failure
@@ -40,35 +37,12 @@ Federation = Annotated[str | None, typer.Argument(help="Federation name (default
 Limit = Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many rows.")]
 
 
-def ledger_url(data_dir: Path | None) -> str:
-    explicit = os.environ.get("ARCFLARE_LEDGER_URL")
-    if explicit:
-        return explicit.rstrip("/")
-    port_file = settings_for(data_dir).data_dir / "run" / "ledger.port"
-    try:
-        port = int(port_file.read_text().strip())
-    except (OSError, ValueError):
-        fail(f"the ledger is not running: no port in {port_file} "
-             "(start it with `arcflare local up` or set ARCFLARE_LEDGER_URL)")
-    return f"http://127.0.0.1:{port}"
-
-
 def ledger_get(data_dir: Path | None, path: str, **query: Any) -> Any:
-    url = ledger_url(data_dir) + path
-    params = {k: v for k, v in query.items() if v is not None}
-    if params:
-        url += "?" + urllib.parse.urlencode(params)
+    """A JSON route of the ledger, signed as this person when the ledger is not on loopback."""
     try:
-        with urllib.request.urlopen(url, timeout=15) as answer:
-            return json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        try:
-            problem = json.loads(exc.read()).get("error", exc.reason)
-        except ValueError:
-            problem = exc.reason
-        fail(f"the ledger answered {exc.code}: {problem}")
-    except (urllib.error.URLError, TimeoutError) as exc:
-        fail(f"cannot reach the ledger at {url}: {getattr(exc, 'reason', exc)}")
+        return LedgerReader(settings_for(data_dir)).get(path, **query)
+    except LedgerError as exc:
+        fail(str(exc))
 
 
 def _short(timestamp: str | None) -> str:

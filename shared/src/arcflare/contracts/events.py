@@ -187,6 +187,8 @@ class JobFailed(Event):
 class ClientView(Part):
     name: str
     last_connect_time: datetime | None = None
+    #: the NVFlare version the client runs, as it answered the server (None: not known)
+    nvflare_version: str | None = Field(default=None, max_length=64)
 
 
 class FederationStatusObserved(Event):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -130,6 +130,7 @@ class UnitOfWork:
         self._in_transaction = False
         self._pending: list[tuple[str, Envelope, datetime | None]] = []
         self._cancelled = False  # a cancellation for the relay to carry out
+        self._after_commit: list[Callable[[], None]] = []
 
     def write(self) -> sqlite3.Connection:
         """The connection inside this unit's transaction (begun on first call)."""
@@ -166,6 +167,11 @@ class UnitOfWork:
         ).rowcount
         self._cancelled = self._cancelled or bool(at_broker)
         return bool(at_broker)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this unit's transaction has committed (never on rollback): for
+        telling readers in the same process that what they read has changed."""
+        self._after_commit.append(callback)
 
     @property
     def dirty(self) -> bool:
@@ -227,6 +233,9 @@ class UnitOfWork:
             self._store.outbox_written.set()
         self._pending = []
         self._cancelled = False
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
         return True
 
     def rollback(self) -> None:
@@ -235,6 +244,7 @@ class UnitOfWork:
             self._in_transaction = False
         self._pending = []
         self._cancelled = False
+        self._after_commit = []
 
 
 def _acting_for(incoming: Envelope | None) -> str | None:

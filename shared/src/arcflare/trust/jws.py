@@ -55,14 +55,26 @@ def signing_input(header_b64: str, payload: bytes) -> bytes:
     return f"{header_b64}.{b64url(payload)}".encode("ascii")
 
 
+def protected_header(identity: Identity, typ: str) -> str:
+    """The base64url JWS header naming the algorithm, the token type and the signer's chain."""
+    header = {"alg": ALG, "typ": typ,
+              "x5c": [base64.b64encode(der).decode("ascii") for der in identity.chain]}
+    return b64url(json.dumps(header, separators=(",", ":")).encode("ascii"))
+
+
+def es256(identity: Identity, data: bytes) -> str:
+    """The base64url ES256 signature of `data`: r and s, 32 bytes each (RFC 7518 §3.4)."""
+    der = identity.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(der)
+    return b64url(r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big"))
+
+
 class Signer:
     """Signs envelopes as one identity. The header (alg, x5c) is built once."""
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
-        header = {"alg": ALG, "typ": TYP,
-                  "x5c": [base64.b64encode(der).decode("ascii") for der in identity.chain]}
-        self._header = b64url(json.dumps(header, separators=(",", ":")).encode("ascii"))
+        self._header = protected_header(identity, TYP)
 
     @property
     def principal(self) -> Principal:
@@ -70,8 +82,5 @@ class Signer:
 
     def sign(self, fields: Mapping[str, str | None], body: bytes) -> str:
         """The compact detached JWS: "header..signature"."""
-        der = self.identity.private_key.sign(
-            signing_input(self._header, canonical(fields, body)), ec.ECDSA(hashes.SHA256()))
-        r, s = decode_dss_signature(der)
-        raw = r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big")
-        return f"{self._header}..{b64url(raw)}"
+        signature = es256(self.identity, signing_input(self._header, canonical(fields, body)))
+        return f"{self._header}..{signature}"

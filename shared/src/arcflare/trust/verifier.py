@@ -109,6 +109,27 @@ class Verifier:
         verified.check(now)
         return verified.principal
 
+    def verify_attached(self, token: str, typ: str) -> tuple[Principal, bytes]:
+        """The principal that signed a compact JWS carrying its own payload, and that payload —
+        for proofs other than a message signature (an HTTP request's). The header must name
+        `typ`, so a token made for one purpose is never taken for another."""
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise Unauthenticated("malformed token: expected a compact JWS "
+                                  "'header.payload.signature'")
+        header_b64, payload_b64, signature = token.split(".")
+        header = _header(header_b64)
+        if header.get("typ") != typ:
+            raise Unauthenticated(f"the token is of type {header.get('typ')!r}, not {typ!r}")
+        now = self._clock()
+        verified = self._verified_chain(_x5c(header), now)
+        verified.check(now)
+        _check_signature(verified.public_key, f"{header_b64}.{payload_b64}".encode("ascii"),
+                         signature)
+        try:
+            return verified.principal, b64url_decode(payload_b64)
+        except (ValueError, binascii.Error):
+            raise Unauthenticated("malformed token: the payload is not base64url") from None
+
     def _verified_chain(self, x5c: list[str], now: datetime) -> _VerifiedChain:
         key = hashlib.sha256("\n".join(x5c).encode("ascii")).digest()
         with self._lock:

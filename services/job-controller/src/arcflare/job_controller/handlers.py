@@ -116,7 +116,7 @@ def observe_federation(admin: FlareAdmin, federation: str) -> FederationStatusOb
         federation=federation,
         server_status=view.status,
         clients=[
-            ClientView(name=c.name, last_connect_time=(
+            ClientView(name=c.name, nvflare_version=c.nvflare_version, last_connect_time=(
                 datetime.fromtimestamp(c.last_connect_time, UTC) if c.last_connect_time else None))
             for c in view.clients
         ],

@@ -1,4 +1,5 @@
-"""Wires the ledger: its state DB, the events and telemetry consumers, the HTTP API."""
+"""Wires the ledger: its state DB, the events and telemetry consumers, the HTTP API and the
+console, and the live feed from the one to the other."""
 from __future__ import annotations
 
 import threading
@@ -7,6 +8,7 @@ from typing import Any
 from arcflare.bus import connect
 from arcflare.ledger.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS
 from arcflare.ledger.http_api import LedgerApi
+from arcflare.ledger.live import LiveFeed
 from arcflare.ledger.projections import Retention
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.ledger.tables import MIGRATIONS
@@ -21,12 +23,13 @@ def bootstrap(settings: LedgerSettings | None = None, **overrides: Any) -> Servi
     state = overrides.pop("state", None) or StateStore(s.data_dir / "ledger.db",
                                                        migrations=MIGRATIONS)
     retention = Retention(s.log_tails_per_site, s.flare_events_per_federation)
+    live = LiveFeed()
     holder: dict[str, Service] = {}
 
     def serve_api(stop: threading.Event) -> None:
         """The API runs while the service runs; its port doubles as the health port."""
         api = LedgerApi(state.path, s.ledger_host, s.ledger_port, s.run_dir() / PORT_FILE,
-                        readiness=lambda: holder["service"].readiness())
+                        readiness=lambda: holder["service"].readiness(), settings=s, live=live)
         try:
             stop.wait()
         finally:
@@ -42,7 +45,7 @@ def bootstrap(settings: LedgerSettings | None = None, **overrides: Any) -> Servi
             Consumer("events", subscription="ledger", handlers=EVENT_HANDLERS),
             Consumer("telemetry", subscription="ledger", handlers=TELEMETRY_HANDLERS),
         ],
-        dependencies={"retention": retention, **overrides},
+        dependencies={"retention": retention, "live": live, **overrides},
         background=[serve_api],
     )
     holder["service"] = service

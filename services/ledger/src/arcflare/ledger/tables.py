@@ -10,6 +10,7 @@ kind of fact (failed < running < stopped), never by arrival or by comparing cloc
 of different services; a certificate by its not_after (a renewal wins); a site's
 health by its one agent's clock; the server's engine by the job-controller's.
 """
+from arcflare.ledger.console_model import CONSOLE_SCHEMA
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -117,4 +118,4 @@ UPDATE certificates SET v = NULL;
 DELETE FROM sites WHERE site = 'server';
 """
 
-MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS]
+MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS, CONSOLE_SCHEMA]

@@ -23,6 +23,8 @@ from arcflare.runtime.logging import get_logger
 
 log = get_logger(__name__)
 T = TypeVar("T")
+#: a client's NVFlare version changes only when it restarts: asked again after this long
+VERSION_TTL_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class ClientSeen:
     name: str
     #: epoch seconds of the client's last heartbeat, as the server saw it
     last_connect_time: float | None = None
+    #: the NVFlare version the client process runs, as it answered the server
+    nvflare_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,8 @@ class FlareApiAdmin(FlareAdmin):
         self.backoff_s = backoff_s
         self._lock = threading.RLock()
         self._sess: Any = None
+        #: client name -> (NVFlare version, when it was asked)
+        self._versions: dict[str, tuple[str | None, float]] = {}
 
     def _open(self) -> Any:
         from nvflare.fuel.flare_api.flare_api import new_secure_session
@@ -205,11 +211,33 @@ class FlareApiAdmin(FlareAdmin):
 
     def server_view(self) -> ServerView:
         info = self._call("check_status", lambda s: s.get_system_info())
+        names = [c.name for c in info.client_info]
+        versions = self._client_versions(names)
         return ServerView(
             status=str(info.server_info.status),
-            clients=[ClientSeen(c.name, c.last_connect_time) for c in info.client_info],
+            clients=[ClientSeen(c.name, c.last_connect_time, versions.get(c.name))
+                     for c in info.client_info],
             running_jobs=[j.job_id for j in info.job_info],
         )
+
+    def _client_versions(self, names: list[str]) -> dict[str, str | None]:
+        """Each connected client's NVFlare version, asked of those not asked recently: one
+        round trip to the clients when one (re)appears, none in between."""
+        now = time.monotonic()
+        stale = [n for n in names if now - self._versions.get(n, (None, -VERSION_TTL_S))[1]
+                 >= VERSION_TTL_S]
+        if stale:
+            try:
+                answers = self._call("report_version",
+                                     lambda s: s.report_version("client", stale)) or {}
+            except Exception as exc:  # noqa: BLE001 - the version is a nicety; status is not
+                log.info("report_version_failed", clients=stale, error=repr(exc))
+                answers = {}
+            for name in stale:
+                answer = answers.get(name)
+                version = answer.get("version") if isinstance(answer, dict) else None
+                self._versions[name] = (str(version) if version else None, now)
+        return {n: self._versions[n][0] for n in names if n in self._versions}
 
     def submit(self, job_dir: Path, submit_token: str) -> str:
         from nvflare.fuel.flare_api.api_spec import (

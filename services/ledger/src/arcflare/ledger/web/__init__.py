@@ -1,0 +1,1 @@
+"""The ledger over HTTP: the JSON read API and the operator console."""
