@@ -14,7 +14,7 @@ from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.console_model import record_for_console
 from arcflare.ledger.projections import record
-from arcflare.ledger.schema import MIGRATIONS
+from arcflare.ledger.tables import MIGRATIONS
 from arcflare.runtime import StateStore
 
 FINGERPRINT = ":".join(["AB"] * 32)

@@ -9,7 +9,7 @@ from pathlib import Path
 from arcflare.contracts import events as e
 from arcflare.contracts.envelope import Envelope
 from arcflare.ledger.console_model import HEALTH_HISTORY_PER_SITE, record_for_console
-from arcflare.ledger.schema import MIGRATIONS
+from arcflare.ledger.tables import MIGRATIONS
 
 TABLES = ("metric_points", "health_history", "client_versions")
 
