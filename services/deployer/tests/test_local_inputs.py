@@ -40,9 +40,15 @@ def _known(svc, federation: str, site: str) -> bool:
 
 
 def client_environment(data_dir, site: str) -> dict[str, str]:
-    [client] = [p for p in processes_in(data_dir)
+    """The environment of the site's NVFlare client process, once sub_start.sh has started it
+    (SiteDeployed is published at the spawn; on a busy machine python comes a little later)."""
+    def clients():
+        return [p for p in processes_in(data_dir)
                 if "client_train" in " ".join(p.cmdline())
                 and p.environ()["ARCFLARE_WORKSPACE"].endswith(f"/{site}")]
+
+    [client] = wait_for(clients, timeout=60, poll=0.2) or [None]
+    assert client is not None, f"no NVFlare client process for {site}"
     return client.environ()
 
 
