@@ -128,7 +128,7 @@ def test_three_hospitals_train_on_their_own_records_beyond_chance_and_synthetic_
         federation=FEDERATION, name="records-logreg", min_clients=len(HOSPITALS), timeout_s=600,
         package=RecipePackage(recipe="fedavg-logreg", parameters={
             "rounds": ROUNDS, "data": "records", "label": "outcome",
-            "features": ",".join(FEATURES)}))), timeout=300)
+            "features": ",".join(FEATURES)}))), timeout=300, settled=True)
     assert submitted.type == "JobSubmitted", submitted.payload
     completed = completed_job(client, submitted.payload["job_id"])
     assert completed.payload["status"] == "FINISHED:COMPLETED", completed.payload
