@@ -116,7 +116,8 @@ class Killer(threading.Thread):
 def run_chaos(data_dir: Path, seed: int) -> Survival:
     """Runs the demo under the seed's kill schedule in a fresh data dir; stops the stack."""
     survival = Survival(seed, kill_schedule(seed))
-    log.warning("%s", survival.report().splitlines()[0])
+    log.warning("chaos seed %s (replay with %s=%s): schedule %s", seed, SEED_VARIABLE, seed,
+                survival.schedule)
     demo = DemoRun(data_dir, sites=SITES, rounds=ROUNDS, progress=log.info)
     killer = Killer(data_dir, survival.schedule)
     summary = None

@@ -116,23 +116,24 @@ class Signers:
         return self._made[principal]
 
     def sign(self, hostile: Hostile) -> tuple[Hostile, str | None]:
-        """The message with issued_by set to its signer's principal, and the signature
-        property it travels with (None: unsigned)."""
+        """The message claiming its signer as issued_by (unless it claims someone else on
+        purpose, and signs that), and the signature property it travels with (None:
+        unsigned)."""
         if hostile.signer is None:
             return hostile, None
         if hostile.signer == FORGED:
             return hostile, hostile.forged
         signer = self.get(allowed_author(hostile) if hostile.signer == ALLOWED
                           else hostile.signer)
-        claimed = replace(hostile, properties={**hostile.properties,
-                                               "issued_by": signer.principal.id})
+        claimed = hostile if "issued_by" in hostile.properties else replace(
+            hostile, properties={**hostile.properties, "issued_by": signer.principal.id})
         try:
             wire = wire_of(claimed.received(tampered=False))
             return claimed, signer.sign(wire.signed_fields(), claimed.body)
         except (DecodeError, ValueError):
             # unreadable properties, or text no signature can cover (a lone surrogate): the
             # best a sender can do is sign something else
-            return claimed, signer.sign({"message_id": claimed.message_id}, claimed.body)
+            return claimed, signer.sign({}, claimed.body)
 
 
 def allowed_author(hostile: Hostile) -> str:
