@@ -48,6 +48,11 @@ class Inlet:
         return not self.rules or any(r.matches(subject, properties) for r in self.rules)
 
     @property
+    def commands(self) -> bool:
+        """Its consumer takes commands: each one it refuses or gives up on is answered."""
+        return TOPOLOGY.queue(self.send_to) is not None or self.send_to == "site-commands"
+
+    @property
     def entity_path(self) -> str:
         entity, _, subscription = self.consumer.partition("/")
         return f"{entity}/subscriptions/{subscription}" if subscription else entity
@@ -85,6 +90,11 @@ class Target:
     @property
     def bus(self):
         return self.service.bus
+
+    @property
+    def signer_id(self) -> str:
+        """The principal the service signs as."""
+        return self.service.signer.principal.id
 
     @property
     def types(self) -> tuple[str, ...]:

@@ -4,15 +4,18 @@ broker, each service built by its own bootstrap() and running its threads.
 For every example (a few hostile messages, then one valid probe) and every message that
 reached one of the service's consumers: it ends within a bound, completed or dead-lettered
 by the service itself with a reason (never left active or locked, never given up by the
-broker as MaxDeliveryCountExceeded); the probe is handled; no consumer loop died; the
+broker as MaxDeliveryCountExceeded), a command it did not carry out with an outcome naming
+it (CommandRejected or CommandFailed); the probe is handled; no consumer loop died; the
 service stays ready; its outbox drains.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from arcflare.bus.port import BusError, SubQueue
+from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
 from hypothesis import event, given
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -68,6 +71,22 @@ def settle(target: Target, consumer: str, probe: str) -> None:
                          f"{target.service.outbox.pending()}")
 
 
+def answered(target: Target) -> set[str]:
+    """Ids of the commands the service answered with an outcome (a site agent's go to
+    telemetry; the hostile messages on those topics are no answers)."""
+    ids = set()
+    for topic in ("events", "telemetry"):
+        for m in target.bus.peek(topic, FOLLOW_SUBSCRIPTION, max_messages=5000):
+            if m.subject not in ("CommandRejected", "CommandFailed") or \
+                    m.application_properties.get("issued_by") != target.signer_id:
+                continue
+            try:
+                ids.add(json.loads(m.body).get("command_id"))
+            except (ValueError, AttributeError):
+                continue  # a hostile look-alike (signed by someone else, claiming to be it)
+    return ids
+
+
 def dead_letters(target: Target) -> dict[str, tuple[str | None, str | None]]:
     found = {}
     for inlet in target.inlets:
@@ -94,11 +113,13 @@ def test_every_message_ends_and_the_service_keeps_going(name, tmp_path):
 
             settle(target, consumer, probe)
 
-            dead = dead_letters(target)
-            for _, message_id in reached:
+            dead, answers = dead_letters(target), answered(target)
+            for inlet, message_id in reached:
                 reason, description = dead.get(message_id, ("completed", ""))
                 event(reason)
                 assert reason and reason != "MaxDeliveryCountExceeded", (message_id, description)
+                if inlet.commands and reason != "completed":  # --wait always ends
+                    assert message_id in answers, (message_id, reason, description)
             seen = target.service.state.seen(consumer, probe)
             assert seen.outcome == "handled", seen
             assert [e for e in logs if e["event"] == "loop failed; restarting it"] == []
