@@ -24,11 +24,12 @@ from tests.fuzz.budget import fuzz
 from tests.fuzz.hostile import hostile_messages
 from tests.fuzz.targets import SERVICES, Target, running
 
-pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(600)]
 
-#: every delivery a message is allowed, with backoff, and the refusals it causes, handled
-SETTLE_S = 30.0
-EXAMPLES = 40
+#: every delivery a message is allowed, with backoff, and the refusals it causes handled, on a
+#: busy machine
+SETTLE_S = 60.0
+EXAMPLES = 30
 
 
 def hostile_for(target: Target):
