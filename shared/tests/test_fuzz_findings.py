@@ -7,7 +7,7 @@ import json
 
 from arcflare.bus.port import SubQueue
 from arcflare.contracts.commands import RemoveSite
-from arcflare.contracts.events import FlareEventObserved
+from arcflare.contracts.events import FlareEventObserved, MetricsReported
 from arcflare.runtime import Consumer, Service, StateStore
 from structlog.testing import capture_logs
 
@@ -52,7 +52,8 @@ def test_a_lone_surrogate_escaped_into_a_free_form_field_is_refused_before_any_h
     svc = Service(name="ledger", settings=settings, bus=bus,
                   state=StateStore(settings.data_dir / "ledger.db"),
                   consumers=[Consumer("telemetry", subscription="metrics-relay",
-                                      handlers={FlareEventObserved: keep})],
+                                      handlers={FlareEventObserved: keep,
+                                                MetricsReported: lambda message: None})],
                   dependencies={"seen": seen})
     bridge = signer_for(settings.data_dir, "bridge:fed")
     body = b'{"federation": "fed", "event": "job_ended", "detail": {"file": "r\\udcff.npy"}}'
