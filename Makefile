@@ -36,4 +36,4 @@ lint: install ## ruff over shared, services and tests (part of make test)
 	$(VENV)/bin/ruff check shared services tests
 
 clean: ## remove local state (.arcflare) and caches
-	rm -rf .arcflare .pytest_cache bench-results.json test-output
+	rm -rf .arcflare .pytest_cache .hypothesis bench-results.json test-output

@@ -3,6 +3,7 @@ until it is due, so withdrawing it is a local write. Rows an older version sched
 broker are still cancelled there."""
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -180,3 +181,48 @@ def test_a_cancellation_the_broker_refused_is_retried_later(tmp_path, bus, signe
     assert flaky.refused == 1 and refused == not_yet == "requested"
     assert outbox_row(store, message_id)["cancel"] == "done"
     assert scheduled(bus) == 0
+
+
+class Crash(BaseException):
+    """The process dying: nothing after it runs."""
+
+
+class DiesAfterHandingOver:
+    """The real bus; the process dies right after the broker took a message, before the
+    outbox could record anything about it."""
+
+    def __init__(self, bus) -> None:
+        self.bus = bus
+
+    def __getattr__(self, name):
+        return getattr(self.bus, name)
+
+    def send(self, entity: str, messages) -> None:
+        self.bus.send(entity, messages)
+        raise Crash
+
+    def schedule(self, entity: str, message, at: datetime) -> int:
+        self.bus.schedule(entity, message, at)
+        raise Crash
+
+
+def test_a_crash_right_after_the_broker_took_a_message_leaves_it_withdrawable(
+        tmp_path, bus, signer):
+    """Once, the broker scheduled the message before the outbox recorded its sequence number:
+    after a crash in between, the re-send was a duplicate answered with 0, and withdrawing
+    'cancelled' sequence 0 while the message still arrived."""
+    store = StateStore(tmp_path / "state.db")
+    with store.unit_of_work() as uow:
+        message_id = uow.publish(SiteRemoved(federation="fed", site="s"),
+                                 at=datetime.now(UTC) + timedelta(seconds=1.5))
+    with contextlib.suppress(Crash):
+        OutboxRelay(store, DiesAfterHandingOver(bus), signer).relay()
+
+    restarted = StateStore(tmp_path / "state.db")
+    OutboxRelay(restarted, bus, signer).relay()  # goes over the same rows again
+    assert cancel(restarted, message_id)
+    time.sleep(1.6)
+    OutboxRelay(restarted, bus, signer).relay()
+    bus.purge_expired()
+
+    assert bus.peek("events", "cli") == [] and scheduled(bus) == 0

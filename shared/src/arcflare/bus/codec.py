@@ -40,6 +40,7 @@ MAX_DEPTH = 32
 MAX_PROPERTY_CHARS = 1024
 MAX_SIGNATURE_CHARS = 16384
 _STRUCTURE = re.compile(rb'[\[\]{}"\\]')
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class DecodeError(ValueError):
@@ -116,6 +117,16 @@ def _text(value: object) -> str | None:
     return str(value)
 
 
+def is_text(value: str) -> bool:
+    """True unless the string holds what no UTF-8 text can (a lone surrogate, which a JSON
+    escape can carry): such a value could be neither signed, stored nor sent on."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def wire_of(message: ReceivedMessage) -> Wire:
     """The routing properties of a received message, checked for presence and size."""
     props: dict[str, str] = {}
@@ -125,6 +136,9 @@ def wire_of(message: ReceivedMessage) -> Wire:
         if len(name) > MAX_PROPERTY_CHARS or len(text) > limit:
             raise DecodeError("InvalidEnvelope",
                               f"application property {name[:64]!r} is over {limit} characters")
+        if not (is_text(name) and is_text(text)):
+            raise DecodeError("InvalidEnvelope",
+                              f"application property {name[:64]!r} is not valid Unicode text")
         props[name] = text
     type_name = props.get("type") or _text(message.subject)
     if not type_name:
@@ -135,6 +149,8 @@ def wire_of(message: ReceivedMessage) -> Wire:
         if value is not None and len(value) > MAX_ID_LENGTH:
             raise DecodeError("InvalidEnvelope",
                               f"the {name} is {len(value)} characters; at most {MAX_ID_LENGTH}")
+        if value is not None and not is_text(value):
+            raise DecodeError("InvalidEnvelope", f"the {name} is not valid Unicode text")
     if len(message.body) > MAX_MESSAGE_BYTES:
         raise DecodeError("TooLarge", f"the body is {len(message.body)} bytes; "
                                       f"at most {MAX_MESSAGE_BYTES}")
@@ -180,6 +196,11 @@ def envelope_of(wire: Wire, message: ReceivedMessage) -> Envelope:
         raise DecodeError("InvalidJson", f"the body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise DecodeError("InvalidJson", "the body must be a JSON object")
+    # a \u escape can smuggle in a lone surrogate, which no text (and no event that would
+    # echo it, nor the signature of one) can carry: re-checked only when such an escape is there
+    if _SURROGATE_ESCAPE.search(wire.body) and not is_text(json.dumps(payload,
+                                                                      ensure_ascii=False)):
+        raise DecodeError("InvalidBody", "the body escapes a lone surrogate, which is no text")
     props = wire.properties
     try:
         return Envelope(

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from arcflare.bus.codec import DecodeError, envelope_of, wire_of
+from arcflare.bus.codec import DecodeError, envelope_of, is_text, wire_of
 from arcflare.bus.port import ORIGINAL_MESSAGE_ID, ReceivedMessage
 from arcflare.contracts.base import Message, UnknownMessageType
-from arcflare.contracts.envelope import Envelope, describe_errors, field_errors
+from arcflare.contracts.envelope import MAX_ID_LENGTH, Envelope, describe_errors, field_errors
 from arcflare.contracts.senders import Sender, sender_refusal
 from arcflare.trust.errors import Unauthenticated
 from arcflare.trust.principals import Principal
@@ -140,5 +140,9 @@ def inbox_id(received: ReceivedMessage) -> str:
     for key in (ORIGINAL_MESSAGE_ID, ORIGINAL_MESSAGE_ID.encode()):
         value = props.get(key)  # type: ignore[call-overload]
         if value:
-            return value.decode() if isinstance(value, bytes) else str(value)
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            # a hostile one (over-long, not text) is refused at admission: remember that
+            # refusal under the broker's own id, which any database can hold
+            if len(text) <= MAX_ID_LENGTH and is_text(text):
+                return text
     return received.message_id

@@ -165,6 +165,9 @@ class MessageProcessor:
                 available = {**self.dependencies, "uow": uow, "envelope": envelope}
                 for handler in handlers:
                     call_handler(handler, message, available)
+                # inside: a commit that fails (an event that cannot be serialized, the
+                # database away) is a failed attempt like any other, never a dead loop
+                committed = uow.commit(inbox_key, replace=replace)
             except Rejected as exc:
                 uow.rollback()
                 age = (datetime.now(UTC) - envelope.occurred_at).total_seconds()
@@ -176,8 +179,8 @@ class MessageProcessor:
             except Exception as exc:  # noqa: BLE001 - any other failure is retried with backoff
                 uow.rollback()
                 return self._retry_later(received, exc, envelope)
-            if not uow.commit(inbox_key, replace=replace):
-                log.info("handled concurrently by another consumer; settling the copy")
+        if not committed:
+            log.info("handled concurrently by another consumer; settling the copy")
         self.bus.complete(received)
         log.info("handled", delivery_count=received.delivery_count)
         return "handled"

@@ -31,7 +31,9 @@ _FIELD_CHARS = 200
 
 
 def clip(text: str | None, limit: int = MAX_DETAIL) -> str:
-    text = text or ""
+    # a field name or value echoed from a hostile body may hold a lone surrogate, which no
+    # event could carry
+    text = (text or "").encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

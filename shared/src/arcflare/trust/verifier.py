@@ -206,7 +206,7 @@ def _split(token: str) -> tuple[str, str]:
 def _header(header_b64: str) -> dict:
     try:
         header = json.loads(b64url_decode(header_b64))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: nested too deep
         raise Unauthenticated("malformed signature: the JWS header is not base64url JSON") \
             from None
     if not isinstance(header, dict):
@@ -222,7 +222,9 @@ def _header(header_b64: str) -> dict:
 
 def _x5c(header: dict) -> list[str]:
     x5c = header.get("x5c")
-    if not x5c or not isinstance(x5c, list) or not all(isinstance(c, str) and c for c in x5c):
+    # base64 is ASCII: anything else is no certificate (and could not be hashed for the cache)
+    if not x5c or not isinstance(x5c, list) or \
+            not all(isinstance(c, str) and c and c.isascii() for c in x5c):
         raise Unauthenticated("the JWS header has no x5c certificate chain, so the signer "
                               "cannot be identified")
     return x5c
