@@ -10,11 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+import click
 import typer
 from arcflare.client import Client
 from arcflare.contracts.base import Command
 from arcflare.contracts.envelope import Envelope, describe_errors, field_errors
 from arcflare.contracts.outcomes import is_failure
+from arcflare.observability import tracing
 from arcflare.runtime.settings import Settings
 from pydantic import ValidationError
 from rich.console import Console
@@ -84,16 +86,27 @@ def build(make: Callable[[], M], what: str = "") -> M:
         fail(prefix + describe_errors(errors), code=2)
 
 
+def _command_path() -> str:
+    """The span name of a CLI command: what was typed, e.g. `arcflare job submit`."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else "arcflare"
+
+
 def send_command(
     command: Command, *, data_dir: Path | None, as_: str | None, wait: bool, json_out: bool,
     timeout: float = 300.0, what: str = "",
 ) -> Envelope | None:
-    """Send; with --wait block for the outcome and exit 1 on a failure or rejection."""
-    with client_for(data_dir, as_) as client:
+    """Send; with --wait block for the outcome and exit 1 on a failure or rejection. Traced,
+    the command is one trace from here through every service it reaches."""
+    with client_for(data_dir, as_) as client, tracing.span(
+            _command_path(), root=True,
+            attributes={"arcflare.command.type": command.type_name()}):
         command_id = client.send(command)
+        trace_id = tracing.current_trace_id()
         if not wait:
             if json_out:
-                print_json({"command_id": command_id, "type": command.type_name()})
+                print_json({"command_id": command_id, "type": command.type_name(),
+                            "trace_id": trace_id})
             else:
                 console.print(f"sent {command.type_name()} [dim]{command_id}[/dim]")
             return None
@@ -103,7 +116,8 @@ def send_command(
             except TimeoutError as exc:
                 fail(f"{exc} — is the service running? (arcflare local ps)")
     if json_out:
-        print_json({"command_id": command_id, "outcome": envelope_json(outcome)})
+        print_json({"command_id": command_id, "trace_id": trace_id,
+                    "outcome": envelope_json(outcome)})
     if is_failure(outcome.type):
         if not json_out:
             fail(describe_failure(outcome))

@@ -5,6 +5,7 @@ import importlib
 
 import typer
 from arcflare.cli import bus, bus_azure, events, schema
+from arcflare.observability import tracing
 from arcflare.runtime.files import private_umask
 
 app = typer.Typer(
@@ -16,8 +17,10 @@ app = typer.Typer(
 )
 @app.callback()
 def _private_files() -> None:
-    """Everything the CLI and the processes it starts write is its owner's alone."""
+    """Everything the CLI and the processes it starts write is its owner's alone. Traces, when
+    the OTEL_* variables ask for them, are the CLI's own."""
     private_umask()
+    tracing.configure("arcflare-cli")
 
 
 app.add_typer(bus.app, name="bus")

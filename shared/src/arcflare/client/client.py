@@ -13,6 +13,7 @@ from arcflare.contracts.base import Command
 from arcflare.contracts.envelope import Envelope, describe_errors
 from arcflare.contracts.outcomes import ACCEPTED, is_failure, outcome_types
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION, TOPOLOGY
+from arcflare.observability import messaging, tracing
 from arcflare.runtime import identity
 from arcflare.runtime.admission import Admission, Refused
 from arcflare.runtime.logging import get_logger
@@ -51,6 +52,8 @@ class Client:
         self.admission = Admission(identity.verifier(self.settings),
                                    clock_skew_s=self.settings.clock_skew_s)
         self.bus = bus or connect(self.settings)
+        tracing.configure("arcflare-sdk")  # as OTEL_* say, unless the program traces already
+        messaging.use_bus(self.bus)
         # where followers start: only what happens after this client was made
         self._cursors = {topic: self._head(topic) for topic in ("events", "telemetry")}
         self._commands: dict[str, str] = {}
@@ -66,11 +69,13 @@ class Client:
 
     # --- commands ---------------------------------------------------------------
     def send(self, command: Command, *, ttl: timedelta | None = None) -> str:
-        """Send a command to its queue (session = federation); returns its id."""
+        """Send a command to its queue (session = federation); returns its id. Traced, it is
+        the start of a trace of its own (or a part of the caller's current one)."""
         envelope = Envelope.wrap(command)
-        message = to_outgoing(envelope, signer=self.signer,
-                              session=command.channel in _SESSION_QUEUES, time_to_live=ttl)
-        self.bus.send(command.channel, [message])
+        with messaging.sending(command.channel, envelope) as traceparent:
+            message = to_outgoing(envelope, signer=self.signer,
+                                  session=command.channel in _SESSION_QUEUES, time_to_live=ttl)
+            self.bus.send(command.channel, [messaging.stamp(message, traceparent)])
         self._commands[envelope.message_id] = envelope.type
         return envelope.message_id
 

@@ -14,6 +14,8 @@ import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
 
+from arcflare.observability.tracing import traced
+
 FILE_SCHEME = "file:"
 AZUREML_SCHEME = "azureml:"
 KEY_SUFFIXES = (".key",)
@@ -128,6 +130,7 @@ class FolderKitStore(KitStore):
                 raise ValueError(f"kit store names must be plain names, got {part!r}")
         return self.root / federation / participant
 
+    @traced("kit_store put", attributes={"arcflare.kit_store": "folder"})
     def put(self, federation: str, participant: str, built: Path) -> str:
         target = self._folder(federation, participant)
         make_private_dir(target.parent)
@@ -145,6 +148,7 @@ class FolderKitStore(KitStore):
         target = self._folder(federation, participant)
         return file_ref(target) if (target / "startup").is_dir() else None
 
+    @traced("kit_store remove", attributes={"arcflare.kit_store": "folder"})
     def remove(self, federation: str, participant: str) -> None:
         shutil.rmtree(self._folder(federation, participant), ignore_errors=True)
 

@@ -29,6 +29,7 @@ from arcflare.bus.port import (
 from arcflare.contracts.base import Command, Message
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.topology import TOPOLOGY, Topology
+from arcflare.observability import messaging, metrics
 from arcflare.runtime import rejection
 from arcflare.runtime.admission import Admission, Admitted, Refused, inbox_id
 from arcflare.runtime.errors import Rejected
@@ -95,8 +96,10 @@ class MessageProcessor:
         authorize: Authorizer | None,
         backoff: Callable[[int], float],
         stopping: threading.Event,
+        service: str = "",
     ) -> None:
         self.consumer = consumer
+        self.service = service
         self.bus = bus
         self.state = state
         self.admission = admission
@@ -107,7 +110,17 @@ class MessageProcessor:
         self.max_delivery_count = consumer.max_delivery_count(bus.topology)
 
     def process(self, received: ReceivedMessage) -> str:
-        """Handle and settle one message; returns the outcome (for logs and tests)."""
+        """Handle and settle one message, in its consumer span and counted in the metrics;
+        returns the outcome (for logs and tests)."""
+        consumer = self.consumer
+        with messaging.processing(received, consumer.entity, consumer.subscription) as span, \
+                metrics.processing(self.service, consumer.name, received.subject) as counted:
+            outcome = self._process_logged(received)
+            counted.ended(outcome)
+            messaging.ended(span, outcome, str(received.subject)[:128], counted.reason)
+        return outcome
+
+    def _process_logged(self, received: ReceivedMessage) -> str:
         structlog.contextvars.bind_contextvars(
             message_id=received.message_id, correlation_id=received.correlation_id,
             type=received.subject, federation=None, site=None,
@@ -131,7 +144,7 @@ class MessageProcessor:
             if seen.outcome == "handled":
                 self.bus.complete(received)
             else:
-                self.bus.dead_letter(received, seen.reason or "Rejected", seen.description)
+                self._dead_letter(received, seen.reason or "Rejected", seen.description)
             log.info("duplicate delivery settled without running the handler")
             return "duplicate"
         try:
@@ -212,7 +225,7 @@ class MessageProcessor:
                 uow.publish(rejection.command_failed(envelope, received, detail))
             uow.commit((self.consumer.name, inbox_id(received)), "failed",
                        rejection.RETRIES_EXHAUSTED, detail, replace=True)
-        self.bus.dead_letter(received, rejection.RETRIES_EXHAUSTED, detail)
+        self._dead_letter(received, rejection.RETRIES_EXHAUSTED, detail)
         return "exhausted"
 
     def _refuse(self, received: ReceivedMessage, refused: Refused) -> str:
@@ -229,8 +242,13 @@ class MessageProcessor:
                 uow.publish(event)
             uow.commit((self.consumer.name, inbox_id(received)), "rejected", refused.reason,
                        detail, replace=True)
-        self.bus.dead_letter(received, refused.reason, detail)
+        metrics.rejected(refused.reason)
+        self._dead_letter(received, refused.reason, detail)
         return "rejected"
+
+    def _dead_letter(self, received: ReceivedMessage, reason: str, detail: str | None) -> None:
+        self.bus.dead_letter(received, reason, detail)
+        metrics.dead_lettered(reason)
 
 
 def _resubmitted(received: ReceivedMessage) -> bool:

@@ -1,4 +1,5 @@
-"""/healthz and /readyz over HTTP for Kubernetes probes and the local supervisor."""
+"""/healthz and /readyz over HTTP for Kubernetes probes and the local supervisor, and /metrics
+for Prometheus."""
 from __future__ import annotations
 
 import json
@@ -6,6 +7,18 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from arcflare.observability.metrics import exposition
+
+
+def answer_metrics(request: BaseHTTPRequestHandler) -> None:
+    """Write this process's metrics page as the answer to a GET /metrics."""
+    data, content_type = exposition()
+    request.send_response(200)
+    request.send_header("Content-Type", content_type)
+    request.send_header("Content-Length", str(len(data)))
+    request.end_headers()
+    request.wfile.write(data)
 
 
 class HealthServer:
@@ -19,6 +32,8 @@ class HealthServer:
                 elif self.path == "/readyz":
                     report = probe()
                     self._answer(200 if report.get("ready") else 503, report)
+                elif self.path == "/metrics":
+                    answer_metrics(self)
                 else:
                     self._answer(404, {"error": f"no such path {self.path}"})
 

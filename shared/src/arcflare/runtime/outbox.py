@@ -24,6 +24,7 @@ from arcflare.contracts.base import message_class
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import OutboxMessageParked
 from arcflare.contracts.topology import TOPOLOGY
+from arcflare.observability import messaging
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
 from arcflare.trust.jws import Signer
@@ -76,6 +77,16 @@ class OutboxRelay:
                 "(deliver_at IS NULL OR deliver_at <= ?)", (datetime.now(UTC).isoformat(),)
             ).fetchone()[0]
 
+    def backlog(self, now: datetime) -> tuple[int, float]:
+        """Rows due and not sent yet, and the age in seconds of the oldest (0 when none)."""
+        with self.state.connect() as db:
+            count, oldest = db.execute(
+                "SELECT COUNT(*), MIN(COALESCE(deliver_at, created_at)) FROM _outbox "
+                "WHERE sent_at IS NULL AND (deliver_at IS NULL OR deliver_at <= ?)",
+                (now.isoformat(),)).fetchone()
+        age = (now - datetime.fromisoformat(oldest)).total_seconds() if oldest else 0.0
+        return count, max(0.0, age)
+
     def next_due(self) -> datetime | None:
         """When the earliest held scheduled message falls due (the relay's next wake-up)."""
         with self.state.connect() as db:
@@ -87,7 +98,7 @@ class OutboxRelay:
         now = datetime.now(UTC)
         with self.state.connect() as db:
             rows = db.execute(
-                "SELECT seq, id, entity, envelope FROM _outbox WHERE sent_at IS NULL "
+                "SELECT seq, id, entity, envelope, traceparent FROM _outbox WHERE sent_at IS NULL "
                 "AND (deliver_at IS NULL OR deliver_at <= ?) ORDER BY seq LIMIT ?",
                 (now.isoformat(), self.batch),
             ).fetchall()
@@ -113,7 +124,8 @@ class OutboxRelay:
         if not ready:
             return
         try:
-            self.bus.send(entity, [m for _, m in ready])
+            with messaging.relaying(entity, [row["traceparent"] for row, _ in ready]):
+                self.bus.send(entity, [m for _, m in ready])
         except MessageTooLarge:
             # together too large for one batch: one at a time, parking what cannot go
             for row, message in ready:
@@ -132,14 +144,15 @@ class OutboxRelay:
         try:
             envelope = Envelope.model_validate_json(row["envelope"])
             try:
-                return to_outgoing(envelope, signer=self.signer, session=session)
+                message = to_outgoing(envelope, signer=self.signer, session=session)
             except MessageTooLarge as exc:
                 smaller = _bounded(envelope)
                 if smaller is None:
                     raise
                 log.warning("outgoing message over the size limit; sending its bounded form",
                             message_id=row["id"], type=envelope.type, error=str(exc))
-                return to_outgoing(smaller, signer=self.signer, session=session)
+                message = to_outgoing(smaller, signer=self.signer, session=session)
+            return messaging.stamp(message, row["traceparent"])
         except Exception as exc:  # noqa: BLE001 - one row must never hold up the rest
             self._park(db, row, f"{type(exc).__name__}: {exc}")
             return None
@@ -160,8 +173,10 @@ class OutboxRelay:
             service=self.service or "unknown", message_type=type_name, message_id=row["id"],
             reason=reason, federation=federation))
         entity = self.state.channels.get("events", "events")
-        db.execute("INSERT INTO _outbox (id, entity, envelope, created_at) VALUES (?,?,?,?)",
-                   (notice.message_id, entity, notice.model_dump_json(by_alias=True), stamp))
+        db.execute("INSERT INTO _outbox (id, entity, envelope, created_at, traceparent) "
+                   "VALUES (?,?,?,?,?)", (notice.message_id, entity,
+                                          notice.model_dump_json(by_alias=True), stamp,
+                                          row["traceparent"]))
 
     @staticmethod
     def _mark_sent(db, rows: list, now: datetime) -> None:

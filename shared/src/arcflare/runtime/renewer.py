@@ -5,14 +5,16 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from arcflare.bus.port import Bus, BusError, ReceivedMessage, Session
+from arcflare.observability.metrics import lock_renewed
 from arcflare.runtime.logging import get_logger
 
 log = get_logger("arcflare.runtime.renewer")
 
 
 class LockRenewer:
-    def __init__(self, bus: Bus, tick: float = 0.5) -> None:
+    def __init__(self, bus: Bus, tick: float = 0.5, service: str = "") -> None:
         self.bus = bus
+        self.service = service
         self.tick = tick
         self._items: dict[int, tuple[object, float]] = {}
         self._guard = threading.Lock()
@@ -49,14 +51,17 @@ class LockRenewer:
                 due.setdefault(key, _after(now, span / 2))
                 if now < due[key]:
                     continue
+                kind = "session" if isinstance(item, Session) else "message"
                 try:
                     if isinstance(item, Session):
                         item.renew_lock()
                     else:
                         self.bus.renew_lock(item)  # type: ignore[arg-type]
                     due[key] = _after(now, span / 2)
+                    lock_renewed(self.service, kind, ok=True)
                 except BusError as exc:
                     log.warning("lock renewal failed", error=repr(exc))
+                    lock_renewed(self.service, kind, ok=False)
                     self.release(item)
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import structlog
 from arcflare.bus.port import Bus, BusError
+from arcflare.observability import messaging, tracing
+from arcflare.observability.metrics import SERVICE_GAUGES
 from arcflare.runtime import identity
 from arcflare.runtime.admission import Admission
 from arcflare.runtime.consumer import Authorizer, Consumer, MessageProcessor, exponential_backoff
@@ -81,15 +83,17 @@ class Service:
                 dependencies=self.dependencies, authorize=authorize,
                 backoff=exponential_backoff(settings.retry_backoff_base_s,
                                             settings.retry_backoff_max_s),
-                stopping=self.stopping,
+                stopping=self.stopping, service=name,
             )
             for c in self.consumers
         ]
+        messaging.use_bus(bus)
 
     # --- production ------------------------------------------------------------
     def run(self) -> None:
         private_umask()
         configure_logging(self.name, self.settings.log_level, self.settings.log_format)
+        tracing.configure(self.name)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         self.start()
@@ -105,7 +109,7 @@ class Service:
 
     def start(self) -> None:
         self.stopping.clear()
-        self._renewer = LockRenewer(self.bus)
+        self._renewer = LockRenewer(self.bus, service=self.name)
         for processor in self._processors:
             n = processor.consumer.concurrency or self.settings.concurrency
             for i in range(n):
@@ -118,6 +122,7 @@ class Service:
                 self.settings.health_host, self.settings.health_port, self.readiness,
                 self.settings.run_dir() / f"{self.name}.port",
             )
+        SERVICE_GAUGES.add(self)  # read when /metrics is scraped
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stopping.set()
@@ -132,6 +137,7 @@ class Service:
                             where="".join(traceback.format_stack(frame)[-6:]) if frame else "")
                 thread.join(timeout=max(0.1, deadline - time.monotonic()))
         self._threads = []
+        SERVICE_GAUGES.remove(self)
         try:
             self.outbox.relay()
         except BusError as exc:
@@ -143,6 +149,7 @@ class Service:
         if self._health:
             self._health.close()
             self._health = None
+        tracing.flush()
 
     def readiness(self) -> dict:
         alive = {t.name: t.is_alive() for t in self._threads}
@@ -155,7 +162,7 @@ class Service:
     def drain(self, timeout: float = 10.0) -> int:
         """Handle every available message and relay the outbox until quiet."""
         if self._renewer is None:
-            self._renewer = LockRenewer(self.bus)
+            self._renewer = LockRenewer(self.bus, service=self.name)
         handled = 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

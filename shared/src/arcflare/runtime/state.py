@@ -17,6 +17,7 @@ from pathlib import Path
 
 from arcflare.contracts.base import Command, Message
 from arcflare.contracts.envelope import Envelope, new_id
+from arcflare.observability import messaging
 from arcflare.runtime.files import private_dir, private_files
 
 RUNTIME_SCHEMA = """
@@ -38,13 +39,15 @@ CREATE TABLE IF NOT EXISTS _outbox (
     sent_at TEXT,
     sequence_number INTEGER,          -- the broker's, for a row scheduled there (before 0.2)
     cancel TEXT,                      -- NULL | requested | done (scheduled messages only)
-    parked TEXT                       -- why it can never be sent as is (then sent_at is set)
+    parked TEXT,                      -- why it can never be sent as is (then sent_at is set)
+    traceparent TEXT                  -- the trace context of the handler that wrote it
 );
 CREATE INDEX IF NOT EXISTS _outbox_unsent ON _outbox (sent_at, seq);
 CREATE TABLE IF NOT EXISTS _migrations (n INTEGER PRIMARY KEY);
 """
 #: columns added to _outbox after its first release: (name, declaration)
-_OUTBOX_ADDED = (("sequence_number", "INTEGER"), ("cancel", "TEXT"), ("parked", "TEXT"))
+_OUTBOX_ADDED = (("sequence_number", "INTEGER"), ("cancel", "TEXT"), ("parked", "TEXT"),
+                 ("traceparent", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,8 @@ class UnitOfWork:
         self.envelope = incoming
         self._store = store
         self._in_transaction = False
-        self._pending: list[tuple[str, Envelope, datetime | None]] = []
+        #: (entity, envelope, deliver at, trace context) of each message to publish
+        self._pending: list[tuple[str, Envelope, datetime | None, str | None]] = []
         self._cancelled = False  # a cancellation for the relay to carry out
         self._after_commit: list[Callable[[], None]] = []
 
@@ -179,7 +183,7 @@ class UnitOfWork:
 
     @property
     def pending(self) -> list[Envelope]:
-        return [env for _, env, _ in self._pending]
+        return [pending[1] for pending in self._pending]
 
     def _add(self, entity: str, message: Message, at: datetime | None) -> str:
         incoming = self.envelope
@@ -191,7 +195,8 @@ class UnitOfWork:
             causation_id=incoming.message_id if incoming else None,
             on_behalf_of=_acting_for(incoming),
         )
-        self._pending.append((self._store.channels.get(entity, entity), envelope, at))
+        entity = self._store.channels.get(entity, entity)
+        self._pending.append((entity, envelope, at, messaging.created(entity, envelope)))
         return envelope.message_id
 
     def commit(
@@ -218,11 +223,12 @@ class UnitOfWork:
                 self.rollback()
                 return False
         self.db.executemany(
-            "INSERT INTO _outbox (id, entity, envelope, deliver_at, created_at) VALUES (?,?,?,?,?)",
+            "INSERT INTO _outbox (id, entity, envelope, deliver_at, created_at, traceparent)"
+            " VALUES (?,?,?,?,?,?)",
             [
                 (env.message_id, entity, env.model_dump_json(by_alias=True),
-                 at.astimezone(UTC).isoformat() if at else None, now)
-                for entity, env, at in self._pending
+                 at.astimezone(UTC).isoformat() if at else None, now, traceparent)
+                for entity, env, at, traceparent in self._pending
             ],
         )
         self.db.execute("COMMIT")

@@ -18,7 +18,9 @@ from arcflare.alerter.engine import Alert, stamp
 from arcflare.alerter.rules import RuleBook, Sink
 from arcflare.alerter.sinks import DeliveryError, deliver
 from arcflare.contracts.events import AlertRaised
+from arcflare.observability import tracing
 from arcflare.runtime import StateStore, UnitOfWork, get_logger
+from opentelemetry.trace import SpanKind
 
 log = get_logger("arcflare.alerter")
 Clock = Callable[[], datetime]
@@ -42,9 +44,10 @@ def raise_alert(uow: UnitOfWork, alert: Alert, now: datetime) -> str:
          alert.site, alert.key, alert.source_type, alert.source_message_id, stamp(alert.at)),
     )
     db.executemany(
-        "INSERT INTO deliveries (alert_id, sink, status, next_attempt_at, updated_at)"
-        " VALUES (?, ?, 'pending', ?, ?)",
-        [(alert_id, sink, stamp(now), stamp(now)) for sink in alert.rule.sinks],
+        "INSERT INTO deliveries (alert_id, sink, status, next_attempt_at, updated_at, traceparent)"
+        " VALUES (?, ?, 'pending', ?, ?, ?)",
+        [(alert_id, sink, stamp(now), stamp(now), tracing.current_traceparent())
+         for sink in alert.rule.sinks],
     )
     return alert_id
 
@@ -78,7 +81,8 @@ class DeliveryWorker:
         with self.state.connect() as db:
             rows = db.execute(
                 "SELECT d.alert_id, d.attempts, a.rule, a.severity, a.summary, a.federation,"
-                " a.site, a.source_type, a.source_message_id, a.raised_at FROM deliveries d"
+                " a.site, a.source_type, a.source_message_id, a.raised_at, d.traceparent"
+                " FROM deliveries d"
                 " JOIN alerts a USING (alert_id) WHERE d.sink = ? AND d.status = 'pending'"
                 " AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT 50",
                 (self.sink.name, stamp(self.clock())),
@@ -89,18 +93,30 @@ class DeliveryWorker:
 
     def _attempt(self, db: sqlite3.Connection, row: dict[str, Any]) -> None:
         attempts = row.pop("attempts") + 1
-        try:
-            deliver(self.sink, row, self.http)
-        except DeliveryError as exc:
-            self._failed(db, row["alert_id"], attempts, str(exc))
-            return
-        except Exception as exc:  # a bug: its traceback is logged and the worker lives on
-            log.exception("alert delivery raised", sink=self.sink.name, alert_id=row["alert_id"])
-            self._failed(db, row["alert_id"], attempts, f"{type(exc).__name__}: {exc}")
+        # a delivery belongs to the trace of the event that raised its alert
+        with tracing.resumed(row.pop("traceparent"), f"deliver alert to {self.sink.kind}",
+                             {"arcflare.alert.sink": self.sink.name,
+                              "arcflare.alert.rule": row["rule"], "arcflare.attempt": attempts},
+                             kind=SpanKind.CLIENT) as span:
+            error = self._deliver(row)
+            tracing.failed(span, error)
+        if error is not None:
+            self._failed(db, row["alert_id"], attempts, error)
             return
         db.execute("UPDATE deliveries SET status = 'delivered', attempts = ?, last_error = NULL,"
                    " updated_at = ? WHERE alert_id = ? AND sink = ?",
                    (attempts, stamp(self.clock()), row["alert_id"], self.sink.name))
+
+    def _deliver(self, row: dict[str, Any]) -> str | None:
+        """None when the sink took the alert, else why not."""
+        try:
+            deliver(self.sink, row, self.http)
+        except DeliveryError as exc:
+            return str(exc)
+        except Exception as exc:  # a bug: its traceback is logged and the worker lives on
+            log.exception("alert delivery raised", sink=self.sink.name, alert_id=row["alert_id"])
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def _failed(self, db: sqlite3.Connection, alert_id: str, attempts: int, error: str) -> None:
         now = self.clock()

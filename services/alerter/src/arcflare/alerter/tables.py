@@ -36,4 +36,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (sink, status, next_attempt_at);
 """
 
-MIGRATIONS = [SCHEMA]
+MIGRATIONS = [
+    SCHEMA,
+    # the trace of the event that raised the alert: its deliveries continue it
+    "ALTER TABLE deliveries ADD COLUMN traceparent TEXT",
+]

@@ -19,6 +19,7 @@ from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobRefused
 from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.job_folders import rounds_of
 from arcflare.job_controller.tables import WaitingJob
+from arcflare.observability import tracing
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
 
@@ -41,6 +42,13 @@ def waiting_event(job: WaitingJob, connected: list[str]) -> JobWaitingForClients
         clients_timeout_s=round(job.clients_deadline - job.accepted_at),
         clients_deadline=datetime.fromtimestamp(job.clients_deadline, UTC), connected=connected,
     )
+
+
+def _continued(job: WaitingJob, what: str):
+    """What the wait does for a job belongs to the trace of its SubmitJob (only when it does
+    something: a poll that changes nothing makes no span)."""
+    return tracing.resumed(job.traceparent, what, {"arcflare.federation": job.federation,
+                                                   "arcflare.job.command_id": job.command_id})
 
 
 class ClientWait:
@@ -91,22 +99,24 @@ class ClientWait:
                 self.fail(job, "clients_timeout", self._shortfall(job, seen, clients is None))
             return
         if clients is not None and seen != job.connected:
-            with self.state.unit_of_work(job.command) as uow:
+            with _continued(job, "clients connected"), \
+                    self.state.unit_of_work(job.command) as uow:
                 if tables.note_connected(uow.write(), job.command_id, seen):
                     uow.publish(waiting_event(job, seen))
 
     def submit(self, admin: FlareAdmin, job: WaitingJob, seen: list[str]) -> None:
         token = submit_token(job.command_id)
-        # a second call (after a crash before the commit below) gets the same job back
-        job_id = admin.submit(job.job_dir, token)
-        sites = list(job.sites or seen)  # deployed to @ALL: the sites connected now
-        rounds = rounds_of(job.job_dir)
-        with self.state.unit_of_work(job.command) as uow:
-            won = tables.end_wait(uow.write(), job.command_id, "submitted")
-            if won:
-                tables.add_job(uow.db, job, job_id, sites=sites, rounds=rounds)
-                uow.publish(JobSubmitted(federation=job.federation, job_id=job_id, name=job.name,
-                                         sites=sites, rounds=rounds))
+        with _continued(job, "job submission"):
+            # a second call (after a crash before the commit below) gets the same job back
+            job_id = admin.submit(job.job_dir, token)
+            sites = list(job.sites or seen)  # deployed to @ALL: the sites connected now
+            rounds = rounds_of(job.job_dir)
+            with self.state.unit_of_work(job.command) as uow:
+                won = tables.end_wait(uow.write(), job.command_id, "submitted")
+                if won:
+                    tables.add_job(uow.db, job, job_id, sites=sites, rounds=rounds)
+                    uow.publish(JobSubmitted(federation=job.federation, job_id=job_id,
+                                             name=job.name, sites=sites, rounds=rounds))
         if not won:
             log.warning("a job reached NVFlare after its abort won; aborting it there", job_id=job_id, command_id=job.command_id)
             admin.abort(job_id)
@@ -114,7 +124,7 @@ class ClientWait:
         log.info("job submitted to NVFlare", federation=job.federation, job_id=job_id, submit_token=token)
 
     def fail(self, job: WaitingJob, reason: str, detail: str) -> None:
-        with self.state.unit_of_work(job.command) as uow:
+        with _continued(job, "job not submitted"), self.state.unit_of_work(job.command) as uow:
             if tables.end_wait(uow.write(), job.command_id, "failed"):
                 uow.publish(JobFailed(federation=job.federation, name=job.name, reason=reason,
                                       detail=detail))

@@ -20,6 +20,7 @@ from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps, InvalidPackage
 from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.observability import tracing
 from arcflare.runtime.errors import Rejected
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore, UnitOfWork
@@ -58,6 +59,7 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
         command_id=command_id, federation=cmd.federation, name=cmd.name, command=uow.envelope,
         job_dir=job_dir, min_clients=cmd.min_clients, sites=cmd.sites, connected=[],
         accepted_at=now, clients_deadline=now + cmd.clients_timeout_s, job_timeout_s=cmd.timeout_s,
+        traceparent=tracing.current_traceparent(),  # its submission, later, continues this trace
     )
     if tables.add_waiting(uow.write(), waiting):
         uow.publish(waiting_event(waiting, connected=[]))

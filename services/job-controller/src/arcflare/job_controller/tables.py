@@ -71,6 +71,11 @@ MIGRATIONS = [
     );
     CREATE INDEX waiting_jobs_state ON waiting_jobs (state)
     """,
+    # the trace of the SubmitJob: its submission and the job's later events continue it
+    """
+    ALTER TABLE waiting_jobs ADD COLUMN traceparent TEXT;
+    ALTER TABLE jobs ADD COLUMN traceparent TEXT
+    """,
 ]
 
 
@@ -100,6 +105,7 @@ class JobRecord:
     abort_reason: str | None
     abort_command_id: str | None = None
     abort_correlation_id: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ class WaitingJob:
     clients_deadline: float
     job_timeout_s: float
     state: str = "waiting"
+    traceparent: str | None = None
 
     def connected_among(self, clients: set[str]) -> list[str]:
         """Of the connected clients, those this job may run on."""
@@ -173,12 +180,13 @@ def add_waiting(db: sqlite3.Connection, job: WaitingJob) -> bool:
     """False if this command is waiting (or was) already."""
     return db.execute(
         "INSERT OR IGNORE INTO waiting_jobs (command_id, federation, name, command, job_dir,"
-        " min_clients, sites, connected, accepted_at, clients_deadline, job_timeout_s)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        " min_clients, sites, connected, accepted_at, clients_deadline, job_timeout_s,"
+        " traceparent) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (job.command_id, job.federation, job.name,
          job.command.model_copy(update={"payload": {}}).model_dump_json(by_alias=True),
          str(job.job_dir), job.min_clients, None if job.sites is None else json.dumps(job.sites),
-         json.dumps(job.connected), job.accepted_at, job.clients_deadline, job.job_timeout_s),
+         json.dumps(job.connected), job.accepted_at, job.clients_deadline, job.job_timeout_s,
+         job.traceparent),
     ).rowcount == 1
 
 
@@ -218,8 +226,8 @@ def add_job(db: sqlite3.Connection, waited: WaitingJob, job_id: str, *, sites: l
     now = time.time()
     db.execute(
         "INSERT INTO jobs (job_id, federation, name, command_id, correlation_id, status, submitted_at,"
-        " deadline, rounds, sites) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        " deadline, rounds, sites, traceparent) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (job_id, waited.federation, waited.name, waited.command_id,
          waited.command.correlation_id or waited.command_id, "SUBMITTED", now,
-         now + waited.job_timeout_s, rounds, json.dumps(sites)),
+         now + waited.job_timeout_s, rounds, json.dumps(sites), waited.traceparent),
     )

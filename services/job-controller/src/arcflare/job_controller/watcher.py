@@ -12,12 +12,13 @@ import time
 
 from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller import job_events, tables
-from arcflare.job_controller.adapters.flare_admin import FlareAdmin
+from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobView
 from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.flare_admins import FlareAdmins
 from arcflare.job_controller.handlers import observe_federation
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.job_controller.tables import JobRecord
+from arcflare.observability import tracing
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.state import StateStore
 
@@ -30,6 +31,11 @@ def _cause(job: JobRecord) -> Envelope:
                         correlation_id=job.abort_correlation_id or job.abort_command_id)
     return Envelope(message_id=job.command_id, type="SubmitJob", federation=job.federation,
                     correlation_id=job.correlation_id or job.command_id)
+
+
+def _span_attributes(job: JobRecord, view: JobView) -> dict[str, str]:
+    return {"arcflare.federation": job.federation, "arcflare.job.id": job.job_id,
+            "arcflare.job.status": view.status, "arcflare.job.previous_status": job.status}
 
 
 def abort_with_reason(state: StateStore, admin: FlareAdmin, job: JobRecord, reason: str) -> None:
@@ -69,12 +75,17 @@ class JobWatcher:
     def poll_job(self, admin: FlareAdmin, job: JobRecord) -> None:
         view = admin.job(job.job_id)
         if job_events.is_terminal(view.status):
-            result_ref = job_events.download_result(admin, job, self.settings.data_dir / "results")
-            with self.state.unit_of_work(_cause(job)) as uow:
-                job_events.finish(uow, job, view, result_ref)
+            # the job's end belongs to the trace of the SubmitJob that started it
+            with tracing.resumed(job.traceparent, "job finished", _span_attributes(job, view)):
+                result_ref = job_events.download_result(admin, job,
+                                                        self.settings.data_dir / "results")
+                with self.state.unit_of_work(_cause(job)) as uow:
+                    job_events.finish(uow, job, view, result_ref)
             return
         if view.status and view.status != job.status:
-            with self.state.unit_of_work(_cause(job)) as uow:
+            with tracing.resumed(job.traceparent, "job status changed",
+                                 _span_attributes(job, view)), \
+                    self.state.unit_of_work(_cause(job)) as uow:
                 job_events.record_status(uow, job, view.status)
         if time.time() > job.deadline:
             abort_with_reason(self.state, admin, job, "timeout_s exceeded")

@@ -14,6 +14,7 @@ from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.outcomes import ACCEPTED, FAILURE, SUCCESS
 from arcflare.ledger.rows import timestamp, version
+from arcflare.observability.tracing import current_trace_id
 
 #: events that answer a command or follow from it; the rest (alerts, scheduled warnings,
 #: observations nobody asked for) never belong to one.
@@ -88,10 +89,12 @@ def record_outcome(db: sqlite3.Connection, envelope: Envelope, event: Message) -
     db.execute(
         "INSERT OR IGNORE INTO audit (message_id, command_id, command_type, outcome_type,"
         " outcome, reason, issued_by, on_behalf_of, claimed_by, proven_by, correlation_id,"
-        " federation, note, occurred_at, v) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " federation, note, occurred_at, v, trace_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (envelope.message_id, command_id, command_type_of(event), envelope.type,
          outcome or "progress", reason, envelope.issued_by, envelope.on_behalf_of,
          getattr(event, "claimed_by", None), getattr(event, "proven_by", None),
          envelope.correlation_id, envelope.federation or getattr(event, "federation", None),
-         note_of(event), timestamp(envelope.occurred_at), version(envelope)),
+         note_of(event), timestamp(envelope.occurred_at), version(envelope),
+         # the outcome is handled inside the command's trace: the consumer span continues it
+         current_trace_id()),
     )

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from arcflare.bus import connect
+from arcflare.ledger import fleet_metrics
 from arcflare.ledger.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS
 from arcflare.ledger.http_api import LedgerApi
 from arcflare.ledger.live import LiveFeed
@@ -24,6 +25,7 @@ def bootstrap(settings: LedgerSettings | None = None, **overrides: Any) -> Servi
                                                        migrations=MIGRATIONS)
     retention = Retention(s.log_tails_per_site, s.flare_events_per_federation)
     live = LiveFeed()
+    fleet_metrics.register(state.path)  # the fleet gauges on the API's /metrics
     holder: dict[str, Service] = {}
 
     def serve_api(stop: threading.Event) -> None:

@@ -11,6 +11,7 @@
     GET /console/...                                the operator console
     GET /openapi.json                               this API, described
     GET /healthz, /readyz                           probes (this port is the ledger's health port)
+    GET /metrics                                    Prometheus: the runtime's and the fleet's
 """
 from __future__ import annotations
 
@@ -27,13 +28,14 @@ from arcflare.ledger.sessions import Sessions
 from arcflare.ledger.settings import LedgerSettings
 from arcflare.ledger.web import api, console
 from arcflare.ledger.web.context import ApiContext
+from arcflare.observability.metrics import exposition
 from arcflare.runtime import get_logger, identity
 from arcflare.runtime.addresses import host_name, is_loopback, is_wildcard
 from arcflare.trust import Unauthenticated
 from arcflare.trust.requests import SCHEME, RequestVerifier
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -62,6 +64,13 @@ def create_app(ctx: ApiContext, allowed_hosts: set[str]) -> FastAPI:
     def readyz() -> JSONResponse:
         report = ctx.readiness()
         return JSONResponse(report, status_code=200 if report.get("ready") else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """For Prometheus, which signs nothing: counts and ages by federation and site, no
+        person's data; off loopback, who can reach this port is the network's to decide."""
+        data, content_type = exposition()
+        return Response(data, media_type=content_type)
 
     app.include_router(api.router)
     app.include_router(console.router)

@@ -118,4 +118,7 @@ UPDATE certificates SET v = NULL;
 DELETE FROM sites WHERE site = 'server';
 """
 
-MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS, CONSOLE_SCHEMA]
+#: the trace of each command (OpenTelemetry trace id, 32 hex digits), when it was traced
+TRACE_IDS = "ALTER TABLE audit ADD COLUMN trace_id TEXT"
+
+MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS, CONSOLE_SCHEMA, TRACE_IDS]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
+from arcflare.observability.tracing import traced
 from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
 from arcflare.provisioner.flare_cache import ParsedTemplates, ca_credentials
 from arcflare.provisioner.new_site_builders import for_new_sites
@@ -32,6 +33,7 @@ from nvflare.lighter.prov_utils import prepare_builders
 from nvflare.lighter.provision import prepare_project
 from nvflare.lighter.provisioner import Provisioner
 from nvflare.lighter.spec import Builder
+from opentelemetry.trace import SpanKind
 
 log = get_logger("arcflare.provisioner.flare")
 
@@ -80,6 +82,7 @@ class FederationCA:
         state = json.loads(self.state_file.read_text())
         return facts(x509.load_pem_x509_certificate(state[CtxKey.ROOT_CERT].encode("ascii")))
 
+    @traced("nvflare provision", kind=SpanKind.INTERNAL)
     def provision(self, project: dict) -> tuple[Path, list[BuiltKit]]:
         """Build every participant of `project`; returns the scratch folder and the kits in it.
 
@@ -89,6 +92,7 @@ class FederationCA:
         return self._build(prepare_builders(given), prepare_project(given),
                            project["participants"])
 
+    @traced("nvflare provision sites", kind=SpanKind.INTERNAL)
     def provision_sites(self, project: dict) -> tuple[Path, list[BuiltKit]]:
         """Build the clients of `project` (its server only names the endpoint), signed by
         the existing CA; returns the scratch folder and the client kits in it."""

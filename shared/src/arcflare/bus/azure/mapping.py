@@ -14,6 +14,12 @@ from datetime import UTC, datetime
 from arcflare.bus.port import OutgoingMessage, PropertyValue, ReceivedMessage
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage
 
+#: with azure-core tracing on, the SDK stamps its own span's context under these bytes keys
+#: unless they are present (dict.setdefault): given as bytes, the trace the message already
+#: carries (the handler's, kept in the outbox) is the one that travels
+_TRACE_KEYS = {"traceparent": b"traceparent", "Diagnostic-Id": b"Diagnostic-Id",
+               "tracestate": b"tracestate"}
+
 
 def to_service_bus(message: OutgoingMessage) -> ServiceBusMessage:
     return ServiceBusMessage(
@@ -23,7 +29,8 @@ def to_service_bus(message: OutgoingMessage) -> ServiceBusMessage:
         correlation_id=message.correlation_id,
         session_id=message.session_id,
         content_type=message.content_type,
-        application_properties=dict(message.application_properties) or None,
+        application_properties={_TRACE_KEYS.get(k, k): v
+                                for k, v in message.application_properties.items()} or None,
         time_to_live=message.time_to_live,
         scheduled_enqueue_time_utc=message.scheduled_enqueue_time,
     )

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from arcflare.observability import tracing
 from arcflare.runtime.logging import get_logger
+from opentelemetry.trace import SpanKind
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -195,7 +197,9 @@ class FlareApiAdmin(FlareAdmin):
         )
 
         retryable = (NoConnection, NoReply, SessionClosed, SessionExpired, TimeoutError, ConnectionError)
-        with self._lock:
+        with self._lock, tracing.child_span(f"flare_api {what}", kind=SpanKind.CLIENT,
+                                            attributes={"rpc.system": "nvflare",
+                                                        "rpc.method": what}):
             for attempt in range(1, self.attempts + 1):
                 try:
                     if self._sess is None:

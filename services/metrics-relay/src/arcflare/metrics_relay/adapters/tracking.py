@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from arcflare.contracts.events import MetricPoint
+from arcflare.observability.tracing import traced
 
 RunStatus = Literal["FINISHED", "FAILED", "KILLED"]
 RUN_KEY_TAG = "arcflare.run_key"
@@ -71,6 +72,7 @@ class MlflowTracking(Tracking):
         self.client = MlflowClient(tracking_uri=tracking_uri,
                                    registry_uri=registry_uri or tracking_uri)
 
+    @traced("mlflow experiment")
     def experiment(self, name: str, tags: Mapping[str, str]) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
@@ -85,6 +87,7 @@ class MlflowTracking(Tracking):
                     raise
         return self.client.get_experiment_by_name(name).experiment_id  # created concurrently
 
+    @traced("mlflow run")
     def run(self, experiment_id: str, key: str, name: str, tags: Mapping[str, str],
             parent_run_id: str | None = None) -> str:
         found = self.client.search_runs(
@@ -98,6 +101,7 @@ class MlflowTracking(Tracking):
         with _refusals():
             return self.client.create_run(experiment_id, run_name=name, tags=all_tags).info.run_id
 
+    @traced("mlflow run_experiment")
     def run_experiment(self, run_id: str) -> str | None:
         try:
             return self.client.get_run(run_id).info.experiment_id
@@ -106,12 +110,14 @@ class MlflowTracking(Tracking):
                 return None
             raise
 
+    @traced("mlflow set_tags")
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         from mlflow.entities import RunTag
 
         with _refusals():
             self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    @traced("mlflow log_points")
     def log_points(self, run_id: str, points: Sequence[MetricPoint]) -> None:
         from mlflow.entities import Metric
 
@@ -120,17 +126,21 @@ class MlflowTracking(Tracking):
             for i in range(0, len(metrics), BATCH_LIMIT):
                 self.client.log_batch(run_id, metrics=metrics[i:i + BATCH_LIMIT], synchronous=True)
 
+    @traced("mlflow metric_history")
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         history = self.client.get_metric_history(run_id, key)
         return sorted((m.step, m.value) for m in history)
 
+    @traced("mlflow end_run")
     def end_run(self, run_id: str, status: RunStatus) -> None:
         self.client.set_terminated(run_id, status)
 
+    @traced("mlflow log_artifact")
     def log_artifact(self, run_id: str, path: Path, artifact_path: str) -> str:
         self.client.log_artifact(run_id, str(path), artifact_path)
         return f"{self.client.get_run(run_id).info.artifact_uri.rstrip('/')}/{artifact_path}"
 
+    @traced("mlflow register_model")
     def register_model(self, name: str, source: str, run_id: str,
                        tags: Mapping[str, str], *, unique_tag: str) -> str:
         with _refusals():

@@ -20,6 +20,7 @@ from arcflare.flare.kits import (
     KitStore,
     asset_name,
 )
+from arcflare.observability.tracing import traced
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data
 
@@ -59,6 +60,7 @@ class AzureMLKitStore(KitStore):
         return cls(local, MLClient(DefaultAzureCredential(), subscription_id, resource_group,
                                    workspace))
 
+    @traced("kit_store put", attributes={"arcflare.kit_store": "azureml"})
     def put(self, federation: str, participant: str, built: Path) -> str:
         local = self.local.resolve(self.local.put(federation, participant, built))
         created = self.ml_client.data.create_or_update(kit_asset(federation, participant, local))
@@ -71,6 +73,7 @@ class AzureMLKitStore(KitStore):
         version = kit_version(self.local.resolve(local))
         return f"{AZUREML_SCHEME}{asset_name(federation, participant)}:{version}"
 
+    @traced("kit_store remove", attributes={"arcflare.kit_store": "azureml"})
     def remove(self, federation: str, participant: str) -> None:
         local = self.local.ref(federation, participant)
         if local is not None:
@@ -81,6 +84,7 @@ class AzureMLKitStore(KitStore):
     def participants(self, federation: str) -> list[str]:
         return self.local.participants(federation)
 
+    @traced("kit_store resolve", attributes={"arcflare.kit_store": "azureml"})
     def resolve(self, kit_ref: str) -> Path:
         """An `azureml:` ref resolves to the provisioner's local copy of that kit version."""
         if not kit_ref.startswith(AZUREML_SCHEME):
