@@ -8,7 +8,7 @@ endif
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test bench demo lint clean help chromium
+.PHONY: install test bench demo lint clean help chromium prometheus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,7 +20,7 @@ install: $(UV) ## create .venv with every workspace member (installs uv with pip
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@test -x $(VENV)/bin/arcflare
 
-test: install lint chromium ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos, browser)
+test: install lint chromium prometheus ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos, browser, observability)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: install chromium ## run the benchmarks; writes bench-results.json
@@ -28,6 +28,11 @@ bench: install chromium ## run the benchmarks; writes bench-results.json
 
 chromium: ## Debian's chromium for the browser tests, installed with apt-get when missing
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+prometheus: ## Debian's prometheus (server and promtool) for the observability tests, when missing
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 demo: install ## a whole federation on this machine: provision, deploy, train, MLflow
 	$(VENV)/bin/arcflare demo $(DEMO_ARGS)
