@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 from arcflare.client import Client
 from arcflare.contracts.base import Command
@@ -86,10 +85,15 @@ def build(make: Callable[[], M], what: str = "") -> M:
         fail(prefix + describe_errors(errors), code=2)
 
 
-def _command_path() -> str:
-    """The span name of a CLI command: what was typed, e.g. `arcflare job submit`."""
-    ctx = click.get_current_context(silent=True)
-    return ctx.command_path if ctx is not None else "arcflare"
+def _command_path(command: Command) -> str:
+    """The span name of a CLI command: what was typed, e.g. `arcflare job submit` (else the
+    command's type: `arcflare SubmitJob`)."""
+    try:  # typer carries its own click since 0.2x
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
+    return ctx.command_path if ctx is not None else f"arcflare {command.type_name()}"
 
 
 def send_command(
@@ -99,7 +103,7 @@ def send_command(
     """Send; with --wait block for the outcome and exit 1 on a failure or rejection. Traced,
     the command is one trace from here through every service it reaches."""
     with client_for(data_dir, as_) as client, tracing.span(
-            _command_path(), root=True,
+            _command_path(command), root=True,
             attributes={"arcflare.command.type": command.type_name()}):
         command_id = client.send(command)
         trace_id = tracing.current_trace_id()
