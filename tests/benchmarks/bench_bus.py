@@ -189,6 +189,16 @@ def run(results) -> None:
         cpu = float(waiter.communicate(timeout=IDLE_SECONDS + 60)[0].strip())
         share = cpu / IDLE_SECONDS * 100
         results.add("bus.sqlite.idle_consumer_cpu", share, "% core", target="<= 1", ok=share <= 1)
+    observability(results)
+
+
+# --- tracing and metrics on the bus (issue 20): figures of their own -----------------------
+def observability(results) -> None:
+    """Round trip with tracing on vs off, and the ledger's /metrics with 1,000 sites
+    (tests/benchmarks/observability.py says how)."""
+    from tests.benchmarks import observability as figures
+
+    figures.run(results)
 
 
 if __name__ == "__main__":

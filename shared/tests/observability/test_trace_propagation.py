@@ -91,29 +91,29 @@ def test_a_command_and_what_it_causes_are_one_trace_of_linked_spans(settings, bu
     trace_id = cli.get_span_context().trace_id
     send = by_name(spans, "send provisioner")
     process = by_name(spans, "process provisioner")
-    create = by_name(spans, "create events")
     relay = by_name(spans, "send events")
     consumed = by_name(spans, "process events")
     assert send.parent.span_id == cli.get_span_context().span_id
     # across the bus: the consumer is the producer's child, and linked to it
     assert process.parent.span_id == send.context.span_id
     assert [link.context.span_id for link in process.links] == [send.context.span_id]
-    assert create.parent.span_id == process.context.span_id
-    assert consumed.parent.span_id == create.context.span_id
-    assert [link.context.span_id for link in consumed.links] == [create.context.span_id]
-    assert {s.context.trace_id for s in (send, process, create, consumed)} == {trace_id}
+    # what the handler published carries the handler's context, through the outbox
+    assert consumed.parent.span_id == process.context.span_id
+    assert [link.context.span_id for link in consumed.links] == [process.context.span_id]
+    assert {s.context.trace_id for s in (send, process, consumed)} == {trace_id}
     # the relay's batch send is a trace of its own, linked to what it carried
     assert relay.context.trace_id != trace_id
-    assert [link.context.span_id for link in relay.links] == [create.context.span_id]
+    assert [link.context.span_id for link in relay.links] == [process.context.span_id]
     assert process.attributes["messaging.system"] == "arcflare_sqlite"
     assert process.attributes["messaging.operation.type"] == "process"
     assert process.attributes["messaging.destination.name"] == "provisioner"
     assert process.attributes["messaging.message.id"] == command_id
     assert process.attributes["arcflare.outcome"] == "handled"
     assert consumed.attributes["messaging.destination.subscription.name"] == "ledger"
+    assert consumed.attributes["arcflare.message.type"] == "SiteProvisioned"
     # what travelled: the creation context, as traceparent and Diagnostic-Id
     (props,) = published(bus, "SiteProvisioned")
-    assert props["traceparent"] == props["Diagnostic-Id"] == tracing.traceparent(create.context)
+    assert props["traceparent"] == props["Diagnostic-Id"] == tracing.traceparent(process.context)
 
 
 def test_a_rejection_stays_in_the_trace_of_the_command_it_refuses(settings, bus, recorded):
@@ -164,11 +164,11 @@ def test_the_outbox_keeps_the_trace_of_the_handler_that_wrote_the_row(settings, 
 
     provisioner.drain()
 
-    create = by_name(recorded.get_finished_spans(), "create events")
+    handler = by_name(recorded.get_finished_spans(), "process provisioner")
     with provisioner.state.connect() as db:
         (row,) = db.execute("SELECT envelope, traceparent FROM _outbox").fetchall()
     assert json.loads(row["envelope"])["type"] == "SiteProvisioned"
-    assert row["traceparent"] == tracing.traceparent(create.context)
+    assert row["traceparent"] == tracing.traceparent(handler.context)
 
 
 @pytest.mark.parametrize("value", [

@@ -6,9 +6,10 @@ signed envelope fields: adding them changes no signature.
 
 - A command sent by the CLI or the SDK: a "send <queue>" PRODUCER span, a new trace when no span
   is current (one trace per command).
-- An event a handler publishes: a "create <entity>" PRODUCER span under the handler's span when
-  the outbox row is written; the row keeps that context until the relay sends it. The relay's
-  "send <entity>" span, one per batch, links to each message's creation context.
+- An event a handler publishes: its creation context is the handler's own (consumer) span, kept
+  in the outbox row until the relay sends it. (No "create" span of its own: the handler's span
+  already is one per message, and a span less on every event is what tracing costs less.) The
+  relay's "send <entity>" span, one per batch, links to each message's creation context.
 - A received message: a "process <entity>" CONSUMER span, child of the message's creation context
   (so a command's flow is one trace across processes) and linked to it (the conventions' link
   between consumer and producer, which also survives a sampler that cuts the parent).
@@ -22,7 +23,6 @@ from contextlib import contextmanager
 from arcflare.bus.port import Bus, OutgoingMessage, ReceivedMessage
 from arcflare.contracts.envelope import Envelope
 from arcflare.observability import tracing
-from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 TRACEPARENT = "traceparent"
@@ -61,7 +61,6 @@ def _attributes(operation: str, destination: str, envelope: Envelope | None = No
         "messaging.system": _system.name,
         "messaging.operation.type": operation,
         "messaging.operation.name": operation,
-        "messaging.operation": operation,  # the name before semantic conventions 1.26
         "messaging.destination.name": destination,
     }
     if subscription:
@@ -85,22 +84,6 @@ def sending(destination: str, envelope: Envelope) -> Iterator[str | None]:
     with tracing.span(f"send {destination}", kind=SpanKind.PRODUCER,
                       attributes=_attributes("send", destination, envelope)) as made:
         yield tracing.traceparent(made.get_span_context())
-
-
-def created(destination: str, envelope: Envelope) -> str | None:
-    """The creation context of a message a handler publishes, for its outbox row: a "create"
-    span under the current one, or the current context passed on when not tracing. None outside
-    any trace (a heartbeat on a timer starts none)."""
-    current = trace.get_current_span().get_span_context()
-    if not current.is_valid:
-        return None
-    chosen = tracing.tracer()
-    if chosen is None:
-        return tracing.traceparent(current)
-    made = chosen.start_span(f"create {destination}", kind=SpanKind.PRODUCER,
-                             attributes=_attributes("create", destination, envelope))
-    made.end()
-    return tracing.traceparent(made.get_span_context())
 
 
 @contextmanager

@@ -214,10 +214,19 @@ def span(name: str, *, kind: SpanKind = SpanKind.INTERNAL, attributes: Attribute
         ctx = trace.set_span_in_context(NonRecordingSpan(parent))
     else:
         ctx = context.Context() if root else None
-    with _state.tracer.start_as_current_span(
-            name, context=ctx, kind=kind, attributes=attributes,
-            links=[Link(link) for link in links]) as made:
+    # start_span and attach by hand: one layer less than start_as_current_span, on every message
+    made = _state.tracer.start_span(name, context=ctx, kind=kind, attributes=attributes,
+                                    links=[Link(link) for link in links] if links else None)
+    token = context.attach(trace.set_span_in_context(made))
+    try:
         yield made
+    except BaseException as exc:
+        made.record_exception(exc)
+        made.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        context.detach(token)
+        made.end()
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from arcflare.contracts.base import Command, Message
 from arcflare.contracts.envelope import Envelope, new_id
-from arcflare.observability import messaging
+from arcflare.observability.tracing import current_traceparent
 from arcflare.runtime.files import private_dir, private_files
 
 RUNTIME_SCHEMA = """
@@ -196,7 +196,8 @@ class UnitOfWork:
             on_behalf_of=_acting_for(incoming),
         )
         entity = self._store.channels.get(entity, entity)
-        self._pending.append((entity, envelope, at, messaging.created(entity, envelope)))
+        # the context of the handler writing the row travels with the message it becomes
+        self._pending.append((entity, envelope, at, current_traceparent()))
         return envelope.message_id
 
     def commit(
