@@ -7,9 +7,9 @@ signed envelope fields: adding them changes no signature.
 - A command sent by the CLI or the SDK: a "send <queue>" PRODUCER span, a new trace when no span
   is current (one trace per command).
 - An event a handler publishes: its creation context is the handler's own (consumer) span, kept
-  in the outbox row until the relay sends it. (No "create" span of its own: the handler's span
-  already is one per message, and a span less on every event is what tracing costs less.) The
-  relay's "send <entity>" span, one per batch, links to each message's creation context.
+  in the outbox row until the relay sends it. No "create" span, and no span of ours for the
+  relay's batch send: on Azure the SDK's own send span (azure-core tracing) is that span, linked
+  to every message it carries, and two spans less per event is what keeps tracing cheap.
 - A received message: a "process <entity>" CONSUMER span, child of the message's creation context
   (so a command's flow is one trace across processes) and linked to it (the conventions' link
   between consumer and producer, which also survives a sampler that cuts the parent).
@@ -17,7 +17,7 @@ signed envelope fields: adding them changes no signature.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from arcflare.bus.port import Bus, OutgoingMessage, ReceivedMessage
@@ -87,24 +87,6 @@ def sending(destination: str, envelope: Envelope) -> Iterator[str | None]:
 
 
 @contextmanager
-def relaying(destination: str, traceparents: Sequence[str | None]) -> Iterator[None]:
-    """Around the relay's send of one batch: a span of its own, linked to every message in it
-    that was created inside a trace."""
-    if not tracing.enabled():
-        yield
-        return
-    links = [found for found in map(tracing.parse, traceparents) if found is not None]
-    if not links:
-        yield
-        return
-    attributes = _attributes("send", destination)
-    attributes["messaging.batch.message_count"] = len(traceparents)
-    with tracing.span(f"send {destination}", kind=SpanKind.PRODUCER, root=True,
-                      attributes=attributes, links=links):
-        yield
-
-
-@contextmanager
 def processing(received: ReceivedMessage, destination: str,
                subscription: str | None) -> Iterator[Span | None]:
     """Around processing one received message: its consumer span (or, not tracing, its
@@ -120,6 +102,9 @@ def processing(received: ReceivedMessage, destination: str,
     if received.correlation_id:
         attributes["messaging.message.conversation_id"] = received.correlation_id
     attributes["messaging.servicebus.message.delivery_count"] = received.delivery_count
+    # when it reached the broker: the gap to the handler's start is its wait on the bus
+    attributes["messaging.servicebus.message.enqueued_time"] = int(
+        received.enqueued_time.timestamp() * 1000)
     with tracing.span(f"process {destination}", kind=SpanKind.CONSUMER, parent=parent,
                       root=parent is None, attributes=attributes,
                       links=[parent] if parent else ()) as made:

@@ -124,8 +124,7 @@ class OutboxRelay:
         if not ready:
             return
         try:
-            with messaging.relaying(entity, [row["traceparent"] for row, _ in ready]):
-                self.bus.send(entity, [m for _, m in ready])
+            self.bus.send(entity, [m for _, m in ready])
         except MessageTooLarge:
             # together too large for one batch: one at a time, parking what cannot go
             for row, message in ready:
