@@ -1,5 +1,5 @@
-"""A job's later events (found by the watcher, long after the SubmitJob was handled) continue the
-trace of the SubmitJob that started it."""
+"""A job's submission and its later events (done by the watcher, long after the SubmitJob was
+handled) continue the trace of the SubmitJob that started it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,6 +57,7 @@ def test_the_watchers_job_events_belong_to_the_submit_jobs_trace(tmp_path: Path,
                                   package=RecipePackage(recipe="fedavg-logreg",
                                                         parameters={"rounds": 2})))
         svc.drain()
+        watcher.client_wait.poll()  # the clients are there: submitted to NVFlare now
         for status in ("RUNNING", "FINISHED:COMPLETED"):
             admin.status = status
             watcher.poll_jobs()
@@ -68,10 +69,10 @@ def test_the_watchers_job_events_belong_to_the_submit_jobs_trace(tmp_path: Path,
         svc.stop()
 
     trace_id = cli.get_span_context().trace_id
-    for event in ("JobSubmitted", "JobStatusChanged", "JobCompleted"):
+    for event in ("JobWaitingForClients", "JobSubmitted", "JobStatusChanged", "JobCompleted"):
         assert tracing.parse(published[event]["traceparent"]).trace_id == trace_id, event
     spans = {s.name: s for s in recorded.get_finished_spans()}
     handled = spans["process job-controller"]
-    for resumed in ("job status changed", "job finished"):
+    for resumed in ("job submission", "job status changed", "job finished"):
         assert spans[resumed].parent.span_id == handled.context.span_id
         assert spans[resumed].context.trace_id == trace_id
