@@ -78,6 +78,16 @@ def wait_connected(client: Client, timeout: float = 240) -> None:
     raise AssertionError(f"sites not connected within {timeout} s")
 
 
+def nvflare_job(client: Client, command_id: str, timeout: float = 240) -> str:
+    """NVFlare's id of the job a SubmitJob started (submitted once the clients are there)."""
+    for env in client.follow(types=["JobSubmitted", "JobFailed", "CommandRejected"],
+                             federation=FEDERATION, timeout=timeout, from_start=True):
+        if env.causation_id == command_id or env.payload.get("command_id") == command_id:
+            assert env.type == "JobSubmitted", env.payload
+            return env.payload["job_id"]
+    raise AssertionError(f"SubmitJob {command_id} not submitted within {timeout} s")
+
+
 def model_registered(client: Client, job_id: str, timeout: float = 360) -> None:
     for env in client.follow(types=["ModelRegistered", "JobCompleted"], federation=FEDERATION,
                              timeout=timeout, from_start=True):
@@ -108,9 +118,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 env, "job", "submit", FEDERATION, "--recipe", "fedavg-logreg", "--param",
                 f"rounds={ROUNDS}", "--min-clients", str(len(SITES)), "--json",
                 "--data-dir", str(data)).stdout)
-            outcome = client.wait(submitted["command_id"], timeout=240,
-                                  command_type="SubmitJob", raise_on_failure=True)
-            job_id = outcome.payload["job_id"]
+            job_id = nvflare_job(client, submitted["command_id"])
             model_registered(client, job_id)
         yield Stack(data, receiver, submitted, job_id)
     finally:
@@ -169,9 +177,11 @@ def test_one_submit_job_from_the_cli_is_one_trace_across_every_process(stack: St
     handled = consumed(trace, send, "job-controller", "SubmitJob")
     assert handled.attributes["messaging.destination.name"] == "job-controller"
     assert handled.attributes["arcflare.outcome"] == "handled"
-    # the NVFlare submission, through the FLARE API
+    # the NVFlare submission, through the FLARE API, once the watcher saw the clients there
+    submission = one(trace, service="job-controller", name="job submission")
+    assert submission.parent_span_id == handled.span_id
     submit = one(trace, service="job-controller", name="flare_api submit_job")
-    assert submit.parent_span_id == handled.span_id and submit.kind == "CLIENT"
+    assert submit.parent_span_id == submission.span_id and submit.kind == "CLIENT"
 
     # the job events the watcher found later, still in the SubmitJob's trace
     finished = one(trace, service="job-controller", name="job finished")
@@ -184,7 +194,7 @@ def test_one_submit_job_from_the_cli_is_one_trace_across_every_process(stack: St
     assert changes, "no JobStatusChanged handled in the trace"
 
     # metrics-relay: its run for the job, then the model registered when the job completed
-    consumed(trace, handled, "metrics-relay", "JobSubmitted")
+    consumed(trace, submission, "metrics-relay", "JobSubmitted")
     relay = consumed(trace, finished, "metrics-relay", "JobCompleted")
     assert relay.attributes["messaging.destination.subscription.name"] == "metrics-relay"
     register = one(trace, service="metrics-relay", name="mlflow register_model")
@@ -192,7 +202,8 @@ def test_one_submit_job_from_the_cli_is_one_trace_across_every_process(stack: St
     consumed(trace, relay, "ledger", "ModelRegistered")
 
     # and the ledger recorded the outcome within the same trace
-    consumed(trace, handled, "ledger", "JobSubmitted")
+    consumed(trace, handled, "ledger", "JobWaitingForClients")
+    consumed(trace, submission, "ledger", "JobSubmitted")
     assert {"arcflare-cli", "job-controller", "metrics-relay", "ledger"} <= {
         s.service for s in trace}
     ids = [s.span_id for s in trace]
@@ -205,9 +216,9 @@ def test_the_ledgers_audit_keeps_the_commands_trace_id(stack: Stack) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/audit?federation={FEDERATION}",
                                 timeout=10) as answer:
         trail = json.load(answer)
-    command_id = stack.submitted["command_id"]
-    rows = [r for r in trail if r["command_id"] == command_id]
-    assert rows and {r["trace_id"] for r in rows} == {stack.submitted["trace_id"]}
+    (command,) = [c for c in trail if c["command_id"] == stack.submitted["command_id"]]
+    assert command["trace_id"] == stack.submitted["trace_id"]
+    assert command["command_type"] == "SubmitJob"
 
 
 # --- Prometheus --------------------------------------------------------------------------------

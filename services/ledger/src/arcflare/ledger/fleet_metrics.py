@@ -77,7 +77,7 @@ class FleetCollector(Collector):
         counts: dict[str, dict[str, int]] = {}
         for federation, health, count in db.execute(
                 "SELECT federation, COALESCE(health, 'unknown'), COUNT(*) FROM sites "
-                "WHERE COALESCE(lifecycle, '') != 'removed' GROUP BY 1, 2"):
+                "WHERE removed = 0 GROUP BY 1, 2"):
             counts.setdefault(federation, dict.fromkeys(HEALTH_STATES, 0))[health] = count
         for federation, by_health in counts.items():
             for health, count in by_health.items():  # every state, 0 included: stable series

@@ -84,6 +84,8 @@ def _command(command_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "proven_by": refusal["proven_by"] if refusal else None,
         "issued_by": deciding["issued_by"],
         "correlation_id": first["correlation_id"],
+        # the command's trace (OpenTelemetry), when it was traced: every event of it shares it
+        "trace_id": next((r["trace_id"] for r in rows if r["trace_id"]), None),
         "message_id": deciding["message_id"],
         "outcome_type": deciding["outcome_type"],
         "occurred_at": first["occurred_at"],
