@@ -14,11 +14,9 @@ from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.job_controller.watcher import JobWatcher
 from arcflare.observability import tracing
 from jc_fakes import ADMINS, CA, FakeFlareAdmin
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.signing import as_provisioner
+from tests.support.spans import recorded_spans
 
 
 class SteppingAdmin(FakeFlareAdmin):
@@ -32,12 +30,8 @@ class SteppingAdmin(FakeFlareAdmin):
 
 @pytest.fixture
 def recorded():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    yield exporter
-    tracing.uninstall()
+    with recorded_spans() as exporter:
+        yield exporter
 
 
 def test_the_watchers_job_events_belong_to_the_submit_jobs_trace(tmp_path: Path, recorded):

@@ -3,23 +3,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from arcflare.cli.main import app
-from arcflare.observability import tracing
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from typer.testing import CliRunner
-
-
-@pytest.fixture
-def recorded():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    yield exporter
-    tracing.uninstall()
 
 
 def test_a_cli_command_is_the_root_of_its_trace_and_prints_its_id(settings, recorded) -> None:

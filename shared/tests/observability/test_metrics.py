@@ -10,22 +10,15 @@ from datetime import UTC, datetime, timedelta
 from arcflare.client import Client
 from arcflare.contracts.commands import AddSite
 from arcflare.contracts.events import SiteProvisioned
-from arcflare.runtime import Consumer, Rejected, Service, StateStore
+from arcflare.runtime import Consumer, Service, StateStore
 from arcflare.runtime.outbox import OutboxRelay
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.signing import raw, signer_for
 
-FPR = ":".join(["AB"] * 32)
+from .conftest import FPR, add_site
+
 OPERATOR = "lead@example.org"
-
-
-def add_site(cmd: AddSite, *, uow) -> None:
-    if cmd.site == "refused":
-        raise Rejected("conflict", "site refused exists elsewhere")
-    uow.publish(SiteProvisioned(federation=cmd.federation, site=cmd.site, org=cmd.org,
-                                kit_ref="file:/kits/x", cert_fingerprint=FPR,
-                                not_after="2027-01-01T00:00:00Z"))
 
 
 def started(settings, bus, handler=add_site) -> Service:

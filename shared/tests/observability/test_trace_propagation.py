@@ -14,23 +14,13 @@ from arcflare.contracts.commands import AddSite
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import SiteProvisioned
 from arcflare.observability import messaging, tracing
-from arcflare.runtime import Consumer, Rejected, Service, StateStore
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from arcflare.runtime import Consumer, Service, StateStore
 
 from tests.support.signing import SESSION_QUEUES, signer_for
 
-FPR = ":".join(["AB"] * 32)
+from .conftest import add_site
+
 OPERATOR = "lead@example.org"
-
-
-def add_site(cmd: AddSite, *, uow) -> None:
-    if cmd.site == "refused":
-        raise Rejected("conflict", "site refused exists elsewhere")
-    uow.publish(SiteProvisioned(federation=cmd.federation, site=cmd.site, org=cmd.org,
-                                kit_ref="file:/kits/x", cert_fingerprint=FPR,
-                                not_after="2027-01-01T00:00:00Z"))
 
 
 def note_site(event: SiteProvisioned, *, uow) -> None:
@@ -49,22 +39,6 @@ def services(settings, bus) -> tuple[Service, Service]:
         consumers=[Consumer("events", subscription="ledger",
                             handlers={SiteProvisioned: note_site})])
     return provisioner, ledger
-
-
-@pytest.fixture
-def recorded():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    yield exporter
-    tracing.uninstall()
-
-
-@pytest.fixture
-def untraced():
-    tracing.uninstall()
-    yield
 
 
 def published(bus, type_name: str) -> list[dict]:
