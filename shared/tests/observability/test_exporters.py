@@ -161,3 +161,15 @@ def test_an_application_insights_connection_string_exports_to_azure_monitor(tmp_
     tracked = b"".join(body for path, body in ingestion.posts if path.endswith("/track"))
     assert b"submit the job" in tracked, [path for path, _ in ingestion.posts]
     assert done.stdout.split()[1].encode() in tracked  # the same operation (trace) id
+
+
+def test_the_cli_names_an_otel_setting_it_cannot_honour_in_one_line(tmp_path) -> None:
+    code = ("import sys; from arcflare.cli.main import app; "
+            "sys.argv = ['arcflare', 'bus', 'stats', '--data-dir', sys.argv[1]]; app()")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, timeout=60,
+                          env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+                               "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL='grpc'" in done.stderr and "http/protobuf" in done.stderr

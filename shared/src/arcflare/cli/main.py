@@ -5,6 +5,7 @@ import importlib
 
 import typer
 from arcflare.cli import bus, bus_azure, events, schema
+from arcflare.cli.common import fail
 from arcflare.observability import tracing
 from arcflare.runtime.files import private_umask
 
@@ -20,7 +21,10 @@ def _private_files() -> None:
     """Everything the CLI and the processes it starts write is its owner's alone. Traces, when
     the OTEL_* variables ask for them, are the CLI's own."""
     private_umask()
-    tracing.configure("arcflare-cli")
+    try:
+        tracing.configure("arcflare-cli")
+    except ValueError as exc:  # an OTEL_* variable asks for what we cannot do: say which
+        fail(str(exc), code=2)
 
 
 app.add_typer(bus.app, name="bus")
