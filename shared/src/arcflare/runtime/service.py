@@ -93,7 +93,11 @@ class Service:
     def run(self) -> None:
         private_umask()
         configure_logging(self.name, self.settings.log_level, self.settings.log_format)
-        tracing.configure(self.name)
+        try:
+            tracing.configure(self.name)
+        except ValueError as exc:  # an OTEL_* variable asks for what we cannot do
+            log.error("cannot start: the tracing settings are invalid", error=str(exc))
+            raise SystemExit(2) from None
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         self.start()
