@@ -60,7 +60,6 @@ def _attributes(operation: str, destination: str, envelope: Envelope | None = No
     attributes: dict[str, str | int] = {
         "messaging.system": _system.name,
         "messaging.operation.type": operation,
-        "messaging.operation.name": operation,
         "messaging.destination.name": destination,
     }
     if subscription:
@@ -101,10 +100,8 @@ def processing(received: ReceivedMessage, destination: str,
     attributes["messaging.message.id"] = received.message_id
     if received.correlation_id:
         attributes["messaging.message.conversation_id"] = received.correlation_id
-    attributes["messaging.servicebus.message.delivery_count"] = received.delivery_count
-    # when it reached the broker: the gap to the handler's start is its wait on the bus
-    attributes["messaging.servicebus.message.enqueued_time"] = int(
-        received.enqueued_time.timestamp() * 1000)
+    if received.delivery_count > 1:  # a redelivery (every attribute costs on every message)
+        attributes["messaging.servicebus.message.delivery_count"] = received.delivery_count
     with tracing.span(f"process {destination}", kind=SpanKind.CONSUMER, parent=parent,
                       root=parent is None, attributes=attributes,
                       links=[parent] if parent else ()) as made:
