@@ -203,7 +203,7 @@ def ledger_scrape_ms(folder: Path) -> tuple[float, float, int]:
 
     from arcflare.ledger.bootstrap import bootstrap
     from arcflare.ledger.projections import Retention, record
-    from arcflare.ledger.schema import MIGRATIONS
+    from arcflare.ledger.tables import MIGRATIONS
     from arcflare.ledger.settings import LedgerSettings
     from arcflare.runtime import StateStore
     from arcflare.trust.local import ensure_local_identities
