@@ -134,3 +134,18 @@ class OtlpReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def main() -> None:
+    """A receiver in a process of its own (benchmarks: its decoding is not theirs to pay): it
+    prints its endpoint, runs until its stdin closes, then prints how many spans it received."""
+    import sys
+
+    with OtlpReceiver() as receiver:
+        print(receiver.endpoint, flush=True)
+        sys.stdin.read()
+        print(len(receiver.spans()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
