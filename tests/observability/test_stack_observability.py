@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -23,7 +24,6 @@ from arcflare.client import Client
 from arcflare.contracts.commands import RefreshFederationStatus
 from arcflare.runtime.settings import Settings
 
-from tests.deploy.test_observability import PROMTOOL
 from tests.e2e.stack import ARCFLARE, ROOT, running_under
 from tests.support.flare_project import free_port
 from tests.support.otlp_receiver import OtlpReceiver, ReceivedSpan
@@ -245,7 +245,7 @@ def eventually(base: str, promql: str, check, timeout: float = 60) -> list[dict]
 def prometheus(stack: Stack, tmp_path: Path) -> Iterator[tuple[str, dict[str, int]]]:
     """The real Prometheus server, scraping every process of the stack on loopback each second,
     with the shipped alert rules."""
-    if PROMTOOL is None:
+    if shutil.which("prometheus") is None:
         pytest.skip("Prometheus is not installed: `make prometheus` (Debian's package)")
     targets = {p.stem: int(p.read_text()) for p in (stack.data / "run").glob("*.port")}
     (tmp_path / "alerts.yml").write_text(ALERTS.read_text())
