@@ -25,6 +25,8 @@ from arcflare.contracts.events import SiteHealthChanged, SiteHeartbeat
 from arcflare.runtime.settings import Settings
 
 STATUSES = ("connected", "disconnected")
+DIAGNOSES = {"connected": "client process up, registered with the server",
+             "disconnected": "client process up, not registered with the server"}
 
 
 class SimulatedAgent:
@@ -44,11 +46,10 @@ class SimulatedAgent:
         if self.status != previous:
             change = SiteHealthChanged(
                 federation=self.federation, site=self.site, status=self.status, previous=previous,
-                diagnosis="client process up, registered with the server"
-                if self.status == "connected" else "client process up, not registered")
+                diagnosis=DIAGNOSES[self.status])
         beat = SiteHeartbeat(
             federation=self.federation, site=self.site, status=self.status,
-            diagnosis=change.diagnosis if change else None, pid=self.pid,
+            diagnosis=DIAGNOSES[self.status], pid=self.pid,
             uptime_s=round(time.time() - self.started, 1), cpu_percent=0.4,
             rss_bytes=180 * 2**20, current_job=None)
         return change, beat
