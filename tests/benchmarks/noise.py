@@ -3,7 +3,8 @@
 Each comparison runs both sides N times, alternating which goes first (a b, b a, a b,
 ...), so drifting load falls on both; a target is judged on the best run of each side,
 the figure least disturbed by other work. N is the module's default unless
-ARCFLARE_BENCH_RUNS sets it for every module. Anything random draws from a seed that
+ARCFLARE_BENCH_<MODULE>_RUNS (e.g. ARCFLARE_BENCH_SCALE_RUNS) sets it for one module or
+ARCFLARE_BENCH_RUNS for every module. Anything random draws from a seed that
 is printed and can be set again with ARCFLARE_BENCH_SEED.
 """
 from __future__ import annotations
@@ -17,17 +18,20 @@ RUNS_ENV = "ARCFLARE_BENCH_RUNS"
 SEED_ENV = "ARCFLARE_BENCH_SEED"
 
 
-def runs(default: int) -> int:
-    """Alternating runs per side: ARCFLARE_BENCH_RUNS if set, else the module's default."""
-    raw = os.environ.get(RUNS_ENV)
-    if raw is None:
+def runs(default: int, module: str | None = None) -> int:
+    """Alternating runs per side: ARCFLARE_BENCH_<MODULE>_RUNS, else ARCFLARE_BENCH_RUNS,
+    else the module's default."""
+    names = ([f"ARCFLARE_BENCH_{module.upper()}_RUNS"] if module else []) + [RUNS_ENV]
+    name = next((n for n in names if os.environ.get(n)), None)
+    if name is None:
         return default
+    raw = os.environ[name]
     try:
         value = int(raw)
     except ValueError:
-        raise SystemExit(f"{RUNS_ENV} must be a whole number of runs, got {raw!r}") from None
+        raise SystemExit(f"{name} must be a whole number of runs, got {raw!r}") from None
     if value < 1:
-        raise SystemExit(f"{RUNS_ENV} must be at least 1, got {value}")
+        raise SystemExit(f"{name} must be at least 1, got {value}")
     return value
 
 
