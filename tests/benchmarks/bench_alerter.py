@@ -51,7 +51,7 @@ def run(results) -> None:
     flapping = _stream(lambda i: e.SiteHealthChanged(
         federation="b", site=f"s{i % 50}", status="disconnected" if i % 2 else "connected"))
     failing = _stream(lambda i: e.DeploymentFailed(federation="b", target=f"s{i}", reason="x"))
-    n = runs(3)
+    n = runs(3, "alerter")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
 

@@ -200,7 +200,7 @@ def _latencies_ms(folder: Path, rate: float) -> list[float]:
 
 # --- the benchmark -----------------------------------------------------------------------
 def run(results) -> None:
-    n = runs(3)
+    n = runs(3, "bus")
     with tempfile.TemporaryDirectory(prefix="bench-bus-") as tmp:
         folder = Path(tmp)
         rates = alternate(

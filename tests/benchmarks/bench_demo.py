@@ -138,7 +138,7 @@ def run(results: Results) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-bare-nvflare-") as tmp:
             return bare_nvflare_run(Path(tmp))
 
-    seconds = alternate(runs(2), demo=demo, bare_nvflare=bare)
+    seconds = alternate(runs(2, "demo"), demo=demo, bare_nvflare=bare)
     results.add("demo.end_to_end_s", min(seconds["demo"]), "s", target="<= 90",
                 samples=seconds["demo"])
     results.compare("demo.vs_bare_nvflare", seconds["demo"], seconds["bare_nvflare"], "s",

@@ -46,7 +46,7 @@ def run(results: Results) -> None:
     with tempfile.TemporaryDirectory(prefix="arcflare-bench-deployer-") as tmp:
         root = Path(tmp)
         kits = provision(root / "prov", "fedbench", SITES)
-        seconds = alternate(runs(3),
+        seconds = alternate(runs(3, "deployer"),
                             deployer=lambda i: _with_deployer(kits, root / f"deployer-{i}"),
                             by_hand=lambda i: _by_hand(kits, root / f"hand-{i}"))
     results.compare("deployer.deploy_server_to_3_sites_connected", seconds["deployer"],

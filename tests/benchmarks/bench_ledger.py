@@ -72,7 +72,7 @@ def _get_ms(url: str, n: int = 200) -> float:
 
 def run(results) -> None:
     stream = _stream()
-    n = runs(3)
+    n = runs(3, "ledger")
     with tempfile.TemporaryDirectory() as tmp:
         folder, replays = Path(tmp), []
 

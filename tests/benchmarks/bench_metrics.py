@@ -94,7 +94,7 @@ def _relay_throughput() -> tuple[dict[str, list[float]], float]:
             client = MlflowClient(settings.resolved_tracking_uri())
             experiment = client.get_experiment_by_name("bench").experiment_id
             rates = alternate(
-                runs(3), relay=relay,
+                runs(3, "metrics"), relay=relay,
                 bare_log_batch=lambda i: _bare_log_batch_rate(client, experiment, points))
             naive_run = client.create_run(experiment, run_name="naive").info.run_id
             sample = points[SITES[0]][:NAIVE_POINTS]
@@ -149,7 +149,7 @@ def _round_times() -> dict[str, list[float]]:
 
         with running_federation(prod, SITES):
             return alternate(
-                runs(2),
+                runs(2, "metrics"),
                 without_bridge=lambda i: job_round_time(f"plain-{i}", False),
                 with_bridge=lambda i: job_round_time(f"bridged-{i}", True))
 

@@ -128,7 +128,7 @@ def create_100(root: Path) -> dict[str, list[float]]:
     provisioner = Provisioner(root / "arcflare-create")
     try:
         return alternate(
-            runs(3),
+            runs(3, "provisioner"),
             arcflare=lambda i: provisioner.timed(spec(100, f"create{i}")),
             nvflare_provisioner=lambda i: nvflare_in_process(root / f"in-process-{i}", 100,
                                                              f"create{i}"))

@@ -105,7 +105,7 @@ def run(results) -> None:
             raise RuntimeError("the Service Bus peer did not start")
         bare, adapter = BareSdk(connection_string), Adapter(connection_string)
         try:
-            seconds = alternate(runs(3), bare=lambda _: bare.move(COUNT),
+            seconds = alternate(runs(3, "servicebus_wire"), bare=lambda _: bare.move(COUNT),
                                 adapter=lambda _: adapter.move(COUNT))
         finally:
             adapter.close()
