@@ -32,7 +32,7 @@ from arcflare.bus.port import OutgoingMessage
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.topology import EntityOptions, Queue, Topology
 
-from tests.benchmarks.noise import alternate, runs
+from tests.benchmarks.noise import alternate, percentile, runs
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUE = "bench"
@@ -188,10 +188,6 @@ def _throughput(trips: list[tuple[float, float]]) -> float:
     return len(trips) / (max(done for _, done in trips) - min(sent for sent, _ in trips))
 
 
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
 
 def _latencies_ms(folder: Path, rate: float) -> list[float]:
     trips = _round_trips(folder, rate * LATENCY_SECONDS, rate, batch=1)
@@ -218,13 +214,13 @@ def run(results) -> None:
                     samples=rates["bus"])
 
         busy = [_latencies_ms(folder / f"latency-{i}", LATENCY_RATE) for i in range(n)]
-        p50s, p99s = [_percentile(b, 50) for b in busy], [_percentile(b, 99) for b in busy]
+        p50s, p99s = [percentile(b, 50) for b in busy], [percentile(b, 99) for b in busy]
         results.add("bus.sqlite.round_trip_latency_p50", min(p50s), "ms", target="<= 20",
                     samples=p50s, note=f"paced at {LATENCY_RATE} msg/s")
         results.add("bus.sqlite.round_trip_latency_p99", min(p99s), "ms", target="<= 100",
                     samples=p99s, note=f"paced at {LATENCY_RATE} msg/s")
         # a consumer that was idle: how fast the doorbell wakes it
-        quiet = [_percentile(_latencies_ms(folder / f"quiet-{i}", QUIET_RATE), 50)
+        quiet = [percentile(_latencies_ms(folder / f"quiet-{i}", QUIET_RATE), 50)
                  for i in range(n)]
         results.add("bus.sqlite.quiet_latency_p50", min(quiet), "ms", target="<= 20",
                     samples=quiet, note=f"paced at {QUIET_RATE} msg/s")

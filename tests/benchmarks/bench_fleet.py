@@ -36,7 +36,7 @@ from arcflare.cli.status import ledger_get
 from typer.testing import CliRunner
 
 from tests.benchmarks.harness import ROOT, Results
-from tests.benchmarks.noise import seeded
+from tests.benchmarks.noise import percentile, seeded
 from tests.e2e.stack import arcflare, local_down
 
 AGENTS = int(os.environ.get("ARCFLARE_BENCH_FLEET_AGENTS", "1000"))
@@ -82,11 +82,11 @@ def run(results: Results) -> None:
     print(f"   sent {len(sent)} messages ({beats} heartbeats, {len(sent) - beats} health "
           f"changes)", flush=True)
     for service, lags in (("ledger", ledger), ("alerter", alerter)):
-        results.add(f"fleet.{service}_lag_p99_s", _percentile(lags, 99), "s", target="<= 2",
-                    note=f"p50 {_percentile(lags, 50):.3f} s over {len(lags)} messages, "
+        results.add(f"fleet.{service}_lag_p99_s", percentile(lags, 99), "s", target="<= 2",
+                    note=f"p50 {percentile(lags, 50):.3f} s over {len(lags)} messages, "
                          f"{sum(1 for x in lags if x == float('inf'))} never handled")
     results.add("fleet.status_200_sites_p50_ms", statistics.median(status["table"]), "ms",
-                target="<= 50", note=f"p95 {_percentile(status['table'], 95):.1f} ms over "
+                target="<= 50", note=f"p95 {percentile(status['table'], 95):.1f} ms over "
                                      f"{len(status['table'])} reads while the fleet ran")
     results.add("fleet.status_200_sites_json_p50_ms", statistics.median(status["json"]), "ms",
                 note="`arcflare status --json`, in this process: the same read, no table")
@@ -187,7 +187,3 @@ def _status_in_a_fresh_process(data: Path, repeats: int = 3) -> float:
             raise RuntimeError(f"arcflare status failed: {done.stderr[-500:]}")
     return min(samples)
 
-
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]

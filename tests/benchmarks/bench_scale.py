@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from tests.benchmarks.harness import Results
-from tests.benchmarks.noise import alternate, runs
+from tests.benchmarks.noise import alternate, percentile, runs
 from tests.benchmarks.scale_runs import ScaleFigures, arcflare_run, bare_run
 
 SIZES = tuple(int(n) for n in os.environ.get("ARCFLARE_BENCH_SCALE_SITES", "3,10,20").split(","))
@@ -75,8 +75,8 @@ def _per_size(results: Results, sites: int, ours: list[ScaleFigures],
                     note="submit -> the server's job runner reports RUNNING")
     for p in (50, 95):
         results.compare(f"{prefix}.client_start_p{p}_s",
-                        [_percentile(f.client_start_s, p) for f in ours],
-                        [_percentile(f.client_start_s, p) for f in theirs], "s",
+                        [percentile(f.client_start_s, p) for f in ours],
+                        [percentile(f.client_start_s, p) for f in theirs], "s",
                         note="NVFlare client process start -> registered, over the sites")
     best = min(ours, key=lambda f: f.control_plane_rss_mb)
     results.add(f"{prefix}.control_plane_rss_mb", best.control_plane_rss_mb, "MiB",
@@ -109,10 +109,6 @@ def _exponent(points: dict[int, float]) -> float:
     return (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
             / sum((x - mx) ** 2 for x in xs))
 
-
-def _percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def _brief(f: ScaleFigures) -> str:

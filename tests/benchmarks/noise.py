@@ -9,10 +9,11 @@ is printed and can be set again with ARCFLARE_BENCH_SEED.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 RUNS_ENV = "ARCFLARE_BENCH_RUNS"
 SEED_ENV = "ARCFLARE_BENCH_SEED"
@@ -56,3 +57,9 @@ def seeded(purpose: str) -> random.Random:
     seed = int(raw) if raw else random.SystemRandom().randrange(2**32)
     print(f"   seed for {purpose}: {seed} (repeat with {SEED_ENV}={seed})", flush=True)
     return random.Random(seed)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank percentile: the smallest value with p % of the values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.benchmarks.harness import RESULTS_FILE, ROOT
+from tests.benchmarks.noise import percentile
 
 OUT = ROOT / "docs" / "service-levels.md"
 COMMAND = "python -m tests.benchmarks.service_levels"
@@ -45,10 +46,7 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _p(samples: list[float] | None, q: float) -> float | None:
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+    return percentile(samples, q) if samples else None
 
 
 class Figures:
