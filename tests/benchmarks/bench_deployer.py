@@ -28,6 +28,7 @@ from arcflare.client import Client
 from arcflare.contracts.commands import DeployServer, DeploySite, TeardownFederation
 from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.settings import DeployerSettings
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from dep_kits import ADMIN, SERVER_NAME, Kits, provision
 from dep_service import (
     federation_provisioned,
@@ -80,12 +81,15 @@ def _by_hand(kits: Kits, workdir: Path) -> float:
 
 def _with_deployer(kits: Kits, data_dir: Path) -> float:
     data_dir.mkdir()
-    # the product's defaults (the tests' settings watch faster than a real deployer does)
-    svc = bootstrap(DeployerSettings(data_dir=data_dir, log_level="WARNING"))
+    ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "arc")))
+    # the product's defaults (the tests' settings watch faster than a real deployer does);
+    # the kits are laid out as the provisioner's store, which the deployer runs kits from
+    svc = bootstrap(DeployerSettings(data_dir=data_dir, kit_root=kits.root.parent,
+                                     log_level="WARNING"))
     svc.start()
     client = Client(svc.settings, issued_by=ADMIN)
     try:
-        publish(client.bus, client.settings.data_dir, federation_provisioned(kits, auto_deploy=False),
+        publish(client.bus, data_dir, federation_provisioned(kits, auto_deploy=False),
                 *[site_provisioned(kits, s, deploy=False) for s in SITES])
         _wait_provisioned(svc, kits)
         started = time.monotonic()

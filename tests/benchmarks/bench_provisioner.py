@@ -25,6 +25,7 @@ from arcflare.provisioner.bootstrap import bootstrap
 from arcflare.provisioner.project import ServerEndpoint, federation_project
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.runtime import configure_logging
+from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 
 from tests.benchmarks.noise import alternate, runs
 
@@ -48,6 +49,7 @@ class Provisioner:
     """A provisioner service on its own data dir, driven synchronously."""
 
     def __init__(self, data_dir: Path) -> None:
+        ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "bench")))
         settings = ProvisionerSettings(data_dir=data_dir, issued_by=ADMIN, log_level="WARNING")
         self.settings = settings
         self.service = bootstrap(settings)

@@ -1,7 +1,8 @@
 """Many site agents in one process, for the fleet benchmark: each simulated agent does on
-its own schedule what a real one does each interval — a SiteHeartbeat on telemetry (sent
-straight to the bus, as the agent's TelemetrySender sends it) and, when its status
-changes, a SiteHealthChanged on events (a real agent relays it from its outbox).
+its own schedule what a real one does each interval — a SiteHeartbeat (sent straight to
+the bus, as the agent's TelemetrySender sends it) and, when its status changes, a
+SiteHealthChanged (a real agent relays it from its outbox); both on the topic agents speak
+on, each signed with that site's own agent identity from the data dir's local root.
 
 Run by bench_fleet as
     python -m tests.benchmarks.fleet_agents DATA_DIR AGENTS_FILE INTERVAL_S SECONDS SEED
@@ -22,7 +23,10 @@ from arcflare.bus import connect
 from arcflare.bus.codec import to_outgoing
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import SiteHealthChanged, SiteHeartbeat
+from arcflare.contracts.senders import SITE_AGENT_TOPIC
 from arcflare.runtime.settings import Settings
+from arcflare.trust.jws import Signer
+from arcflare.trust.local import site_identity
 
 STATUSES = ("connected", "disconnected")
 DIAGNOSES = {"connected": "client process up, registered with the server",
@@ -30,8 +34,8 @@ DIAGNOSES = {"connected": "client process up, registered with the server",
 
 
 class SimulatedAgent:
-    def __init__(self, federation: str, site: str, pid: int) -> None:
-        self.federation, self.site, self.pid = federation, site, pid
+    def __init__(self, federation: str, site: str, pid: int, signer: Signer) -> None:
+        self.federation, self.site, self.pid, self.signer = federation, site, pid, signer
         self.status: str | None = None
         self.started = time.time()
 
@@ -58,9 +62,10 @@ class SimulatedAgent:
 def simulate(data_dir: Path, agents: list[tuple[str, str]], interval_s: float, seconds: float,
              seed: int, start_at: float, flip: float, out: Path) -> None:
     rng = random.Random(seed)
-    settings = Settings(data_dir=data_dir)
-    bus = connect(settings)
-    simulated = [SimulatedAgent(fed, site, 10_000 + n) for n, (fed, site) in enumerate(agents)]
+    bus = connect(Settings(data_dir=data_dir))
+    simulated = [SimulatedAgent(fed, site, 10_000 + n,
+                                Signer(site_identity(data_dir, fed, site).load()))
+                 for n, (fed, site) in enumerate(agents)]
     # each agent keeps its own phase within the interval, as agents started at random do
     due = [(start_at + rng.uniform(0, interval_s), n) for n in range(len(simulated))]
     heapq.heapify(due)
@@ -70,10 +75,11 @@ def simulate(data_dir: Path, agents: list[tuple[str, str]], interval_s: float, s
         while due and due[0][0] < end:
             at, n = heapq.heappop(due)
             time.sleep(max(0.0, at - time.time()))
-            for message in simulated[n].tick(flip=rng.random() < flip):
+            agent = simulated[n]
+            for message in agent.tick(flip=rng.random() < flip):
                 if message is not None:
-                    envelope = Envelope.wrap(message, issued_by=settings.issued_by)
-                    bus.send(message.channel, [to_outgoing(envelope)])
+                    envelope = Envelope.wrap(message)
+                    bus.send(SITE_AGENT_TOPIC, [to_outgoing(envelope, signer=agent.signer)])
                     _record(log, envelope)
             heapq.heappush(due, (at + interval_s, n))
     bus.close()

@@ -24,11 +24,11 @@ from tests.benchmarks import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_FILE = ROOT / "bench-results.json"
-_COMPARISONS = {"<=": operator.le, ">=": operator.ge}
+_COMPARISONS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
 
 def meets(target: str, figure: float) -> bool:
-    """'<= 1.1' or '>= 0.9' (a unit may follow the number) applied to a figure."""
+    """'<= 1.1', '>= 0.9', '< 1 s' (a unit may follow the number) applied to a figure."""
     op, limit, *_ = target.split()
     return _COMPARISONS[op](figure, float(limit))
 
