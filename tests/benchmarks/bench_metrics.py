@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.benchmarks.noise import alternate, runs
+from tests.support.signing import identities_in, signer_for
 
 ROOT = Path(__file__).resolve().parents[2]
 RELAY_TESTS = ROOT / "services" / "metrics-relay" / "tests"
@@ -71,21 +72,27 @@ def _relay_throughput() -> tuple[dict[str, list[float]], float]:
     points = {site: _points(n) for n, site in enumerate(SITES)}
     total = sum(len(p) for p in points.values())
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as tmp:
-        settings = MetricsRelaySettings(data_dir=Path(tmp) / "data", log_level="WARNING")
+        data = identities_in(Path(tmp) / "data")
+        settings = MetricsRelaySettings(data_dir=data, log_level="WARNING")
         service = bootstrap(settings)
+        # signed by whoever may say it: the job-controller, and the federation's bridge
+        job_controller = signer_for(data, "service:job-controller")
+        bridge = signer_for(data, "bridge:bench")
         try:
             bus = service.bus
 
             def relay(i: int) -> float:
                 job = JobSubmitted(federation="bench", job_id=f"bench-job-{i}", name="bench",
                                    sites=SITES)
-                bus.send("events", [codec.to_outgoing(Envelope.wrap(job))])
+                bus.send("events", [codec.to_outgoing(Envelope.wrap(job),
+                                                      signer=job_controller)])
                 service.drain(timeout=60)
                 batches = [MetricsReported(federation="bench", job_id=f"bench-job-{i}",
                                            site=site, points=pts[k:k + POINTS_PER_BATCH])
                            for site, pts in points.items()
                            for k in range(0, len(pts), POINTS_PER_BATCH)]
-                bus.send("telemetry", [codec.to_outgoing(Envelope.wrap(b)) for b in batches])
+                bus.send("telemetry", [codec.to_outgoing(Envelope.wrap(b), signer=bridge)
+                                       for b in batches])
                 started = time.perf_counter()
                 service.drain(timeout=600)
                 return total / (time.perf_counter() - started)
@@ -137,7 +144,7 @@ def _round_times() -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as tmp:
         root = Path(tmp)
         data_dir = root / "data"
-        prod = provision(root / "kits", "benchfed", SITES)
+        prod = provision(root / "kits", "benchfed", SITES, identities_from=data_dir)
         bridge = {"federation": "benchfed", "data_dir": str(data_dir)}
 
         def job_round_time(name: str, with_bridge: bool) -> float:

@@ -26,6 +26,7 @@ from arcflare.site_agent.adapters.process import ProcessObserver
 from arcflare.site_agent.logtail import read_last_lines
 from arcflare.site_agent.redaction import Redactor
 from arcflare.site_agent.tails import make_safe
+from arcflare.trust.local import ensure_local_identities, site_identity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "site-agent" / "tests"))
 import site_agent_flare as flare
@@ -55,6 +56,8 @@ def _footprint(results) -> None:
         kits, port = flare.provision(root / "provision", "bench", ["site-1"])
         server_ws = flare.place(kits / "localhost", root / "server")
         workspace = flare.place(kits / "site-1", root / "sites" / "bench" / "site-1")
+        ensure_local_identities(root)  # what `arcflare local up` gives an agent
+        site_identity(root, "bench", "site-1")
         env = {**os.environ, "ARCFLARE_DATA_DIR": str(root), "ARCFLARE_FEDERATION": "bench",
                "ARCFLARE_SITE": "site-1", "ARCFLARE_SITE_WORKSPACE": str(workspace),
                "ARCFLARE_HEARTBEAT_INTERVAL_S": "15", "ARCFLARE_LOG_LEVEL": "WARNING"}
