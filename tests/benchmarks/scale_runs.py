@@ -190,8 +190,9 @@ def _client_starts(joined: dict[str, float], workspaces: dict[str, Path]) -> lis
     starts = []
     for site, workspace in workspaces.items():
         procs = [p for p in _processes_under(workspace) if "client_train" in _cmdline(p)]
-        if procs:
-            starts.append(joined[site] - min(p.create_time() for p in procs))
+        if not procs:
+            raise RuntimeError(f"no NVFlare client process runs from {workspace}")
+        starts.append(joined[site] - min(p.create_time() for p in procs))
     return starts
 
 
