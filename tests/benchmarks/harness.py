@@ -123,7 +123,8 @@ def _write(results: Results, ran: dict[str, dict]) -> None:
     except (OSError, ValueError):
         earlier = {}
     keep = {n: b for n, b in earlier.get("benchmarks", {}).items() if b.get("module") not in ran}
-    errors = {n: e for n, e in earlier.get("errors", {}).items() if n not in ran}
+    errors = {n: e for n, e in earlier.get("errors", {}).items()
+              if not any(n == m or n.startswith(f"{m} ") for m in ran)}
     RESULTS_FILE.write_text(json.dumps({
         "generated_by": "make bench (python -m tests.benchmarks.harness)",
         "machine": machine.describe(),
