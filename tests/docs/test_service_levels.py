@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks.service_levels import GENERATED_BY, MISSING, OUT, SECTIONS, render
+from tests.benchmarks.service_levels import GENERATED_BY, MISSING, NONE, OUT, SECTIONS, render
 
 #: a column whose header names a unit in parentheses holds figures
 _UNIT_HEADER = re.compile(r"\(.+\)\s*$")
@@ -31,7 +31,7 @@ def form_problems(text: str) -> list[str]:
                 continue
             for row in rows:
                 cell = row[column] if column < len(row) else ""
-                if cell != MISSING and not _NUMBER.match(cell):
+                if cell not in (MISSING, NONE) and not _NUMBER.match(cell):
                     problems.append(f"column {name!r}: {cell!r} is not a number")
     return problems
 
