@@ -8,7 +8,7 @@ endif
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test bench demo lint clean help chromium prometheus
+.PHONY: install test bench service-levels demo lint clean help chromium prometheus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,6 +25,9 @@ test: install lint chromium prometheus ## lint, then the whole suite (unit, conf
 
 bench: install chromium ## run the benchmarks; writes bench-results.json
 	$(VENV)/bin/python -m tests.benchmarks.harness $(BENCH)
+
+service-levels: install ## docs/service-levels.md from bench-results.json (after make bench)
+	$(VENV)/bin/python -m tests.benchmarks.service_levels
 
 chromium: ## Debian's chromium for the browser tests, installed with apt-get when missing
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)

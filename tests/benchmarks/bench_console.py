@@ -64,15 +64,14 @@ def run(results) -> None:
             ledger.terminate()
             ledger.wait(timeout=30)
     results.add(f"console.first_paint_ms_p50_{SITES}_sites_{JOBS}_jobs",
-                statistics.median(paint), "ms", target="<= 300",
-                ok=statistics.median(paint) <= 300)
+                statistics.median(paint), "ms", target="<= 300")
     results.add("console.first_paint_ms_max", max(paint), "ms")
     results.add("console.event_to_dom_ms_p50", statistics.median(latency), "ms",
-                target="<= 1000", ok=statistics.median(latency) <= 1000)
+                target="<= 1000")
     results.add("console.event_to_dom_ms_max", max(latency), "ms")
     results.add("console.ledger_rss_mib_with_console", with_console / 2**20, "MiB",
-                baseline=api_only / 2**20, target="<= 1.3x JSON API only",
-                ok=with_console / api_only <= 1.3)
+                baseline=api_only / 2**20, target="<= 1.3", on="ratio",
+                note="baseline: the ledger serving the JSON API only")
 
 
 def _start_ledger(data: Path) -> subprocess.Popen:

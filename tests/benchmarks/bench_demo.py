@@ -3,18 +3,17 @@
 - demo: `arcflare demo --keep --json` (stack start, provision, deploy, train, model in
   MLflow) plus stopping the stack as `arcflare demo` does, wall time as a user sees it.
   Target <= 90 s.
-- bare NVFlare, same run: the same project (the demo's hospitals and admin) provisioned
-  with `nvflare provision`, the kits started by hand with their own `sub_start.sh --once`,
+- bare NVFlare, same run: the same project (the demo's CreateFederation) provisioned
+  with `nvflare provision`, every kit started at once with its own `sub_start.sh --once`,
   the job-controller's exported fedavg-logreg recipe submitted with the FLARE API, waited
-  for, its result downloaded, and the processes stopped. Ratio target <= 1.3.
+  for, its result downloaded, and the processes stopped (bare_flare.py). Ratio target
+  <= 1.3, alternating runs, best of each side.
 - memory: summed RSS of the idle local stack (supervisor, services and site agents, no
   NVFlare process) after the demo, beside one bare `python -c 'import time; ...'`.
 """
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,16 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
 from arcflare.cli.local import stop_stack
 
+from tests.benchmarks.bare_flare import BareFederation
 from tests.benchmarks.harness import Results
+from tests.benchmarks.noise import alternate, runs
 from tests.e2e.stack import arcflare, local_down, running_under
 from tests.support.flare_project import free_port, wait_listening
 
 SITES = 3
 ROUNDS = 5
-#: alternating runs, best of each side: the first run on a cold machine is often slower
-RUNS = int(os.environ.get("ARCFLARE_BENCH_DEMO_RUNS", "2"))
 GB = 1024**3
 
 
@@ -87,119 +85,67 @@ def bare_python_rss() -> int:
 
 # --- bare NVFlare -----------------------------------------------------------------------
 def bare_nvflare_run(root: Path) -> float:
-    from arcflare.contracts.commands import AdminSpec
+    """The demo's federation (same CreateFederation spec) by hand: provision, start every
+    kit, wait for the hospitals, submit the recipe, wait, download, stop."""
     from arcflare.job_controller.recipes.fedavg_logreg import build_fedavg_logreg
-    from arcflare.localstack.demo import ADMIN, HOSPITALS
-    from arcflare.provisioner.project import ServerEndpoint, project_dict
-    from nvflare.fuel.flare_api.flare_api import new_secure_session
-    from nvflare.lighter.utils import update_storage_locations
+    from arcflare.localstack.demo import DemoRun
 
-    federation = f"hospitals-{SITES}"
-    sites = HOSPITALS[:SITES]
-    port = free_port()
-    procs: list[subprocess.Popen] = []
+    fed = BareFederation(root, DemoRun(root, sites=SITES).spec(), free_port())
     started = time.monotonic()
     phases: dict[str, float] = {}
 
     def phase(name: str) -> None:
         phases[name] = round(time.monotonic() - started, 2)
     try:
-        project = project_dict(federation, ServerEndpoint("localhost", port), "consortium", sites,
-                               [AdminSpec(email=ADMIN, org="consortium", role="project_admin")],
-                               365)
-        (root / "project.yml").write_text(yaml.safe_dump(project, sort_keys=False))
-        subprocess.run([str(Path(sys.executable).with_name("nvflare")), "provision",
-                        "-p", "project.yml", "-w", "ws"], cwd=root, check=True,
-                       capture_output=True)
-        kits = root / "ws" / federation / "prod_00"
-        server = kits / "localhost"
-        update_storage_locations(local_dir=str(server / "local"), workspace=str(server))
-        resources = json.loads((server / "local" / "resources.json").read_text())
-        for srv in resources.get("servers", []):
-            srv["heart_beat_timeout"] = 30  # as the demo's federation
-        (server / "local" / "resources.json").write_text(json.dumps(resources))
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-        env = {k: v for k, v in env.items() if not k.startswith("ARCFLARE_")}
-
-        def start(kit: Path) -> None:
-            with open(kit / "console.txt", "ab") as log:
-                procs.append(subprocess.Popen(
-                    ["bash", str(kit / "startup" / "sub_start.sh"), "--once"], cwd=kit, env=env,
-                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-
+        fed.provision()
         phase("provisioned")
-        start(server)
-        wait_listening(port)
-        phase("server_listening")
-        for name, _ in sites:
-            local = kits / name / "local"
-            (local / "resources.json").write_text((local / "resources.json.default").read_text())
-            start(kits / name)
+        fed.start("localhost")
+        fed.start_sites()
         job = build_fedavg_logreg("logreg", {"rounds": ROUNDS}, SITES, root / "job")
-        session = new_secure_session(ADMIN, str(kits / ADMIN), timeout=60)
+        wait_listening(fed.port)
+        phase("server_listening")
+        session = fed.session()
         try:
             while len(session.get_system_info().client_info) < SITES:
                 time.sleep(0.5)
             phase("clients_connected")
-            job_id = session.submit_job(str(job))
-            _, meta = session.monitor_job_and_return_job_meta(job_id, timeout=600,
-                                                              poll_interval=0.5)
-            if not meta or meta.get("status") != "FINISHED:COMPLETED":
-                raise RuntimeError(f"bare NVFlare job ended {meta.get('status')}")
-            phase("job_finished")
-            session.download_job_result(job_id, destination=str(root / "result"))
+            fed.run_job(session, job, root / "result")
             phase("result_downloaded")
         finally:
             session.close()
     finally:
-        stop_groups(procs)
+        fed.stop()
     phase("stopped")
     print(f"bare NVFlare phases (s since start): {phases}")
     return time.monotonic() - started
 
 
-def stop_groups(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
-    for proc in procs:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    for proc in procs:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # job processes of the group, too
-        except ProcessLookupError:
-            pass
-        proc.wait()
-
-
 # --- the benchmark ----------------------------------------------------------------------
 def run(results: Results) -> None:
-    demo_times, bare_times, rss = [], [], []
-    for n in range(RUNS):  # alternate, so machine noise falls on both
+    rss: list[tuple[int, int]] = []
+
+    def demo(n: int) -> float:
         with tempfile.TemporaryDirectory(prefix="bench-demo-") as tmp:
             data = Path(tmp)
-            seconds, summary, (stack_rss, count) = demo_run(data)
+            seconds, summary, footprint = demo_run(data)
             leftovers = running_under(data)
             assert not leftovers, leftovers
-            demo_times.append(seconds)
-            rss.append((stack_rss, count))
+            rss.append(footprint)
             print(f"demo run {n}: {seconds:.1f} s, timings {summary['timings']}")
+            return seconds
+
+    def bare(n: int) -> float:
         with tempfile.TemporaryDirectory(prefix="bench-bare-nvflare-") as tmp:
-            bare_times.append(bare_nvflare_run(Path(tmp)))
-            print(f"bare NVFlare run {n}: {bare_times[-1]:.1f} s")
-    demo_s, bare_s = min(demo_times), min(bare_times)
-    results.add("demo.end_to_end_s", demo_s, "s", target="<= 90", ok=demo_s <= 90)
-    ratio = demo_s / bare_s
-    results.add("demo.vs_bare_nvflare", demo_s, "s", baseline=bare_s, ratio=ratio,
-                target="<= 1.3", ok=ratio <= 1.3)
+            return bare_nvflare_run(Path(tmp))
+
+    seconds = alternate(runs(2, "demo"), demo=demo, bare_nvflare=bare)
+    results.add("demo.end_to_end_s", min(seconds["demo"]), "s", target="<= 90",
+                samples=seconds["demo"])
+    results.compare("demo.vs_bare_nvflare", seconds["demo"], seconds["bare_nvflare"], "s",
+                    target="<= 1.3", note=f"{SITES} hospitals, {ROUNDS} rounds, stop included")
     stack_rss, count = max(rss)
     bare = bare_python_rss()
     results.add("demo.idle_stack_rss_gb", stack_rss / GB, "GB", baseline=bare * count / GB,
-                target="<= 1.5", ok=stack_rss / GB <= 1.5)
-    print(f"demo {demo_times} s, bare NVFlare {bare_times} s; idle stack {count} processes "
-          f"{stack_rss / 2**20:.0f} MiB vs {count} bare interpreters {bare * count / 2**20:.0f} MiB")
+                target="<= 1.5")
+    print(f"idle stack {count} processes {stack_rss / 2**20:.0f} MiB vs {count} bare "
+          f"interpreters {bare * count / 2**20:.0f} MiB")

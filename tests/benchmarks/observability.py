@@ -259,17 +259,18 @@ def run(results) -> None:
             receiver.kill()
         receiver.wait(timeout=30)
     results.add("observability.ledger_metrics_scrape_1000_sites", scrape, "ms",
-                baseline=health, target="<= 50", ok=scrape <= 50)
+                baseline=health, target="<= 50")
     print(f"   /metrics page of the ledger with {SITES} sites: {size} bytes")
 
 
 def _round_trip_figures(results, rates: dict[str, tuple[float, float]], exported: int) -> None:
     cpu = {mode: rates[mode][0] for mode in MODES}
     for mode, label in (("none", "no exporter"), ("otlp", "OTLP batch to loopback")):
-        ratio = cpu[mode] / cpu["off"]
         results.add(f"observability.round_trip_traced_{mode}", cpu[mode], "msg/cpu-s",
-                    baseline=cpu["off"], ratio=ratio, target=">= 0.85x off",
-                    ok=ratio >= 0.85 and (mode != "otlp" or exported > 0))
+                    baseline=cpu["off"], target=">= 0.85", on="ratio")
+        if mode == "otlp" and exported == 0:
+            results.errors["observability.round_trip_traced_otlp"] = (
+                "the OTLP receiver got no spans: the traced run measured nothing")
         # wall-clock throughput measures the neighbours on a shared machine as much as us:
         # reported, not judged
         results.add(f"observability.round_trip_traced_{mode}_wall", rates[mode][1], "msg/s",
@@ -279,5 +280,6 @@ def _round_trip_figures(results, rates: dict[str, tuple[float, float]], exported
     print(f"   spans the OTLP blocks exported: {exported}")
     per_message_us = 1e6 / cpu["off"]
     hooks = hooks_when_off()
+    # at most 1 % of a round trip
     results.add("observability.hooks_when_off", hooks, "us/msg", baseline=per_message_us,
-                target="<= 1% of a round trip", ok=hooks <= per_message_us * 0.01)
+                target="<= 0.01", on="ratio")
