@@ -32,6 +32,7 @@ from arcflare.bus.port import OutgoingMessage
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.topology import EntityOptions, Queue, Topology
 
+from tests.benchmarks import signing
 from tests.benchmarks.noise import alternate, percentile, runs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,6 +231,7 @@ def run(results) -> None:
         cpu = float(waiter.communicate(timeout=IDLE_SECONDS + 60)[0].strip())
         share = cpu / IDLE_SECONDS * 100
         results.add("bus.sqlite.idle_consumer_cpu", share, "% core", target="<= 1")
+    signing.run(results)
     observability(results)
 
 

@@ -85,6 +85,7 @@ class Verifier:
         self._store = Store(list(anchors))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cache: OrderedDict[bytes, _VerifiedChain] = OrderedDict()
+        self._by_header: dict[str, _VerifiedChain] = {}
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -92,9 +93,16 @@ class Verifier:
         """The principal that signed these envelope fields and this body, or Unauthenticated
         naming what failed."""
         header_b64, signature = _split(token)
-        x5c = _x5c(_header(header_b64))
         now = self._clock()
-        verified = self._verified_chain(x5c, now)
+        # a signer's protected header is the same on every message it signs: once its chain
+        # is verified, the header string itself finds it (no decoding, parsing or hashing)
+        verified = self._by_header.get(header_b64)
+        if verified is None:
+            verified = self._verified_chain(_x5c(_header(header_b64)), now)
+            with self._lock:
+                self._by_header[header_b64] = verified
+                while len(self._by_header) > self._cache_size:
+                    self._by_header.pop(next(iter(self._by_header)))
         verified.check(now)
         _check_signature(verified.public_key, signing_input(header_b64, canonical(fields, body)),
                          signature)
