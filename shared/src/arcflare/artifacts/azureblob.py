@@ -1,0 +1,91 @@
+"""The azureblob artifact store: a container per area, blobs named by their sha256.
+
+Containers `<prefix>-packages`, `<prefix>-results` and `<prefix>-kits` (created on first
+write), so access to kits — private keys — can be granted apart: the deployer and the
+job-controller read them, the provisioner writes them, nobody else needs them. A blob
+appears only when its upload is committed (Put Blob and Put Block List are atomic), so
+a reader never sees half of one. Authentication: DefaultAzureCredential against the
+account URL, or a connection string (Azurite, the emulator, uses one).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from arcflare.artifacts.port import ArtifactMissing, ArtifactStore, Source, VerifyingSink
+from arcflare.contracts.artifacts import ArtifactRef
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+
+class AzureBlobArtifactStore(ArtifactStore):
+    name = "azureblob"
+
+    def __init__(self, service: BlobServiceClient, *, container_prefix: str = "arcflare",
+                 max_concurrency: int = 4) -> None:
+        self.service = service
+        self.container_prefix = container_prefix
+        self.max_concurrency = max_concurrency
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AzureBlobArtifactStore:
+        secret = settings.artifact_blob_connection_string
+        if secret is not None:
+            service = BlobServiceClient.from_connection_string(secret.get_secret_value())
+        elif settings.artifact_blob_account_url:
+            from azure.identity import DefaultAzureCredential
+
+            service = BlobServiceClient(settings.artifact_blob_account_url,
+                                        credential=DefaultAzureCredential())
+        else:
+            raise ValueError("artifact_store=azureblob needs ARCFLARE_ARTIFACT_BLOB_ACCOUNT_URL "
+                             "(https://<account>.blob.core.windows.net, DefaultAzureCredential) "
+                             "or ARCFLARE_ARTIFACT_BLOB_CONNECTION_STRING")
+        return cls(service, container_prefix=settings.artifact_blob_container_prefix)
+
+    def container(self, area: str) -> str:
+        return f"{self.container_prefix}-{area}"
+
+    def _blob(self, area: str, sha256: str):
+        return self.service.get_blob_client(self.container(area), sha256)
+
+    def _holds(self, area: str, sha256: str, size: int) -> bool:
+        try:
+            return self._blob(area, sha256).get_blob_properties().size == size
+        except ResourceNotFoundError:
+            return False
+
+    def _write(self, area: str, sha256: str, source: Source, size: int,
+               media_type: str) -> None:
+        try:
+            self._upload(area, sha256, source, size, media_type)
+        except ResourceNotFoundError:  # the area's container does not exist yet
+            try:
+                self.service.create_container(self.container(area))
+            except ResourceExistsError:
+                pass  # another writer made it meanwhile
+            self._upload(area, sha256, source, size, media_type)
+
+    def _upload(self, area: str, sha256: str, source: Source, size: int,
+                media_type: str) -> None:
+        # overwrite: whoever writes this name writes these very bytes (or repairs a blob
+        # of the wrong size), so a race between two writers is harmless
+        settings = ContentSettings(content_type=media_type)
+        blob = self._blob(area, sha256)
+        if isinstance(source, bytes):
+            blob.upload_blob(source, length=size, overwrite=True, content_settings=settings,
+                             max_concurrency=self.max_concurrency)
+            return
+        with open(source, "rb") as data:
+            blob.upload_blob(data, length=size, overwrite=True, content_settings=settings,
+                             max_concurrency=self.max_concurrency)
+
+    def _read_into(self, ref: ArtifactRef, sink: VerifyingSink) -> None:
+        # one byte more than referenced is asked for: enough to tell a longer blob
+        length = {"offset": 0, "length": ref.size + 1} if ref.size else {}
+        try:
+            download = self._blob(ref.area, ref.sha256).download_blob(**length)
+        except ResourceNotFoundError:
+            raise ArtifactMissing(ref, f"no such blob in container "
+                                       f"{self.container(ref.area)}") from None
+        for chunk in download.chunks():
+            sink.write(chunk)
