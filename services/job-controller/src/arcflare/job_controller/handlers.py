@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 
+from arcflare.artifacts import ArtifactStore
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus, SubmitJob
 from arcflare.contracts.events import (
     ClientView,
@@ -42,7 +44,8 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
         ) from None
 
 
-def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings) -> None:
+def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings,
+               artifacts: ArtifactStore) -> None:
     """Check and build the job, then leave the wait for clients to the watcher (client_wait):
     the command is answered at once and holds nothing while the clients come. (The federation
     is known: the role policy refuses commands for others before any handler.)"""
@@ -50,9 +53,10 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
     try:
         job_dir = prepare_job(cmd, submit_token(command_id), data_dir=settings.data_dir, caps=caps,
-                              bridge=True)
+                              bridge=True, artifacts=artifacts)
     except InvalidPackage as exc:
-        raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
+        field = re.match(r"[\w.]*", str(exc)).group()  # "package.ref", "package.recipe", ...
+        raise Rejected("invalid", str(exc), errors=[{"field": field, "problem": str(exc)}]) from None
     now = time.time()
     waiting = tables.WaitingJob(
         command_id=command_id, federation=cmd.federation, name=cmd.name, command=uow.envelope,

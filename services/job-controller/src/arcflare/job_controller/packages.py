@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arcflare.artifacts.unpacking import Caps, InvalidArchive, _Budget
+from arcflare.artifacts.unpacking import Caps, InvalidArchive
 from arcflare.artifacts.unpacking import unpack_archive as _unpack_archive
 
 #: a package that can never be submitted; the message names what is wrong
 InvalidPackage = InvalidArchive
 
-__all__ = ["Caps", "InvalidPackage", "check_folder", "check_job_structure", "job_root",
-           "unpack_archive"]
+__all__ = ["Caps", "InvalidPackage", "check_job_structure", "job_root", "unpack_archive"]
 
 
 def unpack_archive(archive: Path, dest: Path, caps: Caps) -> Path:
@@ -28,24 +27,6 @@ def job_root(folder: Path) -> Path:
     if len(children) == 1 and children[0].is_dir() and (children[0] / "meta.json").is_file():
         return children[0]
     raise InvalidPackage("no meta.json found; an NVFlare job folder needs meta.json at its top")
-
-
-def check_folder(folder: Path, caps: Caps) -> None:
-    """Links may not lead out of the folder; the caps hold; the NVFlare structure is there."""
-    root = folder.resolve()
-    budget = _Budget(caps)
-    try:
-        for path in sorted(folder.rglob("*")):
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                raise InvalidPackage(f"{path.relative_to(folder)} links outside the job folder; "
-                                     "links must stay inside")
-            if path.is_dir() or path.is_file():
-                budget.add_entry()
-            if path.is_file():
-                budget.add_bytes(path.stat().st_size)
-    except InvalidPackage as exc:
-        raise InvalidPackage(f"package: {exc}") from None
-    check_job_structure(folder)
 
 
 def check_job_structure(folder: Path) -> dict:
