@@ -51,6 +51,9 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
             "--param", "lr=0.3", "--name", "lr", "--wait", "--timeout", "60", "--json",
             "--data-dir", str(tmp_path)])
         listed = runner.invoke(app, ["job", "list", "fed", "--json", "--data-dir", str(tmp_path)])
+        job_id = last_json(submitted.stdout)["completed"]["payload"]["job_id"]
+        fetched = runner.invoke(app, ["job", "result", "fed", job_id, "--out",
+                                      str(tmp_path / "mine"), "--data-dir", str(tmp_path)])
     finally:
         svc.stop()
 
@@ -60,6 +63,8 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
     assert result["submitted"]["payload"]["rounds"] == 2
     rows = last_json(listed.stdout)
     assert [(r["name"], r["status"]) for r in rows] == [("lr", "FINISHED:COMPLETED")]
+    assert fetched.exit_code == 0, fetched.output
+    assert json.loads((tmp_path / "mine" / "meta.json").read_text())["job_id"] == job_id
 
 
 def test_a_job_waiting_for_clients_is_listed_and_aborted_by_its_submit_id(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from arcflare.cli.common import (
     send_command,
     settings_for,
 )
+from arcflare.cli.job_result import result
 from arcflare.client.job_packages import job_name as default_job_name
 from arcflare.client.job_packages import upload_job
 from arcflare.contracts.commands import AbortJob, RecipePackage, SubmitJob
@@ -236,4 +237,5 @@ def register(root: typer.Typer) -> None:
     app.command("submit")(submit)
     app.command("abort")(abort)
     app.command("list")(list_jobs)
+    app.command("result")(result)
     root.add_typer(app, name="job")

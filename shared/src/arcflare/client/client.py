@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any, Self
 
 from arcflare.artifacts import ArtifactStore, open_artifact_store
+from arcflare.artifacts.folders import fetch_folder
+from arcflare.artifacts.unpacking import Caps
 from arcflare.bus import connect
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
 from arcflare.client.job_packages import job_name, upload_job
+from arcflare.contracts.artifacts import JOB_RESULT, ArtifactRef
 from arcflare.contracts.base import Command
 from arcflare.contracts.commands import ArtifactPackage, SubmitJob
 from arcflare.contracts.envelope import Envelope, describe_errors
@@ -26,6 +29,8 @@ from arcflare.trust.jws import Signer
 log = get_logger("arcflare.client")
 
 _SESSION_QUEUES = {q.name for q in TOPOLOGY.queues if q.options.requires_session}
+#: what a downloaded job result may hold (a model and the server's logs, not a data set)
+RESULT_CAPS = Caps(max_bytes=8 * 1024**3, max_files=100_000)
 
 
 class CommandFailed(Exception):
@@ -98,6 +103,14 @@ class Client:
         package = self.upload_job(path)
         return self.send(SubmitJob(federation=federation, name=name or job_name(Path(path)),
                                    package=package, **fields))
+
+    def download_result(self, result: ArtifactRef | dict, dest: Path | str) -> Path:
+        """A job's result (JobCompleted.result: the server's job folder with the global model
+        and logs) fetched from the artifact store, verified and unpacked into dest, which
+        must not exist yet."""
+        ref = result if isinstance(result, ArtifactRef) else ArtifactRef.model_validate(result)
+        return fetch_folder(self.artifacts, ref, Path(dest), area="results", caps=RESULT_CAPS,
+                            media_types={JOB_RESULT}, what=f"result {ref.locator}")
 
     def wait(self, command_id: str, timeout: float = 120.0, *,
              command_type: str | None = None, raise_on_failure: bool = False,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.base import Event, Telemetry
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.fields import (
@@ -167,8 +168,12 @@ class JobCompleted(Event):
     name: str
     status: str  # final NVFlare status, e.g. FINISHED:COMPLETED
     duration_s: float
+    #: where the result is, for people: the locator of `result` (never a path)
     result_ref: str | None = None
     reason: str | None = None
+    #: what NVFlare gave back (the server's job folder: global model, logs, metrics
+    #: summary) in the artifact store; None when it could not be downloaded
+    result: ArtifactRef | None = None
 
 
 class JobFailed(Event):

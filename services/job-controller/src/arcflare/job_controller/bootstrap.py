@@ -40,7 +40,8 @@ def bootstrap(
             Consumer("events", subscription="job-controller", handlers=EVENT_HANDLERS),
         ],
         dependencies={"flare_admins": flare_admins, "artifacts": artifacts, **overrides},
-        background=[JobWatcher(state, flare_admins, s), FederationWatcher(state, observer_admins, s)]
+        background=[JobWatcher(state, flare_admins, s, artifacts),
+                    FederationWatcher(state, observer_admins, s)]
         if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],
         # NVFlare-style roles: leads and project admins run jobs; members only read
