@@ -92,6 +92,17 @@ class ArtifactStoreContract:
 
         assert dest.read_bytes() == b"new content"
 
+    def test_a_deleted_artifact_is_gone_and_deleting_again_is_no_error(
+            self, store: ArtifactStore, out: Path) -> None:
+        kit = store.put(b"site key", STARTUP_KIT, area="kits")
+
+        store.delete(kit)
+        store.delete(kit)
+
+        assert not store.exists(kit) and self.blobs(store, "kits") == []
+        with pytest.raises(ArtifactMissing):
+            store.fetch(kit, out / "kit", area="kits", max_bytes=CAP)
+
     # --- what is never used ----------------------------------------------------------
     def test_a_missing_blob_is_named_and_leaves_no_file(self, store: ArtifactStore,
                                                         out: Path) -> None:

@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
 from arcflare.job_controller.adapters.flare_admin import (
     ClientSeen,
     FlareAdmin,
@@ -17,6 +18,9 @@ from arcflare.job_controller.adapters.flare_admin import (
 )
 
 CA = ":".join(["AB"] * 32)
+#: an admin kit as FederationProvisioned names it; a fake admin never fetches it
+ADMIN_KIT = ArtifactRef(sha256="0" * 64, size=1, media_type=STARTUP_KIT,
+                        locator=f"folder:kits/{'0' * 64}")
 #: who may run jobs in the test federations: the default principal, as project_admin
 ADMINS = [{"email": "admin@arcflare.local", "org": "consortium", "role": "project_admin"},
           {"email": "member@hospital.org", "org": "hospital", "role": "member"}]

@@ -10,7 +10,7 @@ from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import JobView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import ADMINS, CA, FakeFlareAdmin
+from jc_fakes import ADMIN_KIT, ADMINS, CA, FakeFlareAdmin
 from typer.testing import CliRunner
 
 from tests.support.signing import as_provisioner
@@ -36,7 +36,7 @@ def running_service(tmp_path: Path, admin: FakeFlareAdmin):
     svc = bootstrap(settings, admin_factory=lambda fed: admin)
     as_provisioner(svc, FederationProvisioned(
             federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-            admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1", "site-2"],
+            admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1", "site-2"],
             ca_fingerprint=CA, admins=ADMINS))
     svc.start()
     return svc

@@ -136,7 +136,7 @@ class CrashAfterSubmit(FlareApiAdmin):
 
 def test_crash_after_submit_still_one_job_and_abort_ends_it_aborted(federation, tmp_path):
     svc, settings = start_service(
-        tmp_path, federation, admin_factory=lambda fed: CrashAfterSubmit(fed.admin_kit_dir, fed.admin_name))
+        tmp_path, federation, admin_factory=lambda fed: CrashAfterSubmit(federation.admin_kit, fed.admin_name))
     command = logreg(rounds=500, name="crashy")
     try:
         with Client(settings) as client:

@@ -19,7 +19,7 @@ from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait, submit_token
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.runtime import authorization
-from jc_fakes import ADMINS, CA, FakeFlareAdmin
+from jc_fakes import ADMIN_KIT, ADMINS, CA, FakeFlareAdmin
 
 from tests.support.signing import as_provisioner
 
@@ -31,7 +31,7 @@ def env(tmp_path: Path):
     svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
     as_provisioner(svc, FederationProvisioned(
             federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-            admin_kit_ref="file:/kits/admin/startup", admin_name="a@b.org", sites=["site-1", "site-2"],
+            admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1", "site-2"],
             ca_fingerprint=CA, admins=ADMINS))
     svc.drain()
     client = Client(settings)
@@ -146,7 +146,7 @@ def test_a_command_that_overtakes_its_federation_waits_for_it(tmp_path: Path) ->
         svc.drain(timeout=0.5)  # handled before the federation is known: retried, not refused
         as_provisioner(svc, FederationProvisioned(
                 federation="late", server_endpoint="localhost:1", server_kit_ref="file:/s",
-                admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1"],
+                admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1"],
                 ca_fingerprint=CA, admins=ADMINS))
         svc.drain()
         answer = client.wait(command_id, timeout=5)

@@ -24,7 +24,7 @@ from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import ADMINS, CA, FakeFlareAdmin
+from jc_fakes import ADMIN_KIT, ADMINS, CA, FakeFlareAdmin
 from typer.testing import CliRunner
 
 from tests.support.signing import as_provisioner
@@ -55,7 +55,7 @@ def env(tmp_path: Path):
     svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
     as_provisioner(svc, FederationProvisioned(
         federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-        admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1", "site-2"],
+        admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1", "site-2"],
         ca_fingerprint=CA, admins=ADMINS))
     svc.drain()
     client = Client(settings)

@@ -79,6 +79,12 @@ class AzureBlobArtifactStore(ArtifactStore):
             blob.upload_blob(data, length=size, overwrite=True, content_settings=settings,
                              max_concurrency=self.max_concurrency)
 
+    def _delete(self, area: str, sha256: str) -> None:
+        try:
+            self._blob(area, sha256).delete_blob()
+        except ResourceNotFoundError:
+            pass
+
     def _read_into(self, ref: ArtifactRef, sink: VerifyingSink) -> None:
         # one byte more than referenced is asked for: enough to tell a longer blob
         length = {"offset": 0, "length": ref.size + 1} if ref.size else {}

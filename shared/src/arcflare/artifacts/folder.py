@@ -52,6 +52,9 @@ class FolderArtifactStore(ArtifactStore):
         finally:
             partial.unlink(missing_ok=True)
 
+    def _delete(self, area: str, sha256: str) -> None:
+        self.path(area, sha256).unlink(missing_ok=True)
+
     def _read_into(self, ref: ArtifactRef, sink: VerifyingSink) -> None:
         try:
             blob = open(self.path(ref.area, ref.sha256), "rb")  # noqa: SIM115 - closed below

@@ -94,12 +94,16 @@ class ArtifactStore(abc.ABC):
     # --- what every caller uses ---------------------------------------------------
     def put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
         """Store bytes (or a file's content) unless already there; their reference."""
-        sha256, size = digest(source)
-        ref = ArtifactRef(sha256=sha256, size=size, media_type=media_type,
-                          locator=f"{self.name}:{area}/{sha256}")
-        if not self._holds(area, sha256, size):
-            self._write(area, sha256, source, size, media_type)
+        ref = self.reference(source, media_type, area=area)
+        if not self._holds(area, ref.sha256, ref.size):
+            self._write(area, ref.sha256, source, ref.size, media_type)
         return ref
+
+    def reference(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
+        """The reference `put` would give these bytes, without storing them."""
+        sha256, size = digest(source)
+        return ArtifactRef(sha256=sha256, size=size, media_type=media_type,
+                           locator=f"{self.name}:{area}/{sha256}")
 
     def fetch(self, ref: ArtifactRef, dest: Path, *, area: Area, max_bytes: int,
               media_types: Collection[str] | None = None) -> Path:
@@ -126,6 +130,12 @@ class ArtifactStore(abc.ABC):
     def exists(self, ref: ArtifactRef) -> bool:
         """True when this store holds a blob of the reference's hash and size."""
         return ref.store == self.name and self._holds(ref.area, ref.sha256, ref.size)
+
+    def delete(self, ref: ArtifactRef) -> None:
+        """Remove the blob (a removed site's kit: its keys go with it); no error when absent.
+        Content-addressed: whoever put the same bytes loses them too."""
+        if ref.store == self.name:
+            self._delete(ref.area, ref.sha256)
 
     def check(self, ref: ArtifactRef, *, area: Area, max_bytes: int,
               media_types: Collection[str] | None = None) -> None:
@@ -158,6 +168,10 @@ class ArtifactStore(abc.ABC):
     def _write(self, area: str, sha256: str, source: Source, size: int,
                media_type: str) -> None:
         """Store the bytes under their hash; readers never see a partial blob."""
+
+    @abc.abstractmethod
+    def _delete(self, area: str, sha256: str) -> None:
+        """Remove the blob if there is one."""
 
     @abc.abstractmethod
     def _read_into(self, ref: ArtifactRef, sink: VerifyingSink) -> None:

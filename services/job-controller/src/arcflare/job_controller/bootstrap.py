@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from arcflare.artifacts import open_artifact_store
 from arcflare.bus import connect
+from arcflare.flare.kit_artifacts import KitCache
 from arcflare.job_controller import tables
 from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
@@ -26,7 +27,7 @@ def bootstrap(
         s.data_dir / "job-controller.db", migrations=MIGRATIONS
     )
     artifacts = overrides.pop("artifacts", None) or open_artifact_store(s)
-    factory = admin_factory or flare_api_factory(s)
+    factory = admin_factory or flare_api_factory(s, KitCache(artifacts, s.kit_cache_dir))
     flare_admins = FlareAdmins(state, factory)
     # the federation watcher logs in separately, so its calls never queue behind job polls
     observer_admins = FlareAdmins(state, factory)

@@ -6,7 +6,7 @@ import re
 import time
 from datetime import UTC, datetime
 
-from arcflare.artifacts import ArtifactStore
+from arcflare.artifacts import ArtifactError, ArtifactStore
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus, SubmitJob
 from arcflare.contracts.events import (
     ClientView,
@@ -15,10 +15,11 @@ from arcflare.contracts.events import (
     JobCompleted,
     SiteRemoved,
 )
+from arcflare.flare.kit_artifacts import check_kit
 from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
 from arcflare.job_controller.client_wait import submit_token, waiting_event
-from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
+from arcflare.job_controller.flare_admins import AdminKitUnusable, FlareAdmins, UnknownFederation
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps, InvalidPackage
 from arcflare.job_controller.settings import JobControllerSettings
@@ -42,6 +43,9 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
             errors=[{"field": "federation", "problem": "unknown federation"}],
             retry_for_s=ARRIVAL_GRACE_S,
         ) from None
+    except AdminKitUnusable as exc:
+        raise Rejected("invalid", str(exc),
+                       errors=[{"field": "federation", "problem": "admin kit unusable"}]) from None
 
 
 def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings,
@@ -134,15 +138,24 @@ def refresh_federation_status(
     uow.publish(observe_federation(_admin(flare_admins, cmd.federation), cmd.federation))
 
 
-def record_federation(event: FederationProvisioned, *, uow: UnitOfWork) -> None:
+def record_federation(event: FederationProvisioned, *, uow: UnitOfWork,
+                      artifacts: ArtifactStore) -> None:
+    """Remember how to reach the federation's server. Its admin kit is only ever a reference
+    into this job-controller's artifact store (kits area), fetched when first used."""
+    if event.admin_kit is None:
+        raise Rejected("Forbidden", f"admin_kit_ref {event.admin_kit_ref!r} is no reference into "
+                                    "the artifact store; kits are used only from the store")
+    try:
+        check_kit(artifacts, event.admin_kit)
+    except ArtifactError as exc:
+        raise Rejected("Forbidden", f"admin_kit: {exc}") from None
     uow.write().execute(
-        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites, admins)"
-        " VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET admin_kit_dir=excluded.admin_kit_dir,"
+        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites, admins,"
+        " admin_kit) VALUES (?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
         " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint,"
-        " sites=excluded.sites, admins=excluded.admins",
-        (event.federation, str(tables.kit_dir(event.admin_kit_ref)), event.admin_name,
-         event.server_endpoint, json.dumps(event.sites),
-         json.dumps([a.model_dump() for a in event.admins])),
+        " sites=excluded.sites, admins=excluded.admins, admin_kit=excluded.admin_kit",
+        (event.federation, "", event.admin_name, event.server_endpoint, json.dumps(event.sites),
+         json.dumps([a.model_dump() for a in event.admins]), event.admin_kit.model_dump_json()),
     )
 
 
