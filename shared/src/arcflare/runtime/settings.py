@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".arcflare"), description="all local state lives here")
     #: sqlite: the embedded broker in <data_dir>/bus.db; azure: Azure Service Bus
     bus: Literal["sqlite", "azure"] = "sqlite"
+    #: the embedded broker's file, for processes that share a broker but not a data dir;
+    #: None: <data_dir>/bus.db
+    bus_file: Path | None = None
     #: a Service Bus connection string (SAS, or the emulator's UseDevelopmentEmulator=true)
     servicebus_connection_string: SecretStr | None = None
     #: fully qualified, e.g. myns.servicebus.windows.net (DefaultAzureCredential)
@@ -82,6 +85,9 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    def bus_path(self) -> Path:
+        return (self.bus_file or self.data_dir / "bus.db").expanduser().resolve()
 
     def run_dir(self) -> Path:
         path = self.data_dir / "run"

@@ -19,6 +19,7 @@ from arcflare.flare.kit_artifacts import check_kit
 from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
 from arcflare.job_controller.client_wait import submit_token, waiting_event
+from arcflare.job_controller.decoration import bridge_bus
 from arcflare.job_controller.flare_admins import AdminKitUnusable, FlareAdmins, UnknownFederation
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps, InvalidPackage
@@ -57,7 +58,7 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
     try:
         job_dir = prepare_job(cmd, submit_token(command_id), data_dir=settings.data_dir, caps=caps,
-                              bridge=True, artifacts=artifacts)
+                              bridge=True, artifacts=artifacts, bus=bridge_bus(settings))
     except InvalidPackage as exc:
         field = re.match(r"[\w.]*", str(exc)).group()  # "package.ref", "package.recipe", ...
         raise Rejected("invalid", str(exc), errors=[{"field": field, "problem": str(exc)}]) from None

@@ -71,8 +71,9 @@ def folder_name(command_id: str) -> str:
 
 def prepare_job(
     cmd: SubmitJob, command_id: str, *, data_dir: Path, caps: Caps, bridge: bool,
-    artifacts: ArtifactStore,
+    artifacts: ArtifactStore, bus: dict | None = None,
 ) -> Path:
+    """bus: where the job's bridge reports (decoration.bridge_bus)."""
     command_id = folder_name(command_id)
     home = data_dir / "jobs" / command_id
     final = home / cmd.name  # NVFlare names the submission after the folder
@@ -85,7 +86,7 @@ def prepare_job(
         staged = _stage(cmd, scratch / "stage", caps, artifacts)
         check_job_structure(staged)
         _restrict_sites(staged, cmd.sites)
-        decorate_job(staged, federation=cmd.federation, data_dir=str(data_dir), bridge=bridge)
+        decorate_job(staged, federation=cmd.federation, bridge=bridge, bus=bus)
         built = scratch / "out" / cmd.name
         built.parent.mkdir()
         staged.rename(built)
