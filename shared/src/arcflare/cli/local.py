@@ -21,7 +21,7 @@ from arcflare.localstack.supervisor import (
     supervisor_pid,
 )
 from arcflare.runtime.files import private_dir
-from arcflare.trust.local import ensure_local_identities
+from arcflare.trust.local import SERVICE_NAMES, ensure_local_identities
 from rich.table import Table
 
 app = typer.Typer(help="Run every ArcFlare service locally, supervised.", no_args_is_help=True)
@@ -141,6 +141,32 @@ def ps(data_dir: DataDir = None, json_out: Json = False) -> None:
         print_json(state)
     else:
         out.print(_table(state))
+
+
+@app.command()
+def parties(
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="FEDERATION/SITE of a site agent to hand an identity too (repeatable).")]
+    = None,
+    data_dir: DataDir = None, json_out: Json = False,
+) -> None:
+    """Give each service, site agent and the CLI a data dir of its own with only its identity and the trust anchors (DATA_DIR/parties/*), for separate machines or containers."""
+    root = settings_for(data_dir).data_dir
+    ensure_local_identities(root)
+    layout = IsolatedLayout(root)
+    made = {name: layout.service_dir(name) for name in SERVICE_NAMES}
+    made["cli"] = layout.cli_dir()
+    for entry in site or []:
+        federation, _, name = entry.partition("/")
+        try:
+            made[f"site-agent-{federation}-{name}"] = layout.agent(federation, name)[0]
+        except ValueError as exc:
+            fail(f"--site {entry!r}: {exc}; expected FEDERATION/SITE", code=2)
+    if json_out:
+        print_json({name: str(folder) for name, folder in made.items()})
+    else:
+        for name, folder in made.items():
+            out.print(f"{name}: {folder}")
 
 
 def register(root: typer.Typer) -> None:
