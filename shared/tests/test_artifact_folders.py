@@ -129,3 +129,30 @@ def test_a_corrupt_archive_is_refused_before_unpacking_and_leaves_nothing(
     with pytest.raises(ArtifactCorrupt, match=ref.locator):
         fetch_folder(store, ref, place / "out", area="packages", caps=CAPS)
     assert list(place.iterdir()) == []
+
+
+def test_across_file_systems_a_fetch_copies_and_verifies_what_landed(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    import errno
+
+    store = FolderArtifactStore(tmp_path / "artifacts")
+    data = os.urandom(3 << 20)
+    ref = store.put(data, JOB_PACKAGE, area="packages")
+
+    def no_link(*_):
+        raise OSError(errno.EXDEV, "cross-device link")
+
+    def no_kernel_copy(*_):
+        raise OSError(errno.EXDEV, "cross-device copy")
+
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(os, "copy_file_range", no_kernel_copy)
+    fetched = store.fetch(ref, tmp_path / "out", area="packages", max_bytes=10 << 20)
+    stored = store.put(fetched, JOB_PACKAGE, area="packages")  # a file: copied by hand too
+
+    assert fetched.read_bytes() == data and fetched.stat().st_nlink == 1
+    assert stored == ref
+    store.path("packages", ref.sha256).write_bytes(os.urandom(ref.size))
+    with pytest.raises(ArtifactCorrupt, match="do not match their sha256"):
+        store.fetch(ref, tmp_path / "again", area="packages", max_bytes=10 << 20)
+    assert not (tmp_path / "again").exists()

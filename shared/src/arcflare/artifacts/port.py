@@ -70,13 +70,16 @@ class VerifyingSink:
         self.out.write(chunk)
 
     def verify(self) -> None:
-        if self.count != self.ref.size:
-            raise ArtifactCorrupt(self.ref, f"the store holds {self.count} bytes, the "
-                                            f"reference says {self.ref.size}")
-        got = self._hash.hexdigest()
-        if got != self.ref.sha256:
-            raise ArtifactCorrupt(self.ref, f"the stored bytes do not match their sha256 "
-                                            f"(they hash to {got})")
+        verify(self.ref, self._hash.hexdigest(), self.count)
+
+
+def verify(ref: ArtifactRef, sha256: str, size: int) -> None:
+    """ArtifactCorrupt unless these are the referenced bytes."""
+    if size != ref.size:
+        raise ArtifactCorrupt(ref, f"the store holds {size} bytes, the reference says {ref.size}")
+    if sha256 != ref.sha256:
+        raise ArtifactCorrupt(ref, f"the stored bytes do not match their sha256 "
+                                   f"(they hash to {sha256})")
 
 
 def digest(source: Source) -> tuple[str, int]:
@@ -112,8 +115,7 @@ class ArtifactStore(abc.ABC):
         dest = Path(dest)
         partial = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.partial")
         try:
-            with open(partial, "xb") as out:
-                self._receive(ref, out)
+            self._fetch_into(ref, partial)
             os.replace(partial, dest)
         finally:
             partial.unlink(missing_ok=True)
@@ -153,6 +155,11 @@ class ArtifactStore(abc.ABC):
         if ref.size > max_bytes:
             raise ArtifactTooLarge(ref, f"{ref.size} bytes is more than the cap of "
                                         f"{max_bytes} bytes")
+
+    def _fetch_into(self, ref: ArtifactRef, partial: Path) -> None:
+        """The verified bytes as the new file `partial`; an adapter may do it faster."""
+        with open(partial, "xb") as out:
+            self._receive(ref, out)
 
     def _receive(self, ref: ArtifactRef, out: BinaryIO) -> None:
         sink = VerifyingSink(ref, out)
