@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
+from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import (
     ClientSeen,
     FlareAdmin,
@@ -21,6 +22,15 @@ CA = ":".join(["AB"] * 32)
 #: an admin kit as FederationProvisioned names it; a fake admin never fetches it
 ADMIN_KIT = ArtifactRef(sha256="0" * 64, size=1, media_type=STARTUP_KIT,
                         locator=f"folder:kits/{'0' * 64}")
+
+
+def provisioned(federation: str = "fed",
+                sites: tuple[str, ...] = ("site-1", "site-2")) -> FederationProvisioned:
+    """A federation as the provisioner introduces it, for a service on a fake FLARE admin."""
+    return FederationProvisioned(
+        federation=federation, server_endpoint="localhost:1", server_kit_ref=ADMIN_KIT.locator,
+        admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org",
+        sites=list(sites), ca_fingerprint=CA, admins=ADMINS)
 #: who may run jobs in the test federations: the default principal, as project_admin
 ADMINS = [{"email": "admin@arcflare.local", "org": "consortium", "role": "project_admin"},
           {"email": "member@hospital.org", "org": "hospital", "role": "member"}]

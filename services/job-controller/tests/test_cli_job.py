@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 from arcflare.cli.main import app
-from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import JobView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import ADMIN_KIT, ADMINS, CA, FakeFlareAdmin
+from jc_fakes import FakeFlareAdmin, provisioned
 from typer.testing import CliRunner
 
 from tests.support.signing import as_provisioner
@@ -34,10 +33,7 @@ def last_json(stdout: str):
 def running_service(tmp_path: Path, admin: FakeFlareAdmin):
     settings = JobControllerSettings(data_dir=tmp_path, job_poll_interval_s=0.1, status_poll_interval_s=0)
     svc = bootstrap(settings, admin_factory=lambda fed: admin)
-    as_provisioner(svc, FederationProvisioned(
-            federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-            admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1", "site-2"],
-            ca_fingerprint=CA, admins=ADMINS))
+    as_provisioner(svc, provisioned())
     svc.start()
     return svc
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from arcflare.client import Client
 from arcflare.contracts.commands import AbortJob, RecipePackage, SubmitJob
-from arcflare.contracts.events import FederationProvisioned, SiteRemoved
+from arcflare.contracts.events import SiteRemoved
 from arcflare.job_controller import tables
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait, submit_token
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.runtime import authorization
-from jc_fakes import ADMIN_KIT, ADMINS, CA, FakeFlareAdmin
+from jc_fakes import FakeFlareAdmin, provisioned
 
 from tests.support.signing import as_provisioner
 
@@ -29,10 +29,7 @@ def env(tmp_path: Path):
     admin = FakeFlareAdmin(["site-1", "site-2"])
     settings = JobControllerSettings(data_dir=tmp_path, max_package_bytes=100_000)
     svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
-    as_provisioner(svc, FederationProvisioned(
-            federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-            admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1", "site-2"],
-            ca_fingerprint=CA, admins=ADMINS))
+    as_provisioner(svc, provisioned())
     svc.drain()
     client = Client(settings)
     try:
@@ -144,10 +141,7 @@ def test_a_command_that_overtakes_its_federation_waits_for_it(tmp_path: Path) ->
     try:
         command_id = client.send(SubmitJob(federation="late", name="lr", package=recipe()))
         svc.drain(timeout=0.5)  # handled before the federation is known: retried, not refused
-        as_provisioner(svc, FederationProvisioned(
-                federation="late", server_endpoint="localhost:1", server_kit_ref="file:/s",
-                admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1"],
-                ca_fingerprint=CA, admins=ADMINS))
+        as_provisioner(svc, provisioned("late", ("site-1",)))
         svc.drain()
         answer = client.wait(command_id, timeout=5)
     finally:

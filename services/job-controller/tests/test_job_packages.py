@@ -20,11 +20,10 @@ from arcflare.contracts.commands import (
     FolderPackage,
     SubmitJob,
 )
-from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import ADMIN_KIT, ADMINS, CA, FakeFlareAdmin
+from jc_fakes import FakeFlareAdmin, provisioned
 from typer.testing import CliRunner
 
 from tests.support.signing import as_provisioner
@@ -53,10 +52,7 @@ def env(tmp_path: Path):
     settings = JobControllerSettings(data_dir=tmp_path / "data", max_package_bytes=200_000,
                                      max_package_files=20)
     svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
-    as_provisioner(svc, FederationProvisioned(
-        federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-        admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org", sites=["site-1", "site-2"],
-        ca_fingerprint=CA, admins=ADMINS))
+    as_provisioner(svc, provisioned())
     svc.drain()
     client = Client(settings)
     try:
