@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
@@ -90,3 +92,25 @@ class FakeFlareAdmin(FlareAdmin):
 
     def disable_client(self, site: str) -> None:
         self.disabled.append(site)
+
+
+@contextmanager
+def fake_service(data_dir: Path, admin: FlareAdmin, **settings: object) -> Iterator[tuple]:
+    """A job-controller (no watcher) on a fake FLARE admin that knows the federation "fed":
+    (service, client, admin, settings); stopped at the end."""
+    from arcflare.client import Client
+    from arcflare.job_controller.bootstrap import bootstrap
+    from arcflare.job_controller.settings import JobControllerSettings
+
+    from tests.support.signing import as_provisioner
+
+    s = JobControllerSettings(data_dir=data_dir, **settings)
+    svc = bootstrap(s, admin_factory=lambda fed: admin, watch=False)
+    as_provisioner(svc, provisioned())
+    svc.drain()
+    client = Client(s)
+    try:
+        yield svc, client, admin, s
+    finally:
+        client.close()
+        svc.stop()

@@ -19,24 +19,16 @@ from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait, submit_token
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.runtime import authorization
-from jc_fakes import FakeFlareAdmin, provisioned
+from jc_fakes import FakeFlareAdmin, fake_service, provisioned
 
 from tests.support.signing import as_provisioner
 
 
 @pytest.fixture
 def env(tmp_path: Path):
-    admin = FakeFlareAdmin(["site-1", "site-2"])
-    settings = JobControllerSettings(data_dir=tmp_path, max_package_bytes=100_000)
-    svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
-    as_provisioner(svc, provisioned())
-    svc.drain()
-    client = Client(settings)
-    try:
-        yield svc, client, admin, settings
-    finally:
-        client.close()
-        svc.stop()
+    with fake_service(tmp_path, FakeFlareAdmin(["site-1", "site-2"]),
+                      max_package_bytes=100_000) as running:
+        yield running
 
 
 def outcome(svc, client: Client, command, *, settled: bool = False) -> dict:

@@ -20,13 +20,10 @@ from arcflare.contracts.commands import (
     FolderPackage,
     SubmitJob,
 )
-from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.client_wait import ClientWait
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import FakeFlareAdmin, provisioned
+from jc_fakes import FakeFlareAdmin, fake_service
 from typer.testing import CliRunner
-
-from tests.support.signing import as_provisioner
 
 META = {"name": "byo", "deploy_map": {"app": ["@ALL"]}, "min_clients": 1}
 
@@ -48,18 +45,9 @@ def byo_job(folder: Path, extra_files: int = 0) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path):
-    admin = FakeFlareAdmin(["site-1", "site-2"])
-    settings = JobControllerSettings(data_dir=tmp_path / "data", max_package_bytes=200_000,
-                                     max_package_files=20)
-    svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
-    as_provisioner(svc, provisioned())
-    svc.drain()
-    client = Client(settings)
-    try:
-        yield svc, client, admin, settings
-    finally:
-        client.close()
-        svc.stop()
+    with fake_service(tmp_path / "data", FakeFlareAdmin(["site-1", "site-2"]),
+                      max_package_bytes=200_000, max_package_files=20) as running:
+        yield running
 
 
 def outcome(svc, client: Client, command_id: str) -> dict:
