@@ -9,10 +9,17 @@ account URL, or a connection string (Azurite, the emulator, uses one).
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
 from typing import Any
 
-from arcflare.artifacts.port import ArtifactMissing, ArtifactStore, Source, VerifyingSink
+from arcflare.artifacts.port import (
+    ArtifactMissing,
+    ArtifactStore,
+    Source,
+    VerifyingSink,
+    verify_size,
+)
 from arcflare.contracts.artifacts import ArtifactRef
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
@@ -87,20 +94,53 @@ class AzureBlobArtifactStore(ArtifactStore):
             pass
 
     def _read_into(self, ref: ArtifactRef, sink: VerifyingSink) -> None:
-        # one byte more than referenced is asked for: enough to tell a longer blob
-        length = {"offset": 0, "length": ref.size + 1} if ref.size else {}
         try:
-            download = self._blob(ref.area, ref.sha256).download_blob(**length)
+            download = self._blob(ref.area, ref.sha256).download_blob()
         except ResourceNotFoundError:
             raise ArtifactMissing(ref, f"no such blob in container "
                                        f"{self.container(ref.area)}") from None
-        # the next chunk downloads while the last one is hashed and written (both let go of
-        # the GIL), so verifying costs next to nothing over a bare download
-        with ThreadPoolExecutor(max_workers=1) as verifier:
-            written = None
-            for chunk in download.chunks():
-                if written is not None:
-                    written.result()
-                written = verifier.submit(sink.write, chunk)
-            if written is not None:
-                written.result()
+        # the first response says the blob's length: one of another length is refused before
+        # more than that first part (the SDK's single get, 32 MiB at most) has moved
+        verify_size(ref, download.size)
+        # the SDK keeps downloading while the chunks before are hashed and written on another
+        # thread (both let go of the GIL): verifying costs next to nothing over a download
+        handoff = _Handoff(sink)
+        try:
+            download.readinto(handoff)
+        finally:
+            handoff.close()
+        if sink.error is not None:
+            raise sink.error
+
+
+class _Handoff:
+    """A write-only stream for the SDK's readinto that feeds the sink, in order, on a thread
+    of its own; the first error the sink raises is kept there and stops the download."""
+
+    def __init__(self, sink: VerifyingSink) -> None:
+        self.sink = sink
+        self._landed: queue.Queue = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def write(self, chunk: bytes) -> int:
+        if self.sink.error is not None:
+            raise self.sink.error
+        self._landed.put(chunk)
+        return len(chunk)
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._landed.put(None)
+        self._thread.join()
+
+    def _drain(self) -> None:
+        while (chunk := self._landed.get()) is not None:
+            if self.sink.error is not None:
+                continue  # dropped: the download stops at its next write
+            try:
+                self.sink.write(chunk)
+            except BaseException as exc:  # noqa: BLE001 - raised in the downloading thread
+                self.sink.error = exc

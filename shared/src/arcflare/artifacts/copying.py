@@ -8,12 +8,13 @@ turns. Where the kernel cannot copy between the two files, chunks are read and w
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import queue
 import threading
 from pathlib import Path
 
-CHUNK = 8 << 20
+CHUNK = 4 << 20
 
 
 def copy_hashing(source: Path, dest: Path, limit: int | None = None) -> tuple[str, int]:
@@ -32,7 +33,10 @@ def copy_hashing(source: Path, dest: Path, limit: int | None = None) -> tuple[st
                 if isinstance(item, BaseException):
                     raise item
                 offset, length = item
-                digest.update(os.pread(dst.fileno(), length, offset))
+                # the chunk as it landed, read in place (no copy into Python)
+                with mmap.mmap(dst.fileno(), length, offset=offset,
+                               access=mmap.ACCESS_READ) as landed_chunk:
+                    digest.update(landed_chunk)
                 count += length
         finally:
             stop.set()

@@ -27,6 +27,7 @@ from arcflare.artifacts.port import (
     Source,
     VerifyingSink,
     verify,
+    verify_size,
 )
 from arcflare.contracts.artifacts import Area, ArtifactRef
 from arcflare.runtime.files import PRIVATE_FILE, private_dir
@@ -96,8 +97,7 @@ class FolderArtifactStore(ArtifactStore):
             return
         with open(partial, "rb") as linked:
             size = os.fstat(linked.fileno()).st_size
-            if size != ref.size:  # said before hashing a blob of any size
-                verify(ref, ref.sha256, size)
+            verify_size(ref, size)  # before hashing a blob of any size
             verify(ref, hashlib.file_digest(linked, "sha256").hexdigest(), size)
 
     def _missing(self, ref: ArtifactRef) -> ArtifactMissing:

@@ -60,6 +60,8 @@ class VerifyingSink:
         self.ref, self.out = ref, out
         self.count = 0
         self._hash = hashlib.sha256()
+        #: what stopped a sink fed from another thread (the downloader raises it)
+        self.error: BaseException | None = None
 
     def write(self, chunk: bytes | memoryview) -> None:
         self.count += len(chunk)
@@ -73,10 +75,14 @@ class VerifyingSink:
         verify(self.ref, self._hash.hexdigest(), self.count)
 
 
-def verify(ref: ArtifactRef, sha256: str, size: int) -> None:
-    """ArtifactCorrupt unless these are the referenced bytes."""
+def verify_size(ref: ArtifactRef, size: int) -> None:
     if size != ref.size:
         raise ArtifactCorrupt(ref, f"the store holds {size} bytes, the reference says {ref.size}")
+
+
+def verify(ref: ArtifactRef, sha256: str, size: int) -> None:
+    """ArtifactCorrupt unless these are the referenced bytes."""
+    verify_size(ref, size)
     if sha256 != ref.sha256:
         raise ArtifactCorrupt(ref, f"the stored bytes do not match their sha256 "
                                    f"(they hash to {sha256})")
