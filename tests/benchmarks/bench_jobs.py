@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "services" / "job-controller" / "tests"))
 
 from arcflare.client import Client
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
+from arcflare.job_controller.decoration import bridge_bus
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps
 from jc_federation import ADMIN, LocalFederation
@@ -64,7 +65,9 @@ def run(results: Results) -> None:
         with Client(settings) as client:
             for n in range(RUNS):
                 job_dir = prepare_job(logreg(ROUNDS, name=f"direct{n}"), f"direct-{n}", data_dir=data,
-                                      caps=Caps(10**8, 5000), bridge=True)
+                                      caps=Caps(10**8, 5000), bridge=True,
+                                      artifacts=svc.dependencies["artifacts"],
+                                      bus=bridge_bus(settings))
                 theirs.append(direct(admin, job_dir, root / "direct-results"))
                 ours.append(through_service(client, n))
         value, baseline = statistics.median(ours), statistics.median(theirs)
