@@ -8,7 +8,7 @@ endif
 VENV := .venv
 PYTEST_ARGS ?=
 
-.PHONY: install test bench service-levels demo lint clean help chromium prometheus
+.PHONY: install azurite test bench service-levels demo lint clean help chromium prometheus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,10 +20,13 @@ install: $(UV) ## create .venv with every workspace member (installs uv with pip
 	$(UV) sync --frozen --all-packages --python $(PYTHON)
 	@test -x $(VENV)/bin/arcflare
 
-test: install lint chromium prometheus ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos, browser, observability)
+azurite: install ## Azurite (Azure Storage emulator, npm) under .tools/ for the azureblob tests; needs Node
+	$(VENV)/bin/python -m tests.support.azurite install
+
+test: install lint chromium prometheus azurite ## lint, then the whole suite (unit, conformance, wire, NVFlare integration, e2e, chaos, browser, observability)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-bench: install chromium ## run the benchmarks; writes bench-results.json
+bench: install chromium azurite ## run the benchmarks; writes bench-results.json
 	$(VENV)/bin/python -m tests.benchmarks.harness $(BENCH)
 
 service-levels: install ## docs/service-levels.md from bench-results.json (after make bench)
@@ -44,4 +47,4 @@ lint: install ## ruff over shared, services and tests (part of make test)
 	$(VENV)/bin/ruff check shared services tests
 
 clean: ## remove local state (.arcflare) and caches
-	rm -rf .arcflare .pytest_cache .hypothesis bench-results.json test-output
+	rm -rf .arcflare .pytest_cache .hypothesis bench-results.json test-output .tools

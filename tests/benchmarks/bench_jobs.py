@@ -23,6 +23,7 @@ from tests.benchmarks.noise import alternate, runs
 sys.path.insert(0, str(ROOT / "services" / "job-controller" / "tests"))
 
 from arcflare.client import Client
+from arcflare.job_controller.decoration import bridge_bus
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps
 from arcflare.trust.local import ensure_local_identities
@@ -83,8 +84,9 @@ def run(results: Results) -> None:
         with Client(settings) as client:
             def direct_run(n: int) -> float:
                 job_dir = prepare_job(logreg(ROUNDS, name=f"direct{n}"), f"direct-{n}",
-                                      data_dir=data, caps=Caps(10**8, 5000),
-                                      bridge=True)
+                                      data_dir=data, caps=Caps(10**8, 5000), bridge=True,
+                                      artifacts=svc.dependencies["artifacts"],
+                                      bus=bridge_bus(settings))
                 return direct(session, job_dir, root / "direct-results", running["theirs"],
                               server)
 

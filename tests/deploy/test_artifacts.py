@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["provisioner", "deployer", "job-controller", "metrics-relay", "site-agent",
             "alerter", "ledger"]
 K8S = ROOT / "deploy" / "k8s" / "site-agent"
+#: written by the one-shot `identities` service before any other starts (git-ignored)
+IDENTITIES = "./deploy/compose"
 
 
 def compose() -> dict:
@@ -72,8 +74,54 @@ def test_every_build_context_dockerfile_env_file_and_mount_exists():
             assert (ROOT / env).is_file(), f"{name}: env file {env}"
         for volume in svc.get("volumes", []):
             source = volume.split(":")[0]
-            if source.startswith("."):
+            if source.startswith(".") and not source.startswith(IDENTITIES):
                 assert (ROOT / source).exists(), f"{name}: mounts missing {source}"
+
+
+def test_no_volume_is_shared_and_each_service_keeps_its_state_in_its_own():
+    services = compose()["services"]
+    users: dict[str, list[str]] = {}
+    for name, svc in services.items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith(("/", ".")):
+                users.setdefault(source, []).append(name)
+    assert {v: u for v, u in users.items() if len(u) > 1} == {}
+    assert set(users) == set(compose()["volumes"])
+    for name, svc in services.items():
+        if "build" in svc and name != "identities":
+            assert f"{name}-data:/data" in svc["volumes"], name
+
+
+def test_each_service_mounts_only_its_own_identity_as_the_operator_hands_them_out(tmp_path):
+    """What `identities` runs (arcflare local parties) makes exactly the folders mounted."""
+    from arcflare.cli.main import app
+    from typer.testing import CliRunner
+
+    made = CliRunner().invoke(app, ["local", "parties", "--data-dir", str(tmp_path), "--site",
+                                    "compose/site-1", "--site", "compose/site-2", "--json"])
+    assert made.exit_code == 0, made.output
+    parties = json.loads(made.stdout)
+    for name, svc in compose()["services"].items():
+        mounts = [v for v in svc.get("volumes", []) if v.startswith(IDENTITIES)]
+        if "build" not in svc or name == "identities":
+            continue
+        party = svc.get("environment", {}).get("ARCFLARE_SITE")
+        party = f"site-agent-compose-{party}" if party else name
+        assert mounts == [f"{IDENTITIES}/parties/{party}/identity:/data/identity:ro"], name
+        assert (Path(parties[party]) / "identity" / "trust" / "anchors.pem").is_file()
+        assert not list(Path(parties[party]).rglob("root-key.pem"))
+
+
+def test_the_artifact_store_is_azurite_for_every_service():
+    services, shared = compose()["services"], env_file(ROOT / "deploy" / "compose.env")
+    assert services["azurite"]["image"].startswith("mcr.microsoft.com/azure-storage/azurite")
+    assert shared["ARCFLARE_ARTIFACT_STORE"] == "azureblob"
+    assert "BlobEndpoint=http://azurite:10000/" in shared["ARCFLARE_ARTIFACT_BLOB_CONNECTION_STRING"]
+    from arcflare.runtime.settings import Settings
+
+    assert {"ARCFLARE_ARTIFACT_STORE", "ARCFLARE_ARTIFACT_BLOB_CONNECTION_STRING"} <= {
+        f"ARCFLARE_{n.upper()}" for n in Settings.model_fields}
 
 
 def test_mounted_emulator_config_is_the_generated_one():

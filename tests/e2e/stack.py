@@ -14,14 +14,15 @@ ROOT = Path(__file__).resolve().parents[2]
 ARCFLARE = str(Path(sys.executable).with_name("arcflare"))
 
 
-def arcflare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def arcflare(*args: str, timeout: float = 120, env: dict[str, str] | None = None,
+             cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """Run the CLI; stdout is JSON when --json is given, progress goes to stderr."""
     return subprocess.run([ARCFLARE, *args], check=False, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=ROOT)
+                          timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
 
 
-def local_down(data_dir: Path) -> None:
-    arcflare("local", "down", "--data-dir", str(data_dir), timeout=120)
+def local_down(data_dir: Path, env: dict[str, str] | None = None) -> None:
+    arcflare("local", "down", "--data-dir", str(data_dir), timeout=120, env=env)
 
 
 def running_under(data_dir: Path) -> list[str]:

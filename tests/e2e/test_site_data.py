@@ -122,7 +122,8 @@ def federation(tmp_path_factory: pytest.TempPathFactory):
         assert running_under(data) == [], "processes left after local down"
 
 
-def test_three_hospitals_train_on_their_own_records_beyond_chance_and_synthetic_data(federation):
+def test_three_hospitals_train_on_their_own_records_beyond_chance_and_synthetic_data(
+        federation, tmp_path):
     folders, client = federation
     submitted = client.wait(client.send(SubmitJob(
         federation=FEDERATION, name="records-logreg", min_clients=len(HOSPITALS), timeout_s=600,
@@ -133,7 +134,7 @@ def test_three_hospitals_train_on_their_own_records_beyond_chance_and_synthetic_
     completed = completed_job(client, submitted.payload["job_id"])
     assert completed.payload["status"] == "FINISHED:COMPLETED", completed.payload
 
-    result = Path(completed.payload["result_ref"].removeprefix("file:"))
+    result = client.download_result(completed.payload["result"], tmp_path / "result")
     model = np.load(result / "workspace" / "models" / "server.npy").reshape(-1)
     splits = hospital_splits(folders)
     x_train = np.concatenate([s[0][0] for s in splits.values()])

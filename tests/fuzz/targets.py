@@ -8,6 +8,7 @@ provisioning, MLflow on SQLite, the ledger's HTTP API, the agent's process obser
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from arcflare.contracts import commands as c
 from arcflare.contracts import events as e
+from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
 from arcflare.contracts.base import Message
 from arcflare.contracts.topology import TOPOLOGY, Rule, site_subscription
 from arcflare.runtime import Service
@@ -127,13 +129,22 @@ def running(target: Target) -> Iterator[Target]:
         target.bus.close()
 
 
-def _provisioned(federation: str, kits: Path = Path("/nowhere")) -> e.FederationProvisioned:
-    """A federation as the provisioner announces it, its kits in the given kit store."""
+def _kit(name: str) -> ArtifactRef:
+    """A kit reference into the folder store's kits area with no kit behind it: accepted on
+    arrival, nothing it names can ever start."""
+    sha256 = hashlib.sha256(name.encode()).hexdigest()
+    return ArtifactRef(sha256=sha256, size=1, media_type=STARTUP_KIT,
+                       locator=f"folder:kits/{sha256}")
+
+
+def _provisioned(federation: str) -> e.FederationProvisioned:
+    """A federation as the provisioner announces it, its kits by reference."""
+    server, admin = _kit(f"{federation}/server"), _kit(f"{federation}/{OPERATOR}")
     return e.FederationProvisioned(
         federation=federation, server_endpoint="localhost:8102",
-        server_kit_ref=f"file:{kits / federation / 'server'}",
-        admin_kit_ref=f"file:{kits / federation / OPERATOR}", admin_name=OPERATOR,
-        sites=list(SITES), admins=ADMINS, ca_fingerprint=FINGERPRINT)
+        server_kit_ref=server.locator, server_kit=server, admin_kit_ref=admin.locator,
+        admin_kit=admin, admin_name=OPERATOR, sites=list(SITES), admins=ADMINS,
+        ca_fingerprint=FINGERPRINT)
 
 
 # --- the services --------------------------------------------------------------------------
@@ -161,13 +172,11 @@ def deployer(data_dir: Path) -> Target:
     signers = identities(data_dir)
     settings = DeployerSettings(data_dir=data_dir, watch_interval_s=0.5, stop_grace_s=5,
                                 **FAST_RETRIES)
-    # refs into its kit store (it runs no other kits), with no kit there: nothing can start
-    kits = settings.kits_root()
-
     def probe() -> Probe:
         name = f"probe-{uuid.uuid4().hex[:8]}"
+        kit = _kit(f"{PROBED}/{name}")
         return (e.SiteProvisioned(federation=PROBED, site=name, org="hospital",
-                                  kit_ref=f"file:{kits / PROBED / name}",
+                                  kit_ref=kit.locator, kit=kit,
                                   cert_fingerprint=FINGERPRINT,
                                   not_after="2030-01-01T00:00:00+00:00", deploy=False),
                 "service:provisioner", "events/deployer")
@@ -175,7 +184,7 @@ def deployer(data_dir: Path) -> Target:
     target = Target("deployer", bootstrap(settings), signers,
                     (queue("deployer"), subscription("events", "deployer")), probe)
     for federation in (FED, PROBED):
-        target.send(_provisioned(federation, kits), "service:provisioner")
+        target.send(_provisioned(federation), "service:provisioner")
     return target
 
 

@@ -15,6 +15,7 @@ from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
 from arcflare.contracts.fields import ComputeSpec
 from arcflare.deployer.adapters.azureml import AzureMLCompute
 from arcflare.deployer.settings import DeployerSettings
+from arcflare.flare.kits import asset_name
 from azure.core.exceptions import ResourceNotFoundError
 from dep_kits import ADMIN
 from dep_service import FINGERPRINT, publish
@@ -94,7 +95,8 @@ def provision_events(client: Client, tmp_path: Path) -> None:
             FederationProvisioned(
                 federation="fedaml", server_endpoint="server.example.org:8002",
                 server_kit_ref="azureml:arcflare-kit-fedaml-server:1",
-                admin_kit_ref=f"file:{client.settings.data_dir.parent}/prov/kits/fedaml/{ADMIN}", admin_name=ADMIN, sites=["hospital-a"],
+                admin_kit_ref=f"azureml:{asset_name('fedaml', ADMIN)}:1", admin_name=ADMIN,
+                sites=["hospital-a"],
                 server_compute=ComputeSpec(backend="azureml", compute="cpu-cluster"),
                 admins=[AdminSpec(email=ADMIN, org="arc", role="project_admin")],
                 ca_fingerprint=FINGERPRINT),

@@ -12,6 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcflare.artifacts.folder import FolderArtifactStore
+from arcflare.contracts.artifacts import ArtifactRef
+from arcflare.flare.kit_artifacts import put_kit
+
 from tests.support.flare_project import provision as provision_project
 
 ADMIN = "admin@arcflare.test"
@@ -24,11 +28,8 @@ class Kits:
     federation: str
     port: int
     root: Path  # <store>/<federation>: the kit store's layout, as the provisioner keeps it
-
-    @property
-    def store(self) -> Path:
-        """The deployer's kit_root for these kits."""
-        return self.root.parent
+    #: the artifact store the tests' provisioner and deployer share (artifact_folder)
+    artifacts: FolderArtifactStore
 
     @property
     def server(self) -> Path:
@@ -42,7 +43,12 @@ class Kits:
         return self.root / name
 
     def ref(self, participant: str) -> str:
+        """The kit as a folder of the deployer's own (what a compute is handed)."""
         return f"file:{self.root / participant}"
+
+    def artifact(self, participant: str) -> ArtifactRef:
+        """The kit as the provisioner announces it: packed into the artifact store."""
+        return put_kit(self.artifacts, self.root / participant)
 
 
 def provision(workdir: Path, federation: str, sites: list[str],
@@ -54,7 +60,7 @@ def provision(workdir: Path, federation: str, sites: list[str],
     root.parent.mkdir(parents=True, exist_ok=True)
     built.rename(root)
     (root / "localhost").rename(root / SERVER_NAME)
-    kits = Kits(federation, port, root)
+    kits = Kits(federation, port, root, FolderArtifactStore(workdir.parent / "artifacts"))
     local = kits.server / "local"
     resources = json.loads((local / "resources.json.default").read_text())
     resources["servers"][0]["heart_beat_timeout"] = heart_beat_timeout

@@ -40,10 +40,10 @@ def short_lock_topology(seconds: float = 5.0) -> Topology:
 
 
 def settings(data_dir: Path, **overrides) -> DeployerSettings:
-    """Fast settings on a data dir with the local identities; the tests' kits are provisioned
-    into the kit store at <data_dir>/../prov/kits (dep_kits.provision)."""
+    """Fast settings on a data dir with the local identities; the tests' kits are put into
+    the artifact store at <data_dir>/../artifacts (dep_kits.provision)."""
     ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "arc")))
-    overrides.setdefault("kit_root", data_dir.parent / "prov" / "kits")
+    overrides.setdefault("artifact_folder", data_dir.parent / "artifacts")
     return DeployerSettings(data_dir=data_dir, watch_interval_s=0.5, stop_grace_s=5,
                             retry_backoff_base_s=0.1, retry_backoff_max_s=1, **overrides)
 
@@ -51,7 +51,9 @@ def settings(data_dir: Path, **overrides) -> DeployerSettings:
 def federation_provisioned(kits: Kits, *, auto_deploy: bool) -> FederationProvisioned:
     return FederationProvisioned(
         federation=kits.federation, server_endpoint=f"localhost:{kits.port}",
-        server_kit_ref=kits.ref(SERVER_NAME), admin_kit_ref=kits.ref(ADMIN), admin_name=ADMIN,
+        server_kit=kits.artifact(SERVER_NAME), server_kit_ref=kits.artifact(SERVER_NAME).locator,
+        admin_kit=kits.artifact(ADMIN), admin_kit_ref=kits.artifact(ADMIN).locator,
+        admin_name=ADMIN,
         sites=[], admins=[AdminSpec(email=ADMIN, org="arc", role="project_admin")],
         ca_fingerprint=FINGERPRINT, auto_deploy=auto_deploy,
     )
@@ -59,7 +61,8 @@ def federation_provisioned(kits: Kits, *, auto_deploy: bool) -> FederationProvis
 
 def site_provisioned(kits: Kits, site: str, *, deploy: bool) -> SiteProvisioned:
     return SiteProvisioned(
-        federation=kits.federation, site=site, org="arc", kit_ref=kits.ref(site),
+        federation=kits.federation, site=site, org="arc", kit=kits.artifact(site),
+        kit_ref=kits.artifact(site).locator,
         cert_fingerprint=FINGERPRINT, not_after=datetime.now(UTC) + timedelta(days=300),
         deploy=deploy,
     )

@@ -30,7 +30,7 @@ CHILD = Path(__file__).with_name("deployer_child.py")
 
 def start_deployer(data_dir: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "ARCFLARE_DATA_DIR": str(data_dir), "ARCFLARE_WATCH_INTERVAL_S": "0.5",
-           "ARCFLARE_KIT_ROOT": str(data_dir.parent / "prov" / "kits"),
+           "ARCFLARE_ARTIFACT_FOLDER": str(data_dir.parent / "artifacts"),
            "ARCFLARE_LOG_FORMAT": "json", "ARCFLARE_RETRY_BACKOFF_MAX_S": "1"}
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, str(CHILD)], env=env, stdout=out,

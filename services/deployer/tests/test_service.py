@@ -133,7 +133,9 @@ def test_failures_say_what_to_fix_and_a_retry_after_the_fix_succeeds(tmp_path, d
         blocker.close()
     unknown = client.wait(client.send(DeploySite(federation=kits.federation, site="site-9")),
                           timeout=60)
-    shutil.move(kits.site("site-1"), tmp_path / "moved")
+    kit = kits.artifact("site-1")
+    blob = kits.artifacts.path("kits", kit.sha256)
+    shutil.move(blob, tmp_path / "moved")  # the kit is gone from the artifact store
     missing = client.wait(client.send(DeploySite(federation=kits.federation, site="site-1")),
                           timeout=60)
 
@@ -143,8 +145,10 @@ def test_failures_say_what_to_fix_and_a_retry_after_the_fix_succeeds(tmp_path, d
     assert "site-9 is not a provisioned site" in unknown.payload["reason"]
     assert "known: site-1" in unknown.payload["reason"]
     assert missing.type == "DeploymentFailed" and "re-provision" in missing.payload["reason"]
+    assert f"kit {kit.locator}: the folder store holds no such blob" in \
+        missing.payload["reason"]
 
-    shutil.move(tmp_path / "moved", kits.site("site-1"))
+    shutil.move(tmp_path / "moved", blob)
     retried = client.wait(client.send(DeployServer(federation=kits.federation)), timeout=90)
     site = client.wait(client.send(DeploySite(federation=kits.federation, site="site-1")),
                        timeout=60)

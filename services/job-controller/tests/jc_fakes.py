@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
+from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import (
     ClientSeen,
     FlareAdmin,
@@ -17,6 +21,18 @@ from arcflare.job_controller.adapters.flare_admin import (
 )
 
 CA = ":".join(["AB"] * 32)
+#: an admin kit as FederationProvisioned names it; a fake admin never fetches it
+ADMIN_KIT = ArtifactRef(sha256="0" * 64, size=1, media_type=STARTUP_KIT,
+                        locator=f"folder:kits/{'0' * 64}")
+
+
+def provisioned(federation: str = "fed",
+                sites: tuple[str, ...] = ("site-1", "site-2")) -> FederationProvisioned:
+    """A federation as the provisioner introduces it, for a service on a fake FLARE admin."""
+    return FederationProvisioned(
+        federation=federation, server_endpoint="localhost:1", server_kit_ref=ADMIN_KIT.locator,
+        admin_kit=ADMIN_KIT, admin_kit_ref=ADMIN_KIT.locator, admin_name="a@b.org",
+        sites=list(sites), ca_fingerprint=CA, admins=ADMINS)
 #: who may run jobs in the test federations: the default principal, as project_admin
 ADMINS = [{"email": "admin@arcflare.local", "org": "consortium", "role": "project_admin"},
           {"email": "member@hospital.org", "org": "hospital", "role": "member"}]
@@ -76,3 +92,25 @@ class FakeFlareAdmin(FlareAdmin):
 
     def disable_client(self, site: str) -> None:
         self.disabled.append(site)
+
+
+@contextmanager
+def fake_service(data_dir: Path, admin: FlareAdmin, **settings: object) -> Iterator[tuple]:
+    """A job-controller (no watcher) on a fake FLARE admin that knows the federation "fed":
+    (service, client, admin, settings); stopped at the end."""
+    from arcflare.client import Client
+    from arcflare.job_controller.bootstrap import bootstrap
+    from arcflare.job_controller.settings import JobControllerSettings
+
+    from tests.support.signing import as_provisioner
+
+    s = JobControllerSettings(data_dir=data_dir, **settings)
+    svc = bootstrap(s, admin_factory=lambda fed: admin, watch=False)
+    as_provisioner(svc, provisioned())
+    svc.drain()
+    client = Client(s)
+    try:
+        yield svc, client, admin, s
+    finally:
+        client.close()
+        svc.stop()

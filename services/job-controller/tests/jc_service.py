@@ -4,13 +4,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from arcflare.artifacts import open_artifact_store
 from arcflare.client import Client
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import RecipePackage, SubmitJob
 from arcflare.contracts.envelope import Envelope
 from arcflare.contracts.events import FederationProvisioned
+from arcflare.flare.kit_artifacts import put_kit
 from arcflare.job_controller.adapters.flare_admin import FlareApiAdmin
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
+from arcflare.runtime.settings import Settings
 from jc_fakes import ADMINS
 from jc_federation import ADMIN, LocalFederation
 
@@ -21,19 +25,25 @@ FED = "fedtest"
 CA = ":".join(["AB"] * 32)
 
 
-def provisioned(fed: LocalFederation, name: str = FED) -> FederationProvisioned:
+def admin_kit(data_dir: Path, fed: LocalFederation) -> ArtifactRef:
+    """The provisioner's part: the admin kit put into the artifact store that a job-controller
+    on data_dir reads (its folder store, by default)."""
+    return put_kit(open_artifact_store(Settings(data_dir=data_dir)), fed.admin_kit)
+
+
+def provisioned(fed: LocalFederation, kit: ArtifactRef, name: str = FED) -> FederationProvisioned:
     """The event that introduces the federation (under another name: the same server again)."""
     return FederationProvisioned(
-        federation=name, server_endpoint=f"localhost:{fed.port}", server_kit_ref="file:/unused",
-        admin_kit_ref=f"file:{fed.admin_kit}", admin_name=ADMIN, sites=SITES, ca_fingerprint=CA,
-        admins=ADMINS,
+        federation=name, server_endpoint=f"localhost:{fed.port}", server_kit_ref=kit.locator,
+        admin_kit=kit, admin_kit_ref=kit.locator, admin_name=ADMIN, sites=SITES,
+        ca_fingerprint=CA, admins=ADMINS,
     )
 
 
 def start_service(data_dir: Path, fed: LocalFederation, **overrides):
     settings = JobControllerSettings(data_dir=data_dir, job_poll_interval_s=0.5, status_poll_interval_s=0)
     svc = bootstrap(settings, **overrides)
-    as_provisioner(svc, provisioned(fed))
+    as_provisioner(svc, provisioned(fed, admin_kit(data_dir, fed)))
     svc.drain(timeout=10)
     return svc, settings
 

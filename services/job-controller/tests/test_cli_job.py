@@ -6,11 +6,10 @@ import time
 from pathlib import Path
 
 from arcflare.cli.main import app
-from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import JobView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import ADMINS, CA, FakeFlareAdmin
+from jc_fakes import FakeFlareAdmin, provisioned
 from typer.testing import CliRunner
 
 from tests.support.signing import as_provisioner
@@ -34,10 +33,7 @@ def last_json(stdout: str):
 def running_service(tmp_path: Path, admin: FakeFlareAdmin):
     settings = JobControllerSettings(data_dir=tmp_path, job_poll_interval_s=0.1, status_poll_interval_s=0)
     svc = bootstrap(settings, admin_factory=lambda fed: admin)
-    as_provisioner(svc, FederationProvisioned(
-            federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-            admin_kit_ref="file:/kits/admin", admin_name="a@b.org", sites=["site-1", "site-2"],
-            ca_fingerprint=CA, admins=ADMINS))
+    as_provisioner(svc, provisioned())
     svc.start()
     return svc
 
@@ -51,6 +47,9 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
             "--param", "lr=0.3", "--name", "lr", "--wait", "--timeout", "60", "--json",
             "--data-dir", str(tmp_path)])
         listed = runner.invoke(app, ["job", "list", "fed", "--json", "--data-dir", str(tmp_path)])
+        job_id = last_json(submitted.stdout)["completed"]["payload"]["job_id"]
+        fetched = runner.invoke(app, ["job", "result", "fed", job_id, "--out",
+                                      str(tmp_path / "mine"), "--data-dir", str(tmp_path)])
     finally:
         svc.stop()
 
@@ -60,6 +59,8 @@ def test_submit_wait_then_list_shows_the_finished_job(tmp_path: Path) -> None:
     assert result["submitted"]["payload"]["rounds"] == 2
     rows = last_json(listed.stdout)
     assert [(r["name"], r["status"]) for r in rows] == [("lr", "FINISHED:COMPLETED")]
+    assert fetched.exit_code == 0, fetched.output
+    assert json.loads((tmp_path / "mine" / "meta.json").read_text())["job_id"] == job_id
 
 
 def test_a_job_waiting_for_clients_is_listed_and_aborted_by_its_submit_id(tmp_path: Path) -> None:

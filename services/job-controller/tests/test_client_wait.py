@@ -17,7 +17,7 @@ from arcflare.client import Client
 from arcflare.contracts.commands import AbortJob, RecipePackage, RefreshFederationStatus, SubmitJob
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.runtime.settings import Settings
-from jc_service import FED, nvflare_jobs, provisioned, start_service
+from jc_service import FED, admin_kit, nvflare_jobs, provisioned, start_service
 
 from tests.support.signing import as_provisioner, publish, signer_for
 
@@ -59,7 +59,8 @@ def test_an_abort_is_handled_while_a_submit_of_the_same_federation_waits(idle_fe
 def test_two_waiting_submits_hold_up_no_other_command(idle_federation, tmp_path):
     # two federations on the same server: the waits would take both consumer threads (concurrency 2)
     svc, settings = start_service(tmp_path, idle_federation)
-    as_provisioner(svc, provisioned(idle_federation, name="fedtest-b"))
+    as_provisioner(svc, provisioned(idle_federation, admin_kit(tmp_path, idle_federation),
+                                     name="fedtest-b"))
     svc.drain()
     svc.start()
     try:
@@ -109,7 +110,7 @@ def test_sigterm_during_a_wait_stops_the_service_at_once(idle_federation, tmp_pa
            "ARCFLARE_STATUS_POLL_INTERVAL_S": "0", "ARCFLARE_LOG_FORMAT": "json"}
     log_path = tmp_path / "job-controller.log"
     with Client(Settings(data_dir=tmp_path)) as client, open(log_path, "wb") as log:
-        publish(client.bus, signer_for(tmp_path, "service:provisioner"), provisioned(idle_federation))
+        publish(client.bus, signer_for(tmp_path, "service:provisioner"), provisioned(idle_federation, admin_kit(tmp_path, idle_federation)))
         service = subprocess.Popen([sys.executable, "-m", "arcflare.job_controller"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:

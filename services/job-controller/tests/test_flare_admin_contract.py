@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from arcflare.artifacts.folder import FolderArtifactStore
 from arcflare.contracts.commands import RecipePackage, SubmitJob
 from arcflare.job_controller.adapters.flare_admin import (
     FlareAdmin,
@@ -33,7 +34,7 @@ def job_folder(data_dir: Path, rounds: int) -> Path:
     command = SubmitJob(federation="fedtest", name=NAME, sites=[ABSENT_SITE],
                         package=RecipePackage(recipe="fedavg-logreg", parameters={"rounds": rounds}))
     return prepare_job(command, f"contract-{rounds}", data_dir=data_dir, caps=Caps(10**8, 5000),
-                       bridge=False)
+                       bridge=False, artifacts=FolderArtifactStore(data_dir / "artifacts"))
 
 
 @pytest.fixture(scope="module")

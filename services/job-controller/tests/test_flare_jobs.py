@@ -5,8 +5,6 @@ has its own data dir, bus and state. Waits are bounded, never asserted on.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import nvflare
 import pytest
@@ -61,12 +59,15 @@ def test_builtin_recipe_completes_learns_and_its_result_is_downloaded(federation
             metrics = [p for e in client.follow(types=["MetricsReported"], topics=("telemetry",),
                                                 from_start=True, until_idle=True)
                        if e.payload["job_id"] == job_id for p in e.payload["points"]]
+            # the result went into the artifact store; only its reference is on the bus
+            result = client.download_result(completed.payload["result"], tmp_path / "result")
     finally:
         svc.stop()
 
     assert completed.payload["status"] == "FINISHED:COMPLETED"
     assert changes[-1] == "FINISHED:COMPLETED"
-    result = Path(completed.payload["result_ref"].removeprefix("file:"))
+    assert completed.payload["result_ref"] == completed.payload["result"]["locator"]
+    assert not (settings.data_dir / "results" / job_id).exists()  # no copy kept behind
     model = np.load(result / "workspace" / "models" / "server.npy").reshape(-1)
     scores = [accuracy(model, *split(*site_dataset(site, 10, 500))[1]) for site in SITES]
     assert min(scores) > MIN_ACCURACY, scores
@@ -135,7 +136,7 @@ class CrashAfterSubmit(FlareApiAdmin):
 
 def test_crash_after_submit_still_one_job_and_abort_ends_it_aborted(federation, tmp_path):
     svc, settings = start_service(
-        tmp_path, federation, admin_factory=lambda fed: CrashAfterSubmit(fed.admin_kit_dir, fed.admin_name))
+        tmp_path, federation, admin_factory=lambda fed: CrashAfterSubmit(federation.admin_kit, fed.admin_name))
     command = logreg(rounds=500, name="crashy")
     try:
         with Client(settings) as client:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from arcflare.artifacts.folders import put_folder
 from arcflare.bus.port import SubQueue
+from arcflare.contracts.artifacts import JOB_RESULT, ArtifactRef
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope, new_id
 from arcflare.metrics_relay.bootstrap import bootstrap
@@ -27,6 +29,11 @@ class Relay:
         self.service = bootstrap(self.settings)
         self.bus = self.service.bus
         self.tracking = self.service.dependencies["tracking"]
+        self.artifacts = self.service.dependencies["artifacts"]
+
+    def store_result(self, folder: Path) -> ArtifactRef:
+        """A job result as the job-controller leaves it: packed into the artifact store."""
+        return put_folder(self.artifacts, folder, JOB_RESULT, area="results")
 
     def publish(self, message: Message, *, correlation_id: str | None = None,
                 message_id: str | None = None) -> Envelope:

@@ -55,9 +55,9 @@ def _announce(relay: Relay, job_id: str, meta: dict, name: str) -> str:
     command_id = str(uuid.uuid4())
     relay.publish(JobSubmitted(federation=FED, job_id=job_id, name=name, sites=SITES,
                                rounds=ROUNDS), correlation_id=command_id)
+    result = relay.store_result(relay.settings.data_dir / "results" / job_id)
     relay.publish(JobCompleted(federation=FED, job_id=job_id, name=name, status=meta["status"],
-                               duration_s=1.0,
-                               result_ref=f"file:{relay.settings.data_dir}/results/{job_id}"),
+                               duration_s=1.0, result=result, result_ref=result.locator),
                   correlation_id=command_id)
     return command_id
 

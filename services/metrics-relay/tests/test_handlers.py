@@ -124,15 +124,17 @@ def test_bad_metric_values_and_unknown_jobs_are_dead_lettered_with_a_reason(tmp_
         relay.close()
 
 
-def test_a_completed_job_registers_its_global_model_once(relay):
-    result = relay.settings.data_dir / "results" / JOB / JOB / "workspace" / "models"
-    result.mkdir(parents=True)
-    np.save(result / "server.npy", np.full((2, 2), 3.0))
+def test_a_completed_job_registers_its_global_model_once(relay, tmp_path):
+    models = tmp_path / "download" / JOB / "workspace" / "models"
+    models.mkdir(parents=True)
+    np.save(models / "server.npy", np.full((2, 2), 3.0))
+    result = relay.store_result(tmp_path / "download" / JOB)
     relay.publish(_submitted())
     relay.publish(_metrics("site-1", 0, "m0", loss=0.3))
     relay.drain()
     completed = JobCompleted(federation=FED, job_id=JOB, name="fedavg",
-                             status="FINISHED:COMPLETED", duration_s=18.0)
+                             status="FINISHED:COMPLETED", duration_s=18.0, result=result,
+                             result_ref=result.locator)
 
     relay.publish(completed)
     relay.drain()
@@ -153,6 +155,7 @@ def test_a_completed_job_registers_its_global_model_once(relay):
     assert [a.path for a in artifacts] == ["global_model/server.npy"]
     assert parent.info.status == "FINISHED"
     assert children["site-1"].info.status == "FINISHED"
+    assert list((relay.settings.data_dir / "results").iterdir()) == []  # scratch removed
 
 
 def test_failed_and_aborted_jobs_end_their_runs_with_the_matching_status(relay):

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 from arcflare.client import Client
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import CreateFederation
 from arcflare.contracts.envelope import Envelope
+from arcflare.flare.kit_artifacts import KitCache
 from arcflare.provisioner.bootstrap import bootstrap
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.runtime import Service
@@ -54,6 +56,14 @@ class Harness:
 
     def caused_by(self, outcome: Envelope) -> list[Envelope]:
         return [e for e in self.published() if e.causation_id == outcome.causation_id]
+
+    def kit(self, ref: dict) -> Path:
+        """A kit an event announced, as its reader gets it: fetched from the artifact store,
+        verified and unpacked into a folder of the reader's own."""
+        artifact = ArtifactRef.model_validate(ref)
+        cache = KitCache(self.service.dependencies["artifacts"],
+                         self.settings.data_dir.parent / "reader-kits")
+        return cache.folder(artifact, "kit")
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ import shutil
 
 import pytest
 from arcflare.client import Client
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import AddSite, RemoveSite
 from arcflare.contracts.envelope import Envelope
-from arcflare.flare.kits import FolderKitStore, resolve
+from arcflare.flare.kits import FolderKitStore
 from arcflare.provisioner import tables
 from arcflare.provisioner.bootstrap import load_issuer
 from arcflare.provisioner.flare_ca import FederationCA
@@ -86,7 +87,7 @@ def test_naming_the_chosen_port_is_the_same_spec(harness):
 def test_add_site_twice_is_a_no_op_the_second_time(harness):
     harness.run(federation_spec())
     first = harness.run(AddSite(federation="demo", site="site-9", org="h9", deploy=True))
-    kit = resolve(first.payload["kit_ref"])
+    kit = harness.kit(first.payload["kit"])
     key = (kit / "startup" / "client.key").read_bytes()
 
     again = harness.run(AddSite(federation="demo", site="site-9", org="h9"))
@@ -141,14 +142,18 @@ def test_kits_without_ca_state_are_refused_for_a_new_federation(harness, tmp_pat
 
 def test_remove_site_deletes_its_kit_and_is_idempotent(harness):
     created = harness.run(federation_spec())
-    kit = resolve(harness.caused_by(created)[1].payload["kit_ref"])
+    site = next(e for e in harness.caused_by(created) if e.payload.get("site") == "site-1")
+    kit = ArtifactRef.model_validate(site.payload["kit"])
+    artifacts = harness.service.dependencies["artifacts"]
+    assert artifacts.exists(kit)
 
     removed = harness.run(RemoveSite(federation="demo", site="site-1"))
     again = harness.run(RemoveSite(federation="demo", site="site-1"))
     readd = harness.run(AddSite(federation="demo", site="site-1", org="hospital1"))
 
     assert removed.type == again.type == "SiteRemoved"
-    assert not kit.exists()
+    assert not artifacts.exists(kit)  # its keys are gone from the artifact store
+    assert FolderKitStore(harness.settings.kits_dir).ref("demo", "site-1") is None
     assert readd.payload["reason"] == "conflict"  # its old certificate cannot be revoked
     assert harness.run(federation_spec()).payload["sites"] == ["site-2"]
 
@@ -231,7 +236,7 @@ def test_a_redelivery_after_a_crash_reuses_the_ca_and_certificates_left_behind(h
     ca = FederationCA(harness.settings.ca_dir, "demo")
     kits = provision_federation(spec, ServerEndpoint("localhost", 20000), ca,
                                 FolderKitStore(harness.settings.kits_dir),
-                                harness.settings.runtime_dir, load_issuer(harness.settings))
+                                load_issuer(harness.settings))
     root = ca.root_certificate().fingerprint
     site_cert = next(k for k in kits if k.name == "site-1").certificate.fingerprint
 
@@ -259,7 +264,6 @@ def test_access_names_the_admins_and_the_orgs_of_the_sites_still_in(harness):
 
 
 def test_site_kits_carry_their_agents_identity_and_the_server_kit_its_bridges(harness):
-    from arcflare.flare.kits import resolve
     from arcflare.trust.kits import kit_identity
     from arcflare.trust.local import anchors_path
     from arcflare.trust.verifier import Verifier, load_anchors
@@ -268,9 +272,9 @@ def test_site_kits_carry_their_agents_identity_and_the_server_kit_its_bridges(ha
     events = {(e.type, e.payload.get("site")): e for e in harness.caused_by(created)}
     verifier = Verifier(load_anchors(anchors_path(harness.settings.data_dir)))
 
-    site_files = kit_identity(resolve(events[("SiteProvisioned", "site-1")].payload["kit_ref"]))
-    server = kit_identity(resolve(created.payload["server_kit_ref"])).load()
-    admin = kit_identity(resolve(created.payload["admin_kit_ref"]))
+    site_files = kit_identity(harness.kit(events[("SiteProvisioned", "site-1")].payload["kit"]))
+    server = kit_identity(harness.kit(created.payload["server_kit"])).load()
+    admin = kit_identity(harness.kit(created.payload["admin_kit"]))
 
     assert verifier.verify_chain(site_files.load().chain).id == "site:demo/site-1"
     assert verifier.verify_chain(server.chain).id == "bridge:demo"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from arcflare.contracts.commands import AddSite
-from arcflare.flare.kits import resolve
 from arcflare.provisioner import flare_cache
 from arcflare.provisioner.certificates import fingerprint
 from arcflare.provisioner.flare_ca import FederationCA
@@ -72,7 +71,7 @@ def test_add_site_never_loads_the_server_key_and_loads_the_ca_key_once(harness, 
     assert server_key not in keys_loaded
     assert keys_loaded == [state["root_pri_key"].encode("ascii")]
     for outcome in (first, second):
-        kit = resolve(outcome.payload["kit_ref"])
+        kit = harness.kit(outcome.payload["kit"])
         ca = load_cert(kit / "startup" / "rootCA.pem")
         assert fingerprint(ca) == created.payload["ca_fingerprint"]
         assert_signed_by(load_cert(kit / "startup" / "client.crt"), ca)
@@ -89,7 +88,7 @@ def test_a_replaced_ca_state_is_loaded_again_and_signs_the_next_site(harness):
     added = harness.run(AddSite(federation="demo", site="site-4", org="hospital4"))
 
     # Assert
-    kit = resolve(added.payload["kit_ref"])
+    kit = harness.kit(added.payload["kit"])
     ca = load_cert(kit / "startup" / "rootCA.pem")
     assert fingerprint(ca) == other.payload["ca_fingerprint"]
     assert_signed_by(load_cert(kit / "startup" / "client.crt"), ca)
@@ -196,7 +195,7 @@ def test_a_new_site_kit_is_what_nvflare_builds_for_that_site_apart_from_its_keys
         prepare_project(project))
 
     # Assert: the same files with the same content, but for the certificate, key and CA
-    ours = files(resolve(added.payload["kit_ref"]))
+    ours = files(harness.kit(added.payload["kit"]))
     nvflares = files(Path(context.get_result_location()) / "site-3")
     ours.pop("local/resources.json")  # ours makes NVFlare's default explicit
     for name in ("cert.pem", "key.pem", "chain.pem"):  # the site agent's ArcFlare identity

@@ -6,7 +6,6 @@ import stat
 from pathlib import Path
 
 from arcflare.contracts.commands import AddSite
-from arcflare.flare.kits import resolve
 from arcflare.provisioner.certificates import fingerprint
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -40,14 +39,14 @@ def test_every_kit_chains_to_its_root_ca(harness):
     assert [s["site"] for s in sites] == ["site-1", "site-2", "site-3"]
     ca_fingerprints = set()
     for site in sites:
-        kit = resolve(site["kit_ref"])
+        kit = harness.kit(site["kit"])
         ca = load_cert(kit / "startup" / "rootCA.pem")
         cert = load_cert(kit / "startup" / "client.crt")
         assert_signed_by(cert, ca)
         assert fingerprint(cert) == site["cert_fingerprint"]
         assert cert.subject.rfc4514_string().endswith(f"CN={site['site']}")
         ca_fingerprints.add(fingerprint(ca))
-    server_kit = resolve(outcome.payload["server_kit_ref"])
+    server_kit = harness.kit(outcome.payload["server_kit"])
     assert_signed_by(load_cert(server_kit / "startup" / "server.crt"),
                      load_cert(server_kit / "startup" / "rootCA.pem"))
     assert ca_fingerprints == {outcome.payload["ca_fingerprint"]}
@@ -57,9 +56,9 @@ def test_server_endpoint_is_a_recorded_free_port_on_localhost(harness):
     outcome = harness.run(federation_spec())
 
     host, port = outcome.payload["server_endpoint"].split(":")
-    server = json.loads((resolve(outcome.payload["server_kit_ref"]) / "startup"
+    server = json.loads((harness.kit(outcome.payload["server_kit"]) / "startup"
                          / "fed_server.json").read_text())
-    client = json.loads((resolve(harness.caused_by(outcome)[1].payload["kit_ref"]) / "startup"
+    client = json.loads((harness.kit(harness.caused_by(outcome)[1].payload["kit"]) / "startup"
                          / "fed_client.json").read_text())
     assert host == "localhost" and 1024 <= int(port) <= 65535
     assert server["servers"][0]["service"]["target"] == f"localhost:{port}"
@@ -69,23 +68,24 @@ def test_server_endpoint_is_a_recorded_free_port_on_localhost(harness):
 def test_admin_kit_is_the_project_admins(harness):
     outcome = harness.run(federation_spec())
 
-    kit = resolve(outcome.payload["admin_kit_ref"])
+    kit = harness.kit(outcome.payload["admin_kit"])
     admin = json.loads((kit / "startup" / "fed_admin.json").read_text())
     assert outcome.payload["admin_name"] == ADMIN
     assert admin["admin"]["username"] == ADMIN
     assert "project_admin" in load_cert(kit / "startup" / "client.crt").subject.rfc4514_string()
 
 
-def test_server_resources_keep_job_store_in_the_workspace_and_allow_the_bridge(harness):
+def test_server_resources_name_no_folder_of_the_provisioner_and_allow_the_bridge(harness):
     outcome = harness.run(federation_spec(heart_beat_timeout_s=15))
 
-    resources = json.loads((resolve(outcome.payload["server_kit_ref"]) / "local"
-                            / "resources.json").read_text())
-    runtime = harness.settings.data_dir / "sites" / "demo" / "server"
+    resources_file = harness.kit(outcome.payload["server_kit"]) / "local" / "resources.json"
+    resources = json.loads(resources_file.read_text())
     job_manager = next(c for c in resources["components"] if c["id"] == "job_manager")
     snapshot_dir = resources["snapshot_persistor"]["args"]["storage"]["args"]["root_dir"]
-    assert job_manager["args"]["uri_root"] == str(runtime / "jobs-storage")
-    assert snapshot_dir == str(runtime / "snapshot-storage")
+    # NVFlare's defaults, which the deployer points into the workspace it runs the kit in
+    assert job_manager["args"]["uri_root"] == "/tmp/nvflare/jobs-storage"
+    assert snapshot_dir == "/tmp/nvflare/snapshot-storage"
+    assert str(harness.settings.data_dir) not in resources_file.read_text()
     assert resources["servers"][0]["heart_beat_timeout"] == 15
     assert resources["class_list_enforcement_mode"] == "enforce"
     assert "arcflare." in resources["class_allow_list"]
@@ -125,7 +125,7 @@ def test_add_site_signs_one_cert_with_the_same_ca_and_changes_no_existing_file(h
     # Assert
     after = snapshot(kits)
     assert {k: v for k, v in after.items() if not k.startswith("site-3/")} == before
-    kit = resolve(added.payload["kit_ref"])
+    kit = harness.kit(added.payload["kit"])
     ca = load_cert(kit / "startup" / "rootCA.pem")
     assert fingerprint(ca) == created.payload["ca_fingerprint"]
     assert_signed_by(load_cert(kit / "startup" / "client.crt"), ca)
@@ -134,3 +134,21 @@ def test_add_site_signs_one_cert_with_the_same_ca_and_changes_no_existing_file(h
     assert ca_after["root_pri_key"] == ca_before["root_pri_key"]
     assert set(ca_after) - set(ca_before) == {"site-3"}  # exactly one new subject signed
     assert all(ca_after[s] == ca_before[s] for s in ca_before)
+
+
+def test_kits_are_announced_by_reference_never_by_a_path_and_the_same_kit_is_one_blob(harness):
+    created = harness.run(federation_spec())
+    again = harness.run(federation_spec())  # announced once more, as a repeated command does
+
+    events = [e for e in harness.published() if e.type in ("FederationProvisioned",
+                                                           "SiteProvisioned")]
+    assert len(events) == 6
+    for event in events:
+        assert str(harness.settings.data_dir) not in json.dumps(event.payload)
+    for key in ("server", "admin"):
+        ref = created.payload[f"{key}_kit"]
+        assert created.payload[f"{key}_kit_ref"] == ref["locator"]
+        assert ref["locator"].startswith("folder:kits/")
+        assert again.payload[f"{key}_kit"] == ref  # packed deterministically: the same blob
+    kits_area = harness.settings.data_dir / "artifacts" / "kits"
+    assert len(list(kits_area.glob("*/*"))) == 4  # server, admin, two sites: stored once each

@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 from arcflare.contracts.commands import AddSite
-from arcflare.flare.kits import resolve
 
 from .conftest import federation_spec
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.slow]
 
 
-def start(kit_ref: str, runtime: Path) -> subprocess.Popen:
-    """Run a participant from a copy of its kit, as the deployer does (sub_start.sh --once)."""
-    shutil.copytree(resolve(kit_ref), runtime)
+def start(kit: Path, runtime: Path) -> subprocess.Popen:
+    """Run a participant from a copy of its kit, as the deployer does (sub_start.sh --once,
+    its job store and snapshots inside the workspace)."""
+    shutil.copytree(kit, runtime)
+    resources = runtime / "local" / "resources.json"
+    if resources.is_file():  # the kit keeps NVFlare's /tmp/nvflare defaults
+        resources.write_text(resources.read_text().replace("/tmp/nvflare", str(runtime)))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.Popen(
         ["bash", str(runtime / "startup" / "sub_start.sh"), "--once"], cwd=runtime, env=env,
@@ -53,7 +56,7 @@ def test_site_added_after_the_server_started_registers_without_a_restart(harness
     # Prepare: a provisioned federation whose server is already running
     created = harness.run(federation_spec(sites=1, heart_beat_timeout_s=10))
     sites = harness.settings.data_dir / "sites" / "demo"
-    server = start(created.payload["server_kit_ref"], sites / "server")
+    server = start(harness.kit(created.payload["server_kit"]), sites / "server")
     processes = [server]
     try:
         server_log = sites / "server" / "log.txt"
@@ -61,7 +64,7 @@ def test_site_added_after_the_server_started_registers_without_a_restart(harness
 
         # Execute: add a site to the live federation and start it
         added = harness.run(AddSite(federation="demo", site="late-site", org="latecomer"))
-        client = start(added.payload["kit_ref"], sites / "late-site")
+        client = start(harness.kit(added.payload["kit"]), sites / "late-site")
         processes.append(client)
 
         # Assert: the same server process accepts the new site's certificate

@@ -10,7 +10,8 @@ if TYPE_CHECKING:
 
 
 def connect(settings: Settings) -> Bus:
-    """The bus the settings name: the embedded broker in <data_dir>/bus.db by default."""
+    """The bus the settings name: the embedded broker in <data_dir>/bus.db by default (or in
+    ARCFLARE_BUS_FILE)."""
     if settings.bus == "azure":
         from arcflare.bus.azure import AzureServiceBus
 
@@ -18,9 +19,10 @@ def connect(settings: Settings) -> Bus:
     from arcflare.bus.sqlite import SqliteBus
     from arcflare.runtime.files import private_dir, private_files
 
-    private_dir(settings.data_dir)
-    bus = SqliteBus(settings.data_dir / "bus.db")
-    private_files(settings.data_dir / "bus.db")
+    path = settings.bus_path()
+    private_dir(path.parent)
+    bus = SqliteBus(path)
+    private_files(path)
     return bus
 
 

@@ -8,12 +8,11 @@ the SubmitJob that asked for it (which `job abort` accepts too).
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from arcflare.artifacts import open_artifact_store
 from arcflare.cli.common import (
     AsPrincipal,
     DataDir,
@@ -31,13 +30,10 @@ from arcflare.cli.common import (
     send_command,
     settings_for,
 )
-from arcflare.contracts.commands import (
-    AbortJob,
-    ArchivePackage,
-    FolderPackage,
-    RecipePackage,
-    SubmitJob,
-)
+from arcflare.cli.job_result import result
+from arcflare.client.job_packages import job_name as default_job_name
+from arcflare.client.job_packages import upload_job
+from arcflare.contracts.commands import AbortJob, RecipePackage, SubmitJob
 from arcflare.contracts.envelope import Envelope
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -47,7 +43,6 @@ Federation = Annotated[str, typer.Argument(help="The federation (NVFlare project
 JOB_EVENTS = ["JobWaitingForClients", "JobSubmitted", "JobStatusChanged", "JobCompleted", "JobFailed"]
 #: `job list` states of a job NVFlare has not got (yet); NVFlare's own states are shown verbatim
 WAITING, NOT_SUBMITTED = "WAITING_FOR_CLIENTS", "FAILED_TO_SUBMIT"
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -61,26 +56,24 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def package_for(path: Path | None, recipe: str | None, params: list[str], data_dir: Path | None):
+    """A recipe, or the job at PATH uploaded to the artifact store: only its reference goes
+    on the bus, so the job-controller may run anywhere."""
     if (path is None) == (recipe is None):
         fail("give either a job PATH or --recipe NAME", code=2)
     if recipe:
         return RecipePackage(recipe=recipe, parameters=dict(parse_param(p) for p in params))
     if params:
         fail("--param only applies to --recipe", code=2)
-    if path.is_dir():
-        return FolderPackage(path=str(path.resolve()))
-    if path.is_file() and path.name.endswith(ARCHIVE_SUFFIXES):
-        uploads = settings_for(data_dir).data_dir / "uploads"
-        uploads.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex[:12]}-{path.name}"
-        shutil.copyfile(path, uploads / name)
-        return ArchivePackage(path=name)
-    fail(f"PATH: {path} is neither a job folder nor a .zip/.tar(.gz) archive", code=2)
+    try:
+        return upload_job(open_artifact_store(settings_for(data_dir)), path)
+    except ValueError as exc:
+        fail(f"PATH: {exc}", code=2)
 
 
 def submit(
     federation: Federation,
-    path: Annotated[Path | None, typer.Argument(help="A job folder or archive.")] = None,
+    path: Annotated[Path | None, typer.Argument(
+        help="A job folder or .zip/.tar(.gz): uploaded to the artifact store.")] = None,
     recipe: Annotated[str | None, typer.Option("--recipe", help="A built-in recipe, e.g. fedavg-logreg.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", help="Recipe parameter k=v (repeatable).")] = None,
     name: Annotated[str | None, typer.Option("--name", help="Job name (default: folder or recipe).")] = None,
@@ -94,7 +87,7 @@ def submit(
 ) -> None:
     """Submit a job; with --wait follow it to its end with a progress bar of rounds."""
     package = package_for(path, recipe, param or [], data_dir)
-    job_name = name or (recipe if recipe else Path(str(path)).name.split(".")[0])
+    job_name = name or (recipe if recipe else default_job_name(path))
     command = build(lambda: SubmitJob(
         federation=federation, name=job_name, package=package, min_clients=min_clients,
         sites=site or None, timeout_s=job_timeout, clients_timeout_s=clients_timeout))
@@ -244,4 +237,5 @@ def register(root: typer.Typer) -> None:
     app.command("submit")(submit)
     app.command("abort")(abort)
     app.command("list")(list_jobs)
+    app.command("result")(result)
     root.add_typer(app, name="job")

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from arcflare.cli.common import DataDir, Json, console, fail, out, print_json, settings_for
+from arcflare.localstack.layout import IsolatedLayout
 from arcflare.localstack.supervisor import (
     Supervisor,
     read_state,
@@ -20,23 +21,25 @@ from arcflare.localstack.supervisor import (
     supervisor_pid,
 )
 from arcflare.runtime.files import private_dir
-from arcflare.trust.local import ensure_local_identities
+from arcflare.trust.local import SERVICE_NAMES, ensure_local_identities
 from rich.table import Table
 
 app = typer.Typer(help="Run every ArcFlare service locally, supervised.", no_args_is_help=True)
 
 
 def start_stack(data_dir: Path, timeout: float = 120.0,
-                only: Collection[str] | None = None) -> dict:
+                only: Collection[str] | None = None, isolated: bool = False) -> dict:
     """Start the supervisor detached (if it is not running) and wait until every service is
-    ready — or only the named ones: the bus keeps what is sent to the others meanwhile."""
+    ready — or only the named ones: the bus keeps what is sent to the others meanwhile.
+    isolated: each process on a data dir of its own (arcflare.localstack.layout)."""
     private_dir(data_dir)
     private_dir(data_dir / "logs")
     # every service, the operator and the trust root they share: zero set-up for local use
     ensure_local_identities(data_dir)
     if supervisor_pid(data_dir) is None:
         with open(data_dir / "logs" / "supervisor.log", "ab") as log:
-            subprocess.Popen([sys.executable, "-m", "arcflare.localstack", str(data_dir)],
+            mode = ["--isolated"] if isolated else []
+            subprocess.Popen([sys.executable, "-m", "arcflare.localstack", str(data_dir), *mode],
                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              start_new_session=True, cwd=data_dir)
     deadline = time.monotonic() + timeout
@@ -81,6 +84,10 @@ def up(
     data_dir: DataDir = None,
     foreground: Annotated[bool, typer.Option("--foreground",
                                              help="Supervise from this terminal; Ctrl-C stops.")] = False,
+    isolated: Annotated[bool, typer.Option(
+        "--isolated", help="Each service, agent and the CLI on a data dir of its own "
+                           "(DATA_DIR/parties/*), sharing only the bus file and the artifact "
+                           "store.")] = False,
     json_out: Json = False,
 ) -> None:
     """Start every service (and a site agent per local site); wait until each is ready."""
@@ -90,13 +97,14 @@ def up(
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         console.print(f"supervising the local stack in {data} — Ctrl-C to stop")
         try:
-            Supervisor(data).run(stop)
+            ensure_local_identities(data)
+            Supervisor(data, layout=IsolatedLayout(data) if isolated else None).run(stop)
         except KeyboardInterrupt:
             pass
         return
     try:
         with console.status("starting the local stack …"):
-            state = start_stack(data)
+            state = start_stack(data, isolated=isolated)
     except TimeoutError as exc:
         fail(str(exc))
     if json_out:
@@ -104,6 +112,9 @@ def up(
     else:
         out.print(_table(state))
         out.print(f"logs: {data / 'logs'}   stop with: arcflare local down")
+        if isolated:
+            out.print(f"the CLI's own data dir: {IsolatedLayout(data).cli_dir()} (use it with "
+                      f"--data-dir and ARCFLARE_BUS_FILE={data / 'bus.db'})")
 
 
 @app.command()
@@ -130,6 +141,32 @@ def ps(data_dir: DataDir = None, json_out: Json = False) -> None:
         print_json(state)
     else:
         out.print(_table(state))
+
+
+@app.command()
+def parties(
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="FEDERATION/SITE of a site agent to hand an identity too (repeatable).")]
+    = None,
+    data_dir: DataDir = None, json_out: Json = False,
+) -> None:
+    """Give each service, site agent and the CLI a data dir of its own with only its identity and the trust anchors (DATA_DIR/parties/*), for separate machines or containers."""
+    root = settings_for(data_dir).data_dir
+    ensure_local_identities(root)
+    layout = IsolatedLayout(root)
+    made = {name: layout.service_dir(name) for name in SERVICE_NAMES}
+    made["cli"] = layout.cli_dir()
+    for entry in site or []:
+        federation, _, name = entry.partition("/")
+        try:
+            made[f"site-agent-{federation}-{name}"] = layout.agent(federation, name)[0]
+        except ValueError as exc:
+            fail(f"--site {entry!r}: {exc}; expected FEDERATION/SITE", code=2)
+    if json_out:
+        print_json({name: str(folder) for name, folder in made.items()})
+    else:
+        for name, folder in made.items():
+            out.print(f"{name}: {folder}")
 
 
 def register(root: typer.Typer) -> None:

@@ -4,12 +4,19 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Self
+from pathlib import Path
+from typing import Any, Self
 
+from arcflare.artifacts import ArtifactStore, open_artifact_store
+from arcflare.artifacts.folders import fetch_folder
+from arcflare.artifacts.unpacking import Caps
 from arcflare.bus import connect
 from arcflare.bus.codec import to_outgoing
 from arcflare.bus.port import Bus
+from arcflare.client.job_packages import job_name, upload_job
+from arcflare.contracts.artifacts import JOB_RESULT, ArtifactRef
 from arcflare.contracts.base import Command
+from arcflare.contracts.commands import ArtifactPackage, SubmitJob
 from arcflare.contracts.envelope import Envelope, describe_errors
 from arcflare.contracts.outcomes import ACCEPTED, is_failure, outcome_types
 from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION, TOPOLOGY
@@ -23,6 +30,8 @@ from arcflare.trust.jws import Signer
 log = get_logger("arcflare.client")
 
 _SESSION_QUEUES = {q.name for q in TOPOLOGY.queues if q.options.requires_session}
+#: what a downloaded job result may hold (a model and the server's logs, not a data set)
+RESULT_CAPS = Caps(max_bytes=8 * 1024**3, max_files=100_000)
 
 
 class CommandFailed(Exception):
@@ -43,7 +52,8 @@ class Client:
     signature and sender check out (a forged outcome must not end a --wait)."""
 
     def __init__(self, settings: Settings | None = None, *, bus: Bus | None = None,
-                 issued_by: str | None = None, signer: Signer | None = None) -> None:
+                 issued_by: str | None = None, signer: Signer | None = None,
+                 artifacts: ArtifactStore | None = None) -> None:
         self.settings = settings or Settings()
         #: issued_by chooses among the person identities in the data dir; a signer given
         #: explicitly (a notebook's own certificate) wins
@@ -57,6 +67,7 @@ class Client:
         # where followers start: only what happens after this client was made
         self._cursors = {topic: self._head(topic) for topic in ("events", "telemetry")}
         self._commands: dict[str, str] = {}
+        self._artifacts = artifacts
 
     def close(self) -> None:
         self.bus.close()
@@ -78,6 +89,33 @@ class Client:
             self.bus.send(command.channel, [messaging.stamp(message, traceparent)])
         self._commands[envelope.message_id] = envelope.type
         return envelope.message_id
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """The artifact store the settings name (ARCFLARE_ARTIFACT_STORE), opened on first use."""
+        if self._artifacts is None:
+            self._artifacts = open_artifact_store(self.settings)
+        return self._artifacts
+
+    def upload_job(self, path: Path | str) -> ArtifactPackage:
+        """A job folder or archive of this machine, uploaded: the package to submit."""
+        return upload_job(self.artifacts, Path(path))
+
+    def submit_job(self, federation: str, path: Path | str, *, name: str | None = None,
+                   **fields: Any) -> str:
+        """Upload a job folder or archive and send SubmitJob with its reference; returns the
+        command id (wait() gives its outcome). fields: min_clients, sites, timeout_s, ..."""
+        package = self.upload_job(path)
+        return self.send(SubmitJob(federation=federation, name=name or job_name(Path(path)),
+                                   package=package, **fields))
+
+    def download_result(self, result: ArtifactRef | dict, dest: Path | str) -> Path:
+        """A job's result (JobCompleted.result: the server's job folder with the global model
+        and logs) fetched from the artifact store, verified and unpacked into dest, which
+        must not exist yet."""
+        ref = result if isinstance(result, ArtifactRef) else ArtifactRef.model_validate(result)
+        return fetch_folder(self.artifacts, ref, Path(dest), area="results", caps=RESULT_CAPS,
+                            media_types={JOB_RESULT}, what=f"result {ref.locator}")
 
     def wait(self, command_id: str, timeout: float = 120.0, *,
              command_type: str | None = None, raise_on_failure: bool = False,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.base import Command
 from arcflare.contracts.fields import (
     ComputeSpec,
@@ -130,15 +131,26 @@ class TeardownFederation(_DeployerCommand):
     federation: FederationName
 
 
+class ArtifactPackage(Part):
+    """A job folder (or a .zip/.tar(.gz) of one) in the artifact store, by reference:
+    `arcflare job submit FED PATH` and Client.submit_job pack and upload it."""
+
+    kind: Literal["artifact"] = "artifact"
+    ref: ArtifactRef
+
+
 class FolderPackage(Part):
+    """Refused by the job-controller: a path of the sender's machine is no job for another
+    machine (kept so that such a command is answered with that reason). Use ArtifactPackage."""
+
     kind: Literal["folder"] = "folder"
-    #: an NVFlare job folder (meta.json + app*/config/...) readable by the job-controller
     path: str = Field(min_length=1, max_length=4096)
 
 
 class ArchivePackage(Part):
+    """Refused like FolderPackage; use ArtifactPackage."""
+
     kind: Literal["archive"] = "archive"
-    #: a .zip or .tar(.gz) of a job folder, under the data dir's uploads/
     path: str = Field(min_length=1, max_length=4096)
 
 
@@ -148,7 +160,8 @@ class RecipePackage(Part):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-JobPackage = Annotated[FolderPackage | ArchivePackage | RecipePackage, Field(discriminator="kind")]
+JobPackage = Annotated[ArtifactPackage | RecipePackage | FolderPackage | ArchivePackage,
+                      Field(discriminator="kind")]
 
 
 class _JobCommand(Command):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.base import Event, Telemetry
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.fields import (
@@ -33,6 +34,8 @@ Fingerprint = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")]
 class FederationProvisioned(Event):
     federation: FederationName
     server_endpoint: str  # host:port
+    #: the kits' names for people and Azure ML: the artifact's locator, or the Azure ML data
+    #: asset `azureml:<name>:<version>` the deployer's Azure ML jobs mount
     server_kit_ref: str
     admin_kit_ref: str
     #: the admin whose kit admin_kit_ref is (the FLARE API logs in as this user)
@@ -49,6 +52,10 @@ class FederationProvisioned(Event):
     ca_not_after: datetime | None = None
     server_cert_fingerprint: Fingerprint | None = None
     server_not_after: datetime | None = None
+    #: the server's and the admin's kits in the artifact store (area kits): what the deployer
+    #: and the job-controller fetch, verify and use; no path of the provisioner's machine
+    server_kit: ArtifactRef | None = None
+    admin_kit: ArtifactRef | None = None
 
 
 class SiteProvisioned(Event):
@@ -62,6 +69,8 @@ class SiteProvisioned(Event):
     #: the deployer should start it (auto_deploy federation, or AddSite --deploy)
     deploy: bool = False
     existing: bool = False
+    #: the site's kit in the artifact store (kit_ref is its locator, or its Azure ML asset)
+    kit: ArtifactRef | None = None
     #: the site's data inputs as the spec names them (name, kind, locator), for the deployer
     data: SiteData = Field(default_factory=list)
 
@@ -167,8 +176,12 @@ class JobCompleted(Event):
     name: str
     status: str  # final NVFlare status, e.g. FINISHED:COMPLETED
     duration_s: float
+    #: where the result is, for people: the locator of `result` (never a path)
     result_ref: str | None = None
     reason: str | None = None
+    #: what NVFlare gave back (the server's job folder: global model, logs, metrics
+    #: summary) in the artifact store; None when it could not be downloaded
+    result: ArtifactRef | None = None
 
 
 class JobFailed(Event):

@@ -3,9 +3,13 @@
 The job-controller adds it to every job's config_fed_server.json:
 
     {"id": "arcflare_bridge", "path": "arcflare.flare.bridge.BusBridge",
-     "args": {"federation": "<federation>", "data_dir": "<ARCFLARE_DATA_DIR>"}}
+     "args": {"federation": "<federation>", "bus": "sqlite", "bus_file": "<the bus>"}}
 
-and the server kit's local/resources.json allows the `arcflare.` class prefix.
+(the bus the job-controller itself is on: the embedded broker's file, or
+`"bus": "azure", "servicebus_namespace": ...` — never a secret; without them the server
+process's own ARCFLARE_* variables), and the server kit's local/resources.json allows the
+`arcflare.` class prefix. The bridge keeps its spool in the server's NVFlare workspace.
+
 Client scripts log with `nvflare.client.tracking` writers; the clients'
 ConvertToFedEvent widget turns those into `fed.analytix_log_stats` on the
 server, which AnalyticsReceiver (NVFlare's own base, as used by MLflowReceiver)
@@ -79,7 +83,7 @@ class BusBridge(AnalyticsReceiver):
     def __init__(
         self,
         federation: str,
-        data_dir: str,
+        data_dir: str | None = None,
         window_s: float = 0.5,
         buffer_capacity: int = 10_000,
         flush_timeout_s: float = 10.0,
@@ -87,16 +91,19 @@ class BusBridge(AnalyticsReceiver):
         events: list[str] | None = None,
         **bus_settings: Any,
     ) -> None:
-        """bus_settings: Settings overrides for the bus (e.g. bus="azure",
-        servicebus_namespace=...); by default the server process's ARCFLARE_* env vars."""
+        """bus_settings: Settings overrides for the bus (bus, bus_file, servicebus_namespace);
+        by default the server process's ARCFLARE_* env vars. data_dir: an ArcFlare data dir
+        whose bus and spool to use instead; None: the spool in the server's workspace."""
         super().__init__(events=events or [f"fed.{ANALYTIC_EVENT_TYPE}", ANALYTIC_EVENT_TYPE])
         self.federation = federation
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir) if data_dir else None
         self.window_s = window_s
         self.buffer_capacity = buffer_capacity
         self.flush_timeout_s = flush_timeout_s
         self.bus_settings = bus_settings
-        self.spool_path = Path(spool_dir or self.data_dir / "spool") / f"bridge-{federation}.db"
+        self.spool_dir = Path(spool_dir) if spool_dir else (
+            self.data_dir / "spool" if self.data_dir else None)
+        self.spool_path: Path | None = None
         self.job_id: str | None = None
         self.job_name: str | None = None
         self._batcher: MetricsBatcher | None = None
@@ -117,6 +124,9 @@ class BusBridge(AnalyticsReceiver):
         self.job_id = fl_ctx.get_job_id()
         meta = fl_ctx.get_prop(ReservedKey.JOB_META) or {}
         self.job_name = meta.get("name") if isinstance(meta, dict) else None
+        workspace = Path(fl_ctx.get_prop(FLContextKey.WORKSPACE_OBJECT).get_root_dir())
+        self.spool_path = (self.spool_dir or workspace / "arcflare-spool") / \
+            f"bridge-{self.federation}.db"
         self._spool = Spool(self.spool_path)
         self._batcher = MetricsBatcher(self.federation, window_s=self.window_s)
         self._sender = TelemetrySender(self._connect, self._spool, signer=self._signer(fl_ctx),
@@ -176,6 +186,8 @@ class BusBridge(AnalyticsReceiver):
     def _settings(self):
         from arcflare.runtime.settings import Settings
 
+        if self.data_dir is None:
+            return Settings(**self.bus_settings)
         return Settings(**{**self.bus_settings, "data_dir": self.data_dir})
 
     def _connect(self):

@@ -27,6 +27,8 @@ class ProcessSpec:
     #: CPU niceness: what only watches or records the federation yields the CPU to what
     #: drives it (provisioning, deployment, NVFlare itself) when the machine is busy
     nice: int = 0
+    #: the process's own data dir; None: the stack's (arcflare.localstack.layout)
+    data_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.port_file = self.port_file or f"{self.name}.port"
@@ -51,17 +53,22 @@ class Supervised:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def own_dir(self) -> Path:
+        """The process's data dir (its state, its health port file)."""
+        return self.spec.data_dir or self.data_dir
+
     def start(self) -> None:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "run" / self.spec.port_file).unlink(missing_ok=True)
-        env = {**os.environ, "ARCFLARE_DATA_DIR": str(self.data_dir),
+        (self.own_dir / "run" / self.spec.port_file).unlink(missing_ok=True)
+        env = {**os.environ, "ARCFLARE_DATA_DIR": str(self.own_dir),
                "ARCFLARE_HEALTH_PORT": "0", "ARCFLARE_LOG_FORMAT": "json", **self.spec.env}
         with open(logs / f"{self.spec.name}.log", "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", self.spec.module], env=env, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                cwd=self.data_dir)
+                cwd=self.own_dir)
         if self.spec.nice:
             # set from here rather than in a preexec_fn, which is unsafe with threads
             try:
@@ -78,7 +85,7 @@ class Supervised:
             return False
         if self.ready:
             return True
-        port_file = self.data_dir / "run" / self.spec.port_file
+        port_file = self.own_dir / "run" / self.spec.port_file
         try:
             port = int(port_file.read_text())
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:

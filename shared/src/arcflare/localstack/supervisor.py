@@ -10,14 +10,15 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+from arcflare.localstack.layout import SharedLayout
 from arcflare.localstack.processes import ProcessSpec, Supervised, processes_under
 from arcflare.runtime.logging import get_logger
 from arcflare.runtime.processes import ended, wait_ended
-from arcflare.trust.local import site_identity
 
 log = get_logger("arcflare.localstack")
 
@@ -38,10 +39,12 @@ STATE_FILE = "stack.json"
 PID_FILE = "supervisor.pid"
 
 
-def site_agent_spec(data_dir: Path, federation: str, site: str, org: str | None = None,
-                    admins: list[dict] | None = None) -> ProcessSpec:
+def site_agent_spec(federation: str, site: str, org: str | None = None,
+                    admins: list[dict] | None = None, *, data_dir: Path | None = None,
+                    env: dict[str, str] | None = None) -> ProcessSpec:
     """One site's agent; it obeys the federation's admins, as the hospital would configure."""
     env = {
+        **(env or {}),
         "ARCFLARE_FEDERATION": federation,
         "ARCFLARE_SITE": site,
         "ARCFLARE_OBSERVER": "process",  # its workspace: <data>/sites/<fed>/<site>
@@ -51,14 +54,15 @@ def site_agent_spec(data_dir: Path, federation: str, site: str, org: str | None 
     if admins:
         env["ARCFLARE_ADMINS"] = json.dumps(admins)
     return ProcessSpec(name=f"site-agent-{federation}-{site}", module="arcflare.site_agent",
-                       env=env, nice=OBSERVER_NICE)
+                       env=env, nice=OBSERVER_NICE, data_dir=data_dir)
 
 
 class Supervisor:
     def __init__(self, data_dir: Path, services: list[ProcessSpec] | None = None,
                  site_agents: bool = True, tick: float = 0.25,
-                 starting_tick: float = 0.1) -> None:
+                 starting_tick: float = 0.1, layout: SharedLayout | None = None) -> None:
         self.data_dir = data_dir
+        self.layout = layout or SharedLayout(data_dir)
         self.run_dir = data_dir / "run"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.tick = tick
@@ -66,12 +70,20 @@ class Supervisor:
         self.starting_tick = starting_tick
         self.site_agents = site_agents
         self.procs: dict[str, Supervised] = {
-            spec.name: Supervised(spec, data_dir) for spec in (services or SERVICES)}
+            spec.name: Supervised(self._placed(spec), data_dir)
+            for spec in (services or SERVICES)}
         self._agents_file = self.run_dir / "agents.json"
         self._cursor: int | None = None
         self._bus = None
         #: each federation's admins, from FederationProvisioned, for its sites' agents
         self._admins: dict[str, list[dict]] = {}
+
+    def _placed(self, spec: ProcessSpec) -> ProcessSpec:
+        """The service on the data dir the layout gives it (its own, when isolated)."""
+        if not self.layout.isolated:
+            return spec
+        return replace(spec, data_dir=self.layout.service_dir(spec.name),
+                       env={**self.layout.env(), **spec.env})
 
     # --- lifecycle ---------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -137,7 +149,9 @@ class Supervisor:
         from arcflare.runtime.settings import Settings
 
         if self._bus is None:
-            settings = Settings(data_dir=self.data_dir)
+            shared = self.layout.env().get("ARCFLARE_BUS_FILE")
+            settings = Settings(data_dir=self.data_dir,
+                                **({"bus_file": Path(shared)} if shared else {}))
             self._bus = connect(settings)
             self._admission = Admission(identity.verifier(settings))
         for received in self._bus.peek("events", "cli", max_messages=256,
@@ -163,17 +177,16 @@ class Supervisor:
 
     def _add_agent(self, federation: str, site: str, org: str | None = None,
                    admins: list[dict] | None = None) -> None:
-        spec = site_agent_spec(self.data_dir, federation, site, org, admins)
-        if spec.name in self.procs:
+        if site_agent_spec(federation, site).name in self.procs:
             return
-        # the agent signs as its site: issued from the local root (a hospital's agent gets
-        # its identity in its kit, or from the operators)
-        site_identity(self.data_dir, federation, site)
+        own_dir, env = self.layout.agent(federation, site)
+        spec = site_agent_spec(federation, site, org, admins,
+                               data_dir=None if own_dir == self.data_dir else own_dir, env=env)
         self.procs[spec.name] = Supervised(spec, self.data_dir)
         self._save_agents()
 
     def _remove_agent(self, federation: str, site: str) -> None:
-        sp = self.procs.pop(site_agent_spec(self.data_dir, federation, site).name, None)
+        sp = self.procs.pop(site_agent_spec(federation, site).name, None)
         if sp:
             sp.stop()
             self._save_agents()

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".arcflare"), description="all local state lives here")
     #: sqlite: the embedded broker in <data_dir>/bus.db; azure: Azure Service Bus
     bus: Literal["sqlite", "azure"] = "sqlite"
+    #: the embedded broker's file, for processes that share a broker but not a data dir;
+    #: None: <data_dir>/bus.db
+    bus_file: Path | None = None
     #: a Service Bus connection string (SAS, or the emulator's UseDevelopmentEmulator=true)
     servicebus_connection_string: SecretStr | None = None
     #: fully qualified, e.g. myns.servicebus.windows.net (DefaultAzureCredential)
@@ -55,6 +58,19 @@ class Settings(BaseSettings):
     #: the trust root(s) every signature must chain to (PEM bundle); None:
     #: <data_dir>/identity/trust/anchors.pem
     trust_anchors: Path | None = None
+    #: where job packages, job results and startup kits travel between processes (only
+    #: content-addressed references go on the bus): folder: files under artifact_folder,
+    #: for processes that share that folder; azureblob: Azure Blob Storage
+    artifact_store: Literal["folder", "azureblob"] = "folder"
+    #: the folder store's root; None: <data_dir>/artifacts
+    artifact_folder: Path | None = None
+    #: azureblob: https://<account>.blob.core.windows.net (DefaultAzureCredential), or a
+    #: connection string (SAS or account key; Azurite's for the emulator)
+    artifact_blob_account_url: str | None = None
+    artifact_blob_connection_string: SecretStr | None = None
+    #: azureblob: containers <prefix>-packages, <prefix>-results and <prefix>-kits
+    artifact_blob_container_prefix: str = Field(default="arcflare",
+                                                pattern=r"^[a-z0-9](-?[a-z0-9]){1,40}$")
     #: commands older than this are refused as stale (Forbidden)
     command_max_age_s: float = Field(default=600.0, gt=0)
     #: how far in the future a message's occurred_at may be (clocks differ a little)
@@ -69,6 +85,9 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    def bus_path(self) -> Path:
+        return (self.bus_file or self.data_dir / "bus.db").expanduser().resolve()
 
     def run_dir(self) -> Path:
         path = self.data_dir / "run"

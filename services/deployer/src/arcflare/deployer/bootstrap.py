@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arcflare.artifacts import open_artifact_store
 from arcflare.bus import connect
 from arcflare.deployer import tables
 from arcflare.deployer.adapters.local import LocalCompute
@@ -10,6 +11,7 @@ from arcflare.deployer.compute import Compute, Computes, DeploymentError
 from arcflare.deployer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.deployer.watcher import deployment_watcher
+from arcflare.flare.kit_artifacts import KitCache
 from arcflare.runtime import Consumer, Service, StateStore
 from arcflare.runtime.authorization import enforce_policy
 
@@ -42,6 +44,8 @@ def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Ser
         s.data_dir / "deployer.db", migrations=tables.MIGRATIONS
     )
     computes = overrides.pop("computes", None) or computes_for(s)
+    artifacts = overrides.pop("artifacts", None) or open_artifact_store(s)
+    kits = KitCache(artifacts, s.kit_cache_dir)
     return Service(
         name="deployer",
         settings=s,
@@ -51,7 +55,7 @@ def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Ser
             Consumer("deployer", handlers=COMMAND_HANDLERS, sessions=True),
             Consumer("events", subscription="deployer", handlers=EVENT_HANDLERS),
         ],
-        dependencies={"computes": computes, **overrides},
+        dependencies={"computes": computes, "artifacts": artifacts, "kits": kits, **overrides},
         background=[deployment_watcher(state, computes, s.watch_interval_s)],
         authorize=enforce_policy(tables.access),
     )

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.fields import ComputeSpec, DataInput
 
 SERVER = "server"
@@ -33,6 +34,8 @@ class Target:
 
     federation: str
     name: str  # SERVER or the site name
+    #: what a compute runs: before a deploy, `file:` of the kit in the deployer's own cache
+    #: (or the Azure ML asset); as recorded, the announced kit_ref
     kit_ref: str
     compute: ComputeSpec = field(default_factory=ComputeSpec)
     #: host:port the server listens on (for the server: what must accept connections)
@@ -41,6 +44,8 @@ class Target:
     generation: int = 1
     #: the site's data inputs, bound to its client as ARCFLARE_INPUT_<NAME> (none for the server)
     data: tuple[DataInput, ...] = ()
+    #: the kit in the artifact store, as the provisioner announced it
+    kit: ArtifactRef | None = None
 
     @property
     def role(self) -> Role:

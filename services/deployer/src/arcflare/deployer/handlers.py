@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from arcflare.artifacts import ArtifactStore
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import (
     DeployServer,
     DeploySite,
@@ -27,27 +29,29 @@ from arcflare.contracts.events import (
 )
 from arcflare.deployer import tables
 from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Placement, Target
-from arcflare.deployer.kits import foreign_kit
-from arcflare.deployer.settings import DeployerSettings
+from arcflare.deployer.kit_sources import foreign_kit, runnable
+from arcflare.flare.kit_artifacts import KitCache
 from arcflare.runtime import Rejected, UnitOfWork, get_logger
 
 log = get_logger("arcflare.deployer")
 
 
-def deploy_server(cmd: DeployServer, *, uow: UnitOfWork, computes: Computes) -> None:
+def deploy_server(cmd: DeployServer, *, uow: UnitOfWork, computes: Computes,
+                  kits: KitCache) -> None:
     target = tables.server_target(uow.db, cmd.federation)
     if target is None:
         _fail(uow, cmd.federation, SERVER,
               f"federation {cmd.federation} is not provisioned (the deployer has seen no "
               "FederationProvisioned for it); create it first or check the name")
         return
-    _deploy(uow, target, computes)
+    _deploy(uow, target, computes, kits)
 
 
-def deploy_site(cmd: DeploySite, *, uow: UnitOfWork, computes: Computes) -> None:
+def deploy_site(cmd: DeploySite, *, uow: UnitOfWork, computes: Computes,
+                kits: KitCache) -> None:
     target = _site_target(uow, cmd.federation, cmd.site)
     if target is not None:
-        _deploy(uow, target, computes)
+        _deploy(uow, target, computes, kits)
 
 
 def stop_site(cmd: StopSite, *, uow: UnitOfWork, computes: Computes) -> None:
@@ -60,12 +64,13 @@ def stop_site(cmd: StopSite, *, uow: UnitOfWork, computes: Computes) -> None:
                             generation=_generation(found)))
 
 
-def restart_site(cmd: RestartSite, *, uow: UnitOfWork, computes: Computes) -> None:
+def restart_site(cmd: RestartSite, *, uow: UnitOfWork, computes: Computes,
+                 kits: KitCache) -> None:
     target = _site_target(uow, cmd.federation, cmd.site)
     if target is None:
         return
     _stop(uow, cmd.federation, cmd.site, computes)
-    _deploy(uow, target, computes, restart=True)
+    _deploy(uow, target, computes, kits, restart=True)
 
 
 def teardown_federation(cmd: TeardownFederation, *, uow: UnitOfWork, computes: Computes) -> None:
@@ -83,16 +88,17 @@ def teardown_federation(cmd: TeardownFederation, *, uow: UnitOfWork, computes: C
 
 
 def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork,
-                      settings: DeployerSettings) -> None:
-    _own_kit(settings, evt.server_kit_ref, evt.federation, SERVER)
-    _own_kit(settings, evt.admin_kit_ref, evt.federation, evt.admin_name)
+                      artifacts: ArtifactStore) -> None:
+    _own_kit(artifacts, evt.server_kit_ref, evt.server_kit, evt.federation, SERVER)
+    _own_kit(artifacts, evt.admin_kit_ref, evt.admin_kit, evt.federation, evt.admin_name)
     # write() first: it serialises this with record_site, so a site provisioned at the
     # same moment is either seen here or sees this federation — never neither
     db = uow.write()
     tables.save_federation(db, name=evt.federation, server_endpoint=evt.server_endpoint,
                           server_kit_ref=evt.server_kit_ref, admin_kit_ref=evt.admin_kit_ref,
                           admin_name=evt.admin_name, server_compute=evt.server_compute,
-                          auto_deploy=evt.auto_deploy, admins=list(evt.admins))
+                          auto_deploy=evt.auto_deploy, admins=list(evt.admins),
+                          server_kit=evt.server_kit)
     if evt.auto_deploy:
         # one session per federation keeps these in order: the server first, then sites
         uow.send(DeployServer(federation=evt.federation))
@@ -100,20 +106,24 @@ def record_federation(evt: FederationProvisioned, *, uow: UnitOfWork,
         uow.send(DeploySite(federation=evt.federation, site=site))
 
 
-def record_site(evt: SiteProvisioned, *, uow: UnitOfWork, settings: DeployerSettings) -> None:
-    _own_kit(settings, evt.kit_ref, evt.federation, evt.site)
+def record_site(evt: SiteProvisioned, *, uow: UnitOfWork, artifacts: ArtifactStore) -> None:
+    _own_kit(artifacts, evt.kit_ref, evt.kit, evt.federation, evt.site)
     db = uow.write()
     tables.save_site(db, federation=evt.federation, name=evt.site, org=evt.org,
-                    kit_ref=evt.kit_ref,
+                    kit_ref=evt.kit_ref, kit=evt.kit,
                     compute=evt.compute, want_deploy=evt.deploy, data=evt.data)
     known = tables.server_target(db, evt.federation) is not None
     if evt.deploy and known:
         uow.send(DeploySite(federation=evt.federation, site=evt.site))
 
 
-def stop_removed_site(evt: SiteRemoved, *, uow: UnitOfWork, computes: Computes) -> None:
+def stop_removed_site(evt: SiteRemoved, *, uow: UnitOfWork, computes: Computes,
+                      kits: KitCache) -> None:
     found = tables.deployment(uow.db, evt.federation, evt.site)
     _stop(uow, evt.federation, evt.site, computes)
+    known = tables.site_target(uow.db, evt.federation, evt.site)
+    if known is not None and known.kit is not None:
+        kits.forget(known.kit)  # its keys do not stay in the deployer's cache
     tables.mark_removed(uow.write(), evt.federation, evt.site)
     uow.publish(SiteStopped(federation=evt.federation, site=evt.site, reason="removed",
                             generation=_generation(found)))
@@ -133,13 +143,14 @@ EVENT_HANDLERS = {
 }
 
 
-def _own_kit(settings: DeployerSettings, ref: str, federation: str, participant: str) -> None:
+def _own_kit(artifacts: ArtifactStore, kit_ref: str, kit: ArtifactRef | None, federation: str,
+             participant: str) -> None:
     """Refuse, before anything is recorded, a kit that is not the provisioner's for it."""
-    why = foreign_kit(ref, kits_root=settings.kits_root(), federation=federation,
+    why = foreign_kit(kit_ref, kit, store=artifacts, federation=federation,
                       participant=participant)
     if why:
-        log.error("refusing a kit outside the kit store", federation=federation,
-                  participant=participant, reason=why)
+        log.error("refusing a kit that is not the provisioner's in the artifact store",
+                  federation=federation, participant=participant, reason=why)
         raise Rejected("Forbidden", why)
 
 
@@ -159,7 +170,7 @@ def _generation(found: tables.Deployment | None) -> int | None:
     return found.placement.generation if found is not None else None
 
 
-def _deploy(uow: UnitOfWork, target: Target, computes: Computes, *,
+def _deploy(uow: UnitOfWork, target: Target, computes: Computes, kits: KitCache, *,
             restart: bool = False) -> None:
     previous = tables.deployment(uow.db, target.federation, target.name)
     generation = 1
@@ -171,7 +182,8 @@ def _deploy(uow: UnitOfWork, target: Target, computes: Computes, *,
                      backend=target.compute.backend, generation=generation)
     try:
         compute = computes.get(target.compute.backend)
-        placement = compute.deploy(target, previous.placement if previous else None)
+        placement = compute.deploy(runnable(target, kits),
+                                   previous.placement if previous else None)
     except DeploymentError as exc:
         bound.warning("deployment failed", reason=exc.reason)
         _fail(uow, target.federation, target.name, exc.reason, generation=generation,

@@ -1,4 +1,5 @@
-"""Kit references (`file:<abs path>` or `azureml:<name>:<version>`) and kit checks.
+"""Kit references a compute runs (`file:<abs path>` of a kit in the deployer's own kit cache,
+or `azureml:<name>:<version>`) and kit checks.
 
 A kit is checked before anything is started, so a missing or corrupt kit ends in a
 DeploymentFailed that says which file is wrong instead of a process that dies.
@@ -22,33 +23,6 @@ class KitRef:
     @property
     def uri(self) -> str:
         return str(self.path) if self.scheme == "file" else f"azureml:{self.asset}"
-
-
-def foreign_kit(ref: str, *, kits_root: Path, federation: str, participant: str) -> str | None:
-    """Why a kit ref is not this participant's kit in the deployer's own store, or None.
-
-    Only the provisioner's kits ever run: a `file:` ref must name exactly
-    <kits_root>/<federation>/<participant>, an Azure ML ref the asset the provisioner names
-    for that participant. Anything else — whatever signed the event — is refused, so no
-    message can make the deployer run another folder's scripts (docs/architecture.md)."""
-    scheme, _, rest = ref.partition(":")
-    if scheme == "file":
-        expected = (Path(kits_root) / federation / participant).resolve()
-        try:
-            given = kits.local_path(ref, "kit_ref")
-        except ValueError as exc:
-            return str(exc)
-        if given != expected:
-            return (f"kit_ref {ref!r} is not {participant}'s kit in the deployer's kit store "
-                    f"({expected})")
-        return None
-    if scheme == "azureml":
-        name = rest.rsplit(":", 1)[0]
-        if name != kits.asset_name(federation, participant):
-            return (f"kit_ref {ref!r} is not the Azure ML asset the provisioner names for "
-                    f"{participant} of {federation} ({kits.asset_name(federation, participant)})")
-        return None
-    return f"kit_ref {ref!r}: expected 'file:<path>' or 'azureml:<name>:<version>'"
 
 
 def parse_kit_ref(ref: str) -> KitRef:

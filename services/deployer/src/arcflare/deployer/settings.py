@@ -26,9 +26,8 @@ class DeployerSettings(Settings):
     aml_environment: str = "arcflare-nvflare"
     aml_environment_context: Path = _REPO_AML_ENV
     aml_experiment: str = "arcflare"
-    #: where the provisioner's kits are (file: kit refs must point exactly here); None:
-    #: <data_dir>/kits
-    kit_root: Path | None = None
 
-    def kits_root(self) -> Path:
-        return (self.kit_root or self.data_dir / "kits").resolve()
+    @property
+    def kit_cache_dir(self) -> Path:
+        """Kits fetched from the artifact store, unpacked (0700, keys 0600), one per version."""
+        return self.data_dir / "deployer" / "kits"

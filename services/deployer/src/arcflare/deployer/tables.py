@@ -10,6 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.fields import ComputeSpec, DataInput
@@ -59,6 +60,11 @@ MIGRATIONS = [
     # who asked for a deployment, so an outcome the watcher reports later still names them
     ("ALTER TABLE deployments ADD COLUMN issued_by TEXT;"
      " ALTER TABLE deployments ADD COLUMN on_behalf_of TEXT"),
+    # the kits in the artifact store (ArtifactRef JSON): what a deploy fetches and runs
+    """
+    ALTER TABLE federations ADD COLUMN server_kit TEXT;
+    ALTER TABLE sites ADD COLUMN kit TEXT
+    """,
 ]
 _SITE_DATA = TypeAdapter(list[DataInput])
 
@@ -88,16 +94,18 @@ class Deployment:
 def save_federation(db: sqlite3.Connection, *, name: str, server_endpoint: str,
                     server_kit_ref: str, admin_kit_ref: str, admin_name: str,
                     server_compute: ComputeSpec, auto_deploy: bool,
-                    admins: list[AdminSpec]) -> None:
+                    admins: list[AdminSpec], server_kit: ArtifactRef | None = None) -> None:
     db.execute(
-        "INSERT INTO federations VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
+        "INSERT INTO federations (name, server_endpoint, server_kit_ref, admin_kit_ref, "
+        "admin_name, server_compute, auto_deploy, admins, updated_at, server_kit) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET "
         "server_endpoint=excluded.server_endpoint, server_kit_ref=excluded.server_kit_ref, "
         "admin_kit_ref=excluded.admin_kit_ref, admin_name=excluded.admin_name, "
         "server_compute=excluded.server_compute, auto_deploy=excluded.auto_deploy, "
-        "admins=excluded.admins, updated_at=excluded.updated_at",
+        "admins=excluded.admins, updated_at=excluded.updated_at, server_kit=excluded.server_kit",
         (name, server_endpoint, server_kit_ref, admin_kit_ref, admin_name,
          server_compute.model_dump_json(), int(auto_deploy),
-         json.dumps([a.model_dump(mode="json") for a in admins]), now()),
+         json.dumps([a.model_dump(mode="json") for a in admins]), now(), _kit_json(server_kit)),
     )
 
 
@@ -113,16 +121,25 @@ def access(db: sqlite3.Connection, federation: str) -> FederationAccess | None:
 
 
 def save_site(db: sqlite3.Connection, *, federation: str, name: str, org: str, kit_ref: str,
-              compute: ComputeSpec, want_deploy: bool, data: list[DataInput] | None = None) -> None:
+              compute: ComputeSpec, want_deploy: bool, data: list[DataInput] | None = None,
+              kit: ArtifactRef | None = None) -> None:
     db.execute(
         "INSERT INTO sites (federation, name, org, kit_ref, compute, want_deploy, removed, "
-        "updated_at, data) VALUES (?,?,?,?,?,?,0,?,?) ON CONFLICT(federation, name) DO UPDATE SET "
-        "org=excluded.org, kit_ref=excluded.kit_ref, compute=excluded.compute, "
+        "updated_at, data, kit) VALUES (?,?,?,?,?,?,0,?,?,?) ON CONFLICT(federation, name) "
+        "DO UPDATE SET org=excluded.org, kit_ref=excluded.kit_ref, compute=excluded.compute, "
         "want_deploy=max(sites.want_deploy, excluded.want_deploy), removed=0, "
-        "updated_at=excluded.updated_at, data=excluded.data",
+        "updated_at=excluded.updated_at, data=excluded.data, kit=excluded.kit",
         (federation, name, org, kit_ref, compute.model_dump_json(), int(want_deploy), now(),
-         _SITE_DATA.dump_json(data or []).decode()),
+         _SITE_DATA.dump_json(data or []).decode(), _kit_json(kit)),
     )
+
+
+def _kit_json(kit: ArtifactRef | None) -> str | None:
+    return kit.model_dump_json() if kit else None
+
+
+def _kit(text: str | None) -> ArtifactRef | None:
+    return ArtifactRef.model_validate_json(text) if text else None
 
 
 def server_target(db: sqlite3.Connection, federation: str) -> Target | None:
@@ -131,7 +148,7 @@ def server_target(db: sqlite3.Connection, federation: str) -> Target | None:
         return None
     return Target(federation, SERVER, row["server_kit_ref"],
                   ComputeSpec.model_validate_json(row["server_compute"]),
-                  endpoint=row["server_endpoint"])
+                  endpoint=row["server_endpoint"], kit=_kit(row["server_kit"]))
 
 
 def site_row(db: sqlite3.Connection, federation: str, site: str) -> sqlite3.Row | None:
@@ -147,7 +164,7 @@ def site_target(db: sqlite3.Connection, federation: str, site: str) -> Target | 
                      (federation,)).fetchone()
     return Target(federation, site, row["kit_ref"], ComputeSpec.model_validate_json(row["compute"]),
                   endpoint=fed["server_endpoint"] if fed else None,
-                  data=tuple(_SITE_DATA.validate_json(row["data"])))
+                  data=tuple(_SITE_DATA.validate_json(row["data"])), kit=_kit(row["kit"]))
 
 
 def site_names(db: sqlite3.Connection, federation: str, *, wanted_only: bool = False) -> list[str]:

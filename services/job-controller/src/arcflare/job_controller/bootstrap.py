@@ -1,7 +1,9 @@
 """Wires the job-controller: state, FLARE admins, handlers and the watchers."""
 from __future__ import annotations
 
+from arcflare.artifacts import open_artifact_store
 from arcflare.bus import connect
+from arcflare.flare.kit_artifacts import KitCache
 from arcflare.job_controller import tables
 from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
@@ -24,7 +26,8 @@ def bootstrap(
     state = overrides.pop("state", None) or StateStore(
         s.data_dir / "job-controller.db", migrations=MIGRATIONS
     )
-    factory = admin_factory or flare_api_factory(s)
+    artifacts = overrides.pop("artifacts", None) or open_artifact_store(s)
+    factory = admin_factory or flare_api_factory(s, KitCache(artifacts, s.kit_cache_dir))
     flare_admins = FlareAdmins(state, factory)
     # the federation watcher logs in separately, so its calls never queue behind job polls
     observer_admins = FlareAdmins(state, factory)
@@ -37,8 +40,9 @@ def bootstrap(
             Consumer("job-controller", handlers=COMMAND_HANDLERS),
             Consumer("events", subscription="job-controller", handlers=EVENT_HANDLERS),
         ],
-        dependencies={"flare_admins": flare_admins, **overrides},
-        background=[JobWatcher(state, flare_admins, s), FederationWatcher(state, observer_admins, s)]
+        dependencies={"flare_admins": flare_admins, "artifacts": artifacts, **overrides},
+        background=[JobWatcher(state, flare_admins, s, artifacts),
+                    FederationWatcher(state, observer_admins, s)]
         if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],
         # NVFlare-style roles: leads and project admins run jobs; members only read

@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from arcflare.runtime.settings import Settings
+
 BRIDGE_ID = "arcflare_bridge"
 BRIDGE_PATH = "arcflare.flare.bridge.BusBridge"
 FED_EVENT_ID = "arcflare_event_to_fed"
@@ -21,11 +23,21 @@ FED_EVENT_PATH = "nvflare.app_common.widgets.convert_to_fed_event.ConvertToFedEv
 ANALYTIX_EVENT = "analytix_log_stats"
 
 
+def bridge_bus(settings: Settings) -> dict[str, Any]:
+    """Where the bridge reports: the bus this job-controller is on. The embedded broker by its
+    file; Azure Service Bus by namespace (a connection string is a secret and never goes into
+    a job: the server then takes it from its own environment)."""
+    if settings.bus == "sqlite":
+        return {"bus": "sqlite", "bus_file": str(settings.bus_path())}
+    if settings.servicebus_namespace:
+        return {"bus": "azure", "servicebus_namespace": settings.servicebus_namespace}
+    return {"bus": "azure"}
+
+
 def decorate_server_config(
-    config: dict[str, Any], *, federation: str, data_dir: str, bus: dict[str, Any] | None = None
+    config: dict[str, Any], *, federation: str, bus: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    args: dict[str, Any] = {"federation": federation, "data_dir": data_dir}
-    args.update(bus or {})
+    args: dict[str, Any] = {"federation": federation, **(bus or {})}
     bridge = {"id": BRIDGE_ID, "path": BRIDGE_PATH, "args": args}
     out = copy.deepcopy(config)
     components = [c for c in out.get("components", []) if c.get("id") != BRIDGE_ID]
@@ -67,7 +79,6 @@ def decorate_job(
     job_dir: Path,
     *,
     federation: str,
-    data_dir: str,
     bridge: bool = True,
     bus: dict[str, Any] | None = None,
 ) -> None:
@@ -76,7 +87,7 @@ def decorate_job(
     for app in _apps_for(meta, "server") if bridge else []:
         _rewrite(
             job_dir / app / "config" / "config_fed_server.json",
-            lambda c: decorate_server_config(c, federation=federation, data_dir=data_dir, bus=bus),
+            lambda c: decorate_server_config(c, federation=federation, bus=bus),
         )
     for app in _apps_for(meta, "client"):
         _rewrite(job_dir / app / "config" / "config_fed_client.json", decorate_client_config)

@@ -6,6 +6,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
+from arcflare.artifacts import ArtifactError
+from arcflare.artifacts.unpacking import InvalidArchive
+from arcflare.flare.kit_artifacts import KitCache
 from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, FlareApiAdmin
 from arcflare.job_controller.settings import JobControllerSettings
@@ -28,10 +31,24 @@ T = TypeVar("T", bound=OfFederation)
 AdminFactory = Callable[[FederationRecord], FlareAdmin]
 
 
-def flare_api_factory(settings: JobControllerSettings) -> AdminFactory:
+class AdminKitUnusable(RuntimeError):
+    """The federation's admin kit cannot be had: the message names the kit and why."""
+
+
+def flare_api_factory(settings: JobControllerSettings, kits: KitCache) -> AdminFactory:
+    """FLARE API admins logging in with the admin kit FederationProvisioned named, fetched
+    from the artifact store into the job-controller's own kit cache."""
+
     def build(fed: FederationRecord) -> FlareAdmin:
+        if fed.admin_kit is None:
+            raise AdminKitUnusable(f"federation {fed.name} was announced without an admin kit "
+                                   "in the artifact store; provision it again")
+        try:
+            kit_dir = kits.folder(fed.admin_kit, fed.admin_name)
+        except (ArtifactError, InvalidArchive) as exc:
+            raise AdminKitUnusable(f"the admin kit of {fed.name}: {exc}") from None
         return FlareApiAdmin(
-            fed.admin_kit_dir,
+            kit_dir,
             fed.admin_name,
             connect_timeout_s=settings.flare_connect_timeout_s,
             command_timeout_s=settings.flare_command_timeout_s,

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 
+from arcflare.artifacts import ArtifactError, ArtifactStore
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus, SubmitJob
 from arcflare.contracts.events import (
     ClientView,
@@ -13,10 +15,12 @@ from arcflare.contracts.events import (
     JobCompleted,
     SiteRemoved,
 )
+from arcflare.flare.kit_artifacts import check_kit
 from arcflare.job_controller import tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin
 from arcflare.job_controller.client_wait import submit_token, waiting_event
-from arcflare.job_controller.flare_admins import FlareAdmins, UnknownFederation
+from arcflare.job_controller.decoration import bridge_bus
+from arcflare.job_controller.flare_admins import AdminKitUnusable, FlareAdmins, UnknownFederation
 from arcflare.job_controller.job_folders import prepare_job
 from arcflare.job_controller.packages import Caps, InvalidPackage
 from arcflare.job_controller.settings import JobControllerSettings
@@ -41,9 +45,13 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
             errors=[{"field": "federation", "problem": "unknown federation"}],
             retry_for_s=ARRIVAL_GRACE_S,
         ) from None
+    except AdminKitUnusable as exc:
+        raise Rejected("invalid", str(exc),
+                       errors=[{"field": "federation", "problem": "admin kit unusable"}]) from None
 
 
-def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings) -> None:
+def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings,
+               artifacts: ArtifactStore) -> None:
     """Check and build the job, then leave the wait for clients to the watcher (client_wait):
     the command is answered at once and holds nothing while the clients come. (The federation
     is known: the role policy refuses commands for others before any handler.)"""
@@ -51,9 +59,10 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
     caps = Caps(settings.max_package_bytes, settings.max_package_files)
     try:
         job_dir = prepare_job(cmd, submit_token(command_id), data_dir=settings.data_dir, caps=caps,
-                              bridge=True)
+                              bridge=True, artifacts=artifacts, bus=bridge_bus(settings))
     except InvalidPackage as exc:
-        raise Rejected("invalid", str(exc), errors=[{"field": str(exc).split(":")[0], "problem": str(exc)}]) from None
+        field = re.match(r"[\w.]*", str(exc)).group()  # "package.ref", "package.recipe", ...
+        raise Rejected("invalid", str(exc), errors=[{"field": field, "problem": str(exc)}]) from None
     now = time.time()
     waiting = tables.WaitingJob(
         command_id=command_id, federation=cmd.federation, name=cmd.name, command=uow.envelope,
@@ -132,15 +141,24 @@ def refresh_federation_status(
     uow.publish(observe_federation(_admin(flare_admins, cmd.federation), cmd.federation))
 
 
-def record_federation(event: FederationProvisioned, *, uow: UnitOfWork) -> None:
+def record_federation(event: FederationProvisioned, *, uow: UnitOfWork,
+                      artifacts: ArtifactStore) -> None:
+    """Remember how to reach the federation's server. Its admin kit is only ever a reference
+    into this job-controller's artifact store (kits area), fetched when first used."""
+    if event.admin_kit is None:
+        raise Rejected("Forbidden", f"admin_kit_ref {event.admin_kit_ref!r} is no reference into "
+                                    "the artifact store; kits are used only from the store")
+    try:
+        check_kit(artifacts, event.admin_kit)
+    except ArtifactError as exc:
+        raise Rejected("Forbidden", f"admin_kit: {exc}") from None
     uow.write().execute(
-        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites, admins)"
-        " VALUES (?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET admin_kit_dir=excluded.admin_kit_dir,"
+        "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites, admins,"
+        " admin_kit) VALUES (?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
         " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint,"
-        " sites=excluded.sites, admins=excluded.admins",
-        (event.federation, str(tables.kit_dir(event.admin_kit_ref)), event.admin_name,
-         event.server_endpoint, json.dumps(event.sites),
-         json.dumps([a.model_dump() for a in event.admins])),
+        " sites=excluded.sites, admins=excluded.admins, admin_kit=excluded.admin_kit",
+        (event.federation, "", event.admin_name, event.server_endpoint, json.dumps(event.sites),
+         json.dumps([a.model_dump() for a in event.admins]), event.admin_kit.model_dump_json()),
     )
 
 

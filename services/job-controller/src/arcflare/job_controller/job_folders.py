@@ -13,19 +13,19 @@ import re
 import shutil
 from pathlib import Path
 
-from arcflare.contracts.commands import ArchivePackage, FolderPackage, RecipePackage, SubmitJob
+from arcflare.artifacts import ArtifactError, ArtifactStore
+from arcflare.artifacts.folders import fetch_folder
+from arcflare.contracts.artifacts import GZIP, JOB_PACKAGE, TAR, ZIP
+from arcflare.contracts.commands import ArtifactPackage, RecipePackage, SubmitJob
 from arcflare.job_controller.decoration import decorate_job
-from arcflare.job_controller.packages import (
-    Caps,
-    InvalidPackage,
-    check_folder,
-    check_job_structure,
-    unpack_archive,
-)
+from arcflare.job_controller.packages import Caps, InvalidPackage, check_job_structure, job_root
 from arcflare.job_controller.recipes import RECIPES
 
+#: what a job package may be: our deterministic tar.gz, or an archive a person made
+PACKAGE_TYPES = frozenset({JOB_PACKAGE, ZIP, TAR, GZIP})
 
-def _stage(cmd: SubmitJob, scratch: Path, data_dir: Path, caps: Caps) -> Path:
+
+def _stage(cmd: SubmitJob, scratch: Path, caps: Caps, artifacts: ArtifactStore) -> Path:
     package = cmd.package
     if isinstance(package, RecipePackage):
         build = RECIPES.get(package.recipe)
@@ -33,20 +33,18 @@ def _stage(cmd: SubmitJob, scratch: Path, data_dir: Path, caps: Caps) -> Path:
             known = ", ".join(sorted(RECIPES))
             raise InvalidPackage(f"package.recipe: unknown recipe {package.recipe!r}; built-ins: {known}")
         return build(cmd.name, package.parameters, cmd.min_clients, scratch)
-    if isinstance(package, ArchivePackage):
-        uploads = (data_dir / "uploads").resolve()
-        archive = Path(package.path)
-        archive = (archive if archive.is_absolute() else uploads / archive).resolve()
-        if not archive.is_relative_to(uploads):
-            raise InvalidPackage(f"package.path: archives must be under {uploads}")
-        return unpack_archive(archive, scratch / "unpacked", caps)
-    assert isinstance(package, FolderPackage)
-    folder = Path(package.path)
-    if not folder.is_dir():
-        raise InvalidPackage(f"package.path: {folder} is not a folder")
-    check_folder(folder, caps)
-    # symlinks were checked to stay inside; copy their content, never the links
-    return Path(shutil.copytree(folder, scratch / "folder", symlinks=False))
+    if not isinstance(package, ArtifactPackage):
+        # a path means a file of the sender's machine: never read, wherever this runs
+        raise InvalidPackage(
+            f"package.kind: {package.kind!r} names a path on the sender's machine, which the "
+            "job-controller does not read; submit the job with `arcflare job submit FEDERATION "
+            "PATH` or Client.submit_job, which upload it to the artifact store")
+    named = f"package.ref {package.ref.locator}"  # every refusal names the reference
+    try:
+        return fetch_folder(artifacts, package.ref, scratch / "unpacked", area="packages",
+                            caps=caps, media_types=PACKAGE_TYPES, what=named, locate=job_root)
+    except ArtifactError as exc:
+        raise InvalidPackage(f"{named}: {exc.problem}") from None
 
 
 def _restrict_sites(job: Path, sites: list[str] | None) -> None:
@@ -72,8 +70,10 @@ def folder_name(command_id: str) -> str:
 
 
 def prepare_job(
-    cmd: SubmitJob, command_id: str, *, data_dir: Path, caps: Caps, bridge: bool
+    cmd: SubmitJob, command_id: str, *, data_dir: Path, caps: Caps, bridge: bool,
+    artifacts: ArtifactStore, bus: dict | None = None,
 ) -> Path:
+    """bus: where the job's bridge reports (decoration.bridge_bus)."""
     command_id = folder_name(command_id)
     home = data_dir / "jobs" / command_id
     final = home / cmd.name  # NVFlare names the submission after the folder
@@ -83,10 +83,10 @@ def prepare_job(
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        staged = _stage(cmd, scratch / "stage", data_dir, caps)
+        staged = _stage(cmd, scratch / "stage", caps, artifacts)
         check_job_structure(staged)
         _restrict_sites(staged, cmd.sites)
-        decorate_job(staged, federation=cmd.federation, data_dir=str(data_dir), bridge=bridge)
+        decorate_job(staged, federation=cmd.federation, bridge=bridge, bus=bus)
         built = scratch / "out" / cmd.name
         built.parent.mkdir()
         staged.rename(built)

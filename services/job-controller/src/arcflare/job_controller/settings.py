@@ -1,6 +1,8 @@
 """Job-controller knobs (env prefix ARCFLARE_); the defaults suit a laptop."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from arcflare.runtime.settings import Settings
 from pydantic import Field
 
@@ -24,3 +26,8 @@ class JobControllerSettings(Settings):
     max_package_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     #: files and folders together (an archive of empty folders costs inodes too)
     max_package_files: int = Field(default=5000, gt=0)
+
+    @property
+    def kit_cache_dir(self) -> Path:
+        """The admin kits fetched from the artifact store (0700, keys 0600), one per version."""
+        return self.data_dir / "job-controller" / "kits"

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.envelope import Envelope
@@ -76,13 +77,17 @@ MIGRATIONS = [
     ALTER TABLE waiting_jobs ADD COLUMN traceparent TEXT;
     ALTER TABLE jobs ADD COLUMN traceparent TEXT
     """,
+    # the admin's kit in the artifact store (ArtifactRef JSON); admin_kit_dir is no longer
+    # written: a kit is fetched into the job-controller's own cache, never read from a path
+    "ALTER TABLE federations ADD COLUMN admin_kit TEXT",
 ]
 
 
 @dataclass(frozen=True)
 class FederationRecord:
     name: str
-    admin_kit_dir: Path
+    #: the FLARE API logs in with this kit (None: recorded before kits travelled by reference)
+    admin_kit: ArtifactRef | None
     admin_name: str
     server_endpoint: str
     sites: list[str]
@@ -129,20 +134,13 @@ class WaitingJob:
         return sorted(clients & set(self.sites) if self.sites else clients)
 
 
-def kit_dir(admin_kit_ref: str) -> Path:
-    """`file:<abs path>` of the admin's kit (its folder, or that folder's startup/)."""
-    path = Path(admin_kit_ref.removeprefix("file://").removeprefix("file:"))
-    return path.parent if path.name == "startup" else path
-
-
 def federation(db: sqlite3.Connection, name: str) -> FederationRecord | None:
     row = db.execute("SELECT * FROM federations WHERE name=?", (name,)).fetchone()
     if row is None:
         return None
-    return FederationRecord(
-        row["name"], Path(row["admin_kit_dir"]), row["admin_name"], row["server_endpoint"],
-        json.loads(row["sites"]),
-    )
+    kit = ArtifactRef.model_validate_json(row["admin_kit"]) if row["admin_kit"] else None
+    return FederationRecord(row["name"], kit, row["admin_name"], row["server_endpoint"],
+                            json.loads(row["sites"]))
 
 
 def access(db: sqlite3.Connection, name: str) -> FederationAccess | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 
+from arcflare.artifacts import ArtifactStore
 from arcflare.contracts.envelope import Envelope
 from arcflare.job_controller import job_events, tables
 from arcflare.job_controller.adapters.flare_admin import FlareAdmin, JobView
@@ -50,8 +51,10 @@ class JobWatcher:
     """Every job_poll_interval_s: the jobs waiting for clients (client_wait), then every
     unfinished job in NVFlare."""
 
-    def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
+    def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings,
+                 artifacts: ArtifactStore) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
+        self.artifacts = artifacts
         self.client_wait = ClientWait(state, flare_admins)
 
     def __call__(self, stop: threading.Event) -> None:
@@ -77,10 +80,10 @@ class JobWatcher:
         if job_events.is_terminal(view.status):
             # the job's end belongs to the trace of the SubmitJob that started it
             with tracing.resumed(job.traceparent, "job finished", _span_attributes(job, view)):
-                result_ref = job_events.download_result(admin, job,
-                                                        self.settings.data_dir / "results")
+                result = job_events.store_result(admin, job, self.settings.data_dir / "results",
+                                                 self.artifacts)
                 with self.state.unit_of_work(_cause(job)) as uow:
-                    job_events.finish(uow, job, view, result_ref)
+                    job_events.finish(uow, job, view, result)
             return
         if view.status and view.status != job.status:
             with tracing.resumed(job.traceparent, "job status changed",

@@ -1,6 +1,7 @@
 """Wires the metrics-relay: MLflow tracking, its state DB, and two subscriptions."""
 from __future__ import annotations
 
+from arcflare.artifacts import ArtifactStore, open_artifact_store
 from arcflare.bus import connect
 from arcflare.metrics_relay.adapters.tracking import MlflowTracking, Tracking
 from arcflare.metrics_relay.handlers import EVENT_HANDLERS, TELEMETRY_HANDLERS
@@ -11,7 +12,7 @@ from arcflare.runtime import Consumer, Service, StateStore
 
 
 def bootstrap(settings: MetricsRelaySettings | None = None, *, bus=None,
-              tracking: Tracking | None = None) -> Service:
+              tracking: Tracking | None = None, artifacts: ArtifactStore | None = None) -> Service:
     s = settings or MetricsRelaySettings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     tracking = tracking or MlflowTracking(s.resolved_tracking_uri(), s.registry_uri,
@@ -25,5 +26,6 @@ def bootstrap(settings: MetricsRelaySettings | None = None, *, bus=None,
             Consumer("telemetry", subscription="metrics-relay", handlers=TELEMETRY_HANDLERS),
             Consumer("events", subscription="metrics-relay", handlers=EVENT_HANDLERS),
         ],
-        dependencies={"tracking": tracking, "job_runs": JobRuns(tracking, s)},
+        dependencies={"tracking": tracking, "job_runs": JobRuns(tracking, s),
+                      "artifacts": artifacts or open_artifact_store(s)},
     )

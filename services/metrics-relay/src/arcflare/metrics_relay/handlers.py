@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 
+from arcflare.artifacts import ArtifactStore
 from arcflare.contracts.events import (
     FlareEventObserved,
     JobCompleted,
@@ -13,9 +13,9 @@ from arcflare.contracts.events import (
     MetricsReported,
     ModelRegistered,
 )
-from arcflare.flare.kits import local_path
 from arcflare.metrics_relay.adapters.tracking import RunStatus, Tracking, TrackingRefused
 from arcflare.metrics_relay.global_model import completed_rounds, find_global_model
+from arcflare.metrics_relay.job_results import job_result
 from arcflare.metrics_relay.job_runs import Job, JobRuns
 from arcflare.metrics_relay.settings import MetricsRelaySettings
 from arcflare.runtime import Rejected, UnitOfWork, get_logger
@@ -81,17 +81,24 @@ def observe_flare_event(evt: FlareEventObserved, *, uow: UnitOfWork, job_runs: J
 
 
 def close_job_runs(evt: JobCompleted, *, uow: UnitOfWork, job_runs: JobRuns, tracking: Tracking,
-                   settings: MetricsRelaySettings) -> None:
+                   settings: MetricsRelaySettings, artifacts: ArtifactStore) -> None:
     job = job_runs.remember(uow, evt.federation, evt.job_id, name=evt.name, status=evt.status)
     parent = job_runs.describe(uow, job)
+    refused = None
     if evt.status == "FINISHED:COMPLETED" and not job.model_version:
-        _register_global_model(evt, job_runs.get(uow, evt.job_id), parent, uow=uow,
-                               job_runs=job_runs, tracking=tracking, settings=settings)
+        try:
+            _register_global_model(evt, job_runs.get(uow, evt.job_id), parent, uow=uow,
+                                   tracking=tracking, settings=settings, artifacts=artifacts)
+        except Rejected as exc:  # the runs still end; then the event is refused with why
+            refused = exc
+            tracking.set_tags(parent, {"arcflare.model": f"not registered: {exc.detail}"[:500]})
     status = run_status(evt.status)
     for run_id in job_runs.site_runs(uow, evt.job_id).values():
         tracking.end_run(run_id, status)
     if job_runs.owns_parent(job_runs.get(uow, evt.job_id)):
         tracking.end_run(parent, status)
+    if refused is not None:
+        raise refused
 
 
 def run_status(nvflare_status: str) -> RunStatus:
@@ -103,16 +110,17 @@ def run_status(nvflare_status: str) -> RunStatus:
 
 
 def _register_global_model(evt: JobCompleted, job: Job, parent: str, *, uow: UnitOfWork,
-                           job_runs: JobRuns, tracking: Tracking,
-                           settings: MetricsRelaySettings) -> None:
-    result_dir = _result_dir(evt, settings)
-    model = find_global_model(result_dir)
-    if model is None:
-        log.warning("model.not_found", job_id=evt.job_id, result_dir=str(result_dir))
-        tracking.set_tags(parent, {"arcflare.model": f"no global model in {result_dir}"})
-        return
-    rounds = job.rounds or completed_rounds(result_dir)
-    source = tracking.log_artifact(parent, model, MODEL_ARTIFACT_PATH)
+                           tracking: Tracking, settings: MetricsRelaySettings,
+                           artifacts: ArtifactStore) -> None:
+    with job_result(evt, artifacts, settings) as result_dir:
+        model = find_global_model(result_dir) if result_dir else None
+        if model is None:
+            where = evt.result_ref or "no result"
+            log.warning("model.not_found", job_id=evt.job_id, result=where)
+            tracking.set_tags(parent, {"arcflare.model": f"no global model in {where}"})
+            return
+        rounds = job.rounds or completed_rounds(result_dir)
+        source = tracking.log_artifact(parent, model, MODEL_ARTIFACT_PATH)
     name = f"{evt.federation}-{evt.name}"
     tags = {**job.lineage(), "run_id": parent, "model_file": model.name}
     if rounds is not None:
@@ -123,20 +131,6 @@ def _register_global_model(evt: JobCompleted, job: Job, parent: str, *, uow: Uni
                         "WHERE job_id = ?", (name, version, rounds, evt.job_id))
     uow.publish(ModelRegistered(federation=evt.federation, job_id=evt.job_id, name=name,
                                 version=version, run_id=parent))
-
-
-def _result_dir(evt: JobCompleted, settings: MetricsRelaySettings) -> Path:
-    """The job's results, read only from under the results root, whatever the event says."""
-    root = (settings.data_dir / "results").resolve()
-    try:
-        # the job-controller names results the way kits are named: file:<absolute path>
-        path = local_path(evt.result_ref, "result_ref") if evt.result_ref else root / evt.job_id
-    except ValueError as exc:
-        raise Rejected("invalid", str(exc)) from None
-    if path.resolve().parent != root:
-        raise Rejected("Forbidden", f"result_ref {evt.result_ref or evt.job_id!r} is not a "
-                       f"job's folder under the results root {root}")
-    return path
 
 
 def _known_job(msg: MetricsReported, *, uow: UnitOfWork, job_runs: JobRuns,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from arcflare.runtime import Settings
+from pydantic import Field
 
 
 class MetricsRelaySettings(Settings):
@@ -23,6 +24,10 @@ class MetricsRelaySettings(Settings):
     #: events may simply not have arrived), then rejected as not_found; keep it below the
     #: time the retries take to use up the subscription's max delivery count (~2 min)
     unknown_job_grace_s: float = 60.0
+    #: job results (fetched from the artifact store for the global model): caps on the
+    #: archive and on what it unpacks to, in bytes and in files and folders
+    max_result_bytes: int = Field(default=2 * 1024**3, gt=0)
+    max_result_files: int = Field(default=20_000, gt=0)
 
     def resolved_tracking_uri(self) -> str:
         return self.tracking_uri or f"sqlite:///{self.data_dir / 'mlflow.db'}"

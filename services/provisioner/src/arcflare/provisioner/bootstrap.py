@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from arcflare.artifacts import open_artifact_store
 from arcflare.bus import connect
 from arcflare.flare.kits import FolderKitStore, KitStore
 from arcflare.provisioner import tables
@@ -51,13 +52,15 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
     )
     kit_store = overrides.pop("kit_store", None) or kit_store_for(s)
     issuer = overrides.pop("issuer", None) or load_issuer(s)
+    artifacts = overrides.pop("artifacts", None) or open_artifact_store(s)
     return Service(
         name="provisioner",
         settings=s,
         bus=bus,
         state=state,
         consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True)],
-        dependencies={"kit_store": kit_store, "issuer": issuer, **overrides},
+        dependencies={"kit_store": kit_store, "issuer": issuer, "artifacts": artifacts,
+                      **overrides},
         background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
         # NVFlare-style roles: only the federation's project_admin provisions
         authorize=enforce_policy(tables.access, source_of_truth=True),

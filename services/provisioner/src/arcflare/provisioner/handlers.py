@@ -6,9 +6,13 @@ after a crash in between finds the CA state and reuses it: nothing is re-minted.
 """
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from arcflare.artifacts import ArtifactStore
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite, SiteSpec
 from arcflare.contracts.envelope import describe_errors
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
@@ -16,6 +20,7 @@ from arcflare.flare.kits import KitStore
 from arcflare.provisioner import tables
 from arcflare.provisioner.expiry import record_certificate, withdraw_warnings
 from arcflare.provisioner.flare_ca import FederationCA, ProvisioningFailed
+from arcflare.provisioner.kit_publishing import publish_kit, withdraw_kit
 from arcflare.provisioner.project import ServerEndpoint, project_admin
 from arcflare.provisioner.provisioning import StoredKit, provision_federation, provision_site
 from arcflare.provisioner.server_ports import free_port, ports_in_use
@@ -25,11 +30,13 @@ from arcflare.runtime import Rejected, UnitOfWork, get_logger
 from arcflare.trust.authority import Issuer
 
 log = get_logger("arcflare.provisioner")
+#: a kit of the provisioner's store -> (kit_ref as announced, its artifact)
+Kits = Callable[[str], tuple[str, ArtifactRef]]
 
 
 def create_federation(
     cmd: CreateFederation, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings,
-    issuer: Issuer,
+    issuer: Issuer, artifacts: ArtifactStore,
 ) -> None:
     existing = tables.federation(uow.db, cmd.name)
     if existing is not None:
@@ -42,7 +49,8 @@ def create_federation(
                 errors=changed,
             )
         log.info("federation already provisioned; announcing it again", federation=cmd.name)
-        _announce(uow, existing, tables.sites(uow.db, cmd.name), existing=True)
+        _announce(uow, existing, tables.sites(uow.db, cmd.name), existing=True,
+                  kits=_kits(kit_store, artifacts))
         return
     if problems := federation_problems(cmd):
         raise Rejected("invalid", describe_errors(problems),
@@ -59,7 +67,7 @@ def create_federation(
         cmd.server.host, cmd.server.port or free_port(ports_in_use(uow.db))
     )
     try:
-        kits = provision_federation(cmd, endpoint, ca, kit_store, settings.runtime_dir, issuer)
+        kits = provision_federation(cmd, endpoint, ca, kit_store, issuer)
     except ProvisioningFailed as exc:
         raise Rejected("invalid", str(exc)) from None
     federation = _save_federation(uow, cmd, endpoint, ca, kits)
@@ -70,12 +78,13 @@ def create_federation(
                        settings.expiry_warning)
     log.info("federation provisioned", federation=cmd.name, endpoint=str(endpoint),
              sites=len(cmd.sites))
-    _announce(uow, federation, tables.sites(uow.db, cmd.name), existing=False)
+    _announce(uow, federation, tables.sites(uow.db, cmd.name), existing=False,
+              kits=_kits(kit_store, artifacts))
 
 
 def add_site(
     cmd: AddSite, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings,
-    issuer: Issuer,
+    issuer: Issuer, artifacts: ArtifactStore,
 ) -> None:
     federation = _federation(uow, cmd.federation)
     known = tables.site(uow.db, cmd.federation, cmd.site)
@@ -83,7 +92,8 @@ def add_site(
         _check_known_site(cmd, known)
         log.info("site already provisioned; announcing it again", federation=cmd.federation,
                  site=cmd.site)
-        uow.publish(_site_event(known, deploy=cmd.deploy, existing=True))
+        uow.publish(_site_event(known, _kits(kit_store, artifacts), deploy=cmd.deploy,
+                                existing=True))
         return
     if problem := site_name_problem(cmd.site, federation.server_host):
         raise Rejected("invalid", f"site: {problem}",
@@ -103,17 +113,19 @@ def add_site(
     record_certificate(uow, cmd.federation, kit.name, kit.kind, kit.certificate,
                        settings.expiry_warning)
     log.info("site provisioned", federation=cmd.federation, site=cmd.site)
-    uow.publish(_site_event(tables.site(uow.db, cmd.federation, cmd.site), deploy=cmd.deploy))
+    uow.publish(_site_event(tables.site(uow.db, cmd.federation, cmd.site),
+                            _kits(kit_store, artifacts), deploy=cmd.deploy))
 
 
-def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore) -> None:
+def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore,
+                artifacts: ArtifactStore) -> None:
     _federation(uow, cmd.federation)
     known = tables.site(uow.db, cmd.federation, cmd.site)
     if known is None:
         raise Rejected("not_found", f"site {cmd.site} is not part of federation {cmd.federation}",
                        errors=[{"field": "site", "problem": "no such site"}])
     if known.status != "removed":
-        kit_store.remove(cmd.federation, cmd.site)  # its private key goes with it
+        withdraw_kit(kit_store, artifacts, cmd.federation, cmd.site)  # its keys go with it
         uow.write().execute(
             "UPDATE sites SET status = 'removed', kit_ref = NULL WHERE federation = ? AND name = ?",
             (cmd.federation, cmd.site),
@@ -183,23 +195,31 @@ def _save_site(uow: UnitOfWork, federation: str, site: SiteSpec | AddSite,
     )
 
 
-def _site_event(site: tables.Site, *, deploy: bool, existing: bool = False) -> SiteProvisioned:
+def _kits(kit_store: KitStore, artifacts: ArtifactStore) -> Kits:
+    return functools.partial(publish_kit, kit_store, artifacts)
+
+
+def _site_event(site: tables.Site, kits: Kits, *, deploy: bool,
+                existing: bool = False) -> SiteProvisioned:
+    kit_ref, kit = kits(site.kit_ref)
     return SiteProvisioned(
-        federation=site.federation, site=site.name, org=site.org, kit_ref=site.kit_ref,
+        federation=site.federation, site=site.name, org=site.org, kit_ref=kit_ref, kit=kit,
         cert_fingerprint=site.cert_fingerprint, not_after=site.not_after,
         compute=site.compute, deploy=deploy, existing=existing, data=site.data,
     )
 
 
 def _announce(uow: UnitOfWork, federation: tables.Federation, sites: list[tables.Site],
-              *, existing: bool) -> None:
+              *, existing: bool, kits: Kits) -> None:
     spec = federation.spec
     ca = tables.newest_certificate(uow.db, federation.name, "ca")
     server = tables.newest_certificate(uow.db, federation.name, "server")
+    server_kit_ref, server_kit = kits(federation.server_kit_ref)
+    admin_kit_ref, admin_kit = kits(federation.admin_kit_ref)
     uow.publish(FederationProvisioned(
         federation=federation.name, server_endpoint=federation.endpoint,
-        server_kit_ref=federation.server_kit_ref, admin_kit_ref=federation.admin_kit_ref,
-        admin_name=federation.admin_name, sites=[s.name for s in sites],
+        server_kit_ref=server_kit_ref, server_kit=server_kit, admin_kit_ref=admin_kit_ref,
+        admin_kit=admin_kit, admin_name=federation.admin_name, sites=[s.name for s in sites],
         server_compute=spec.server.compute, admins=spec.admins,
         ca_fingerprint=federation.ca_fingerprint, auto_deploy=spec.auto_deploy,
         existing=existing, ca_not_after=ca.not_after if ca else None,
@@ -207,4 +227,4 @@ def _announce(uow: UnitOfWork, federation: tables.Federation, sites: list[tables
         server_not_after=server.not_after if server else None,
     ))
     for site in sites:
-        uow.publish(_site_event(site, deploy=spec.auto_deploy, existing=existing))
+        uow.publish(_site_event(site, kits, deploy=spec.auto_deploy, existing=existing))

@@ -1,9 +1,9 @@
-"""local/resources.json for a freshly built kit (docs/architecture.md §9).
+"""local/resources.json for a freshly built kit.
 
 NVFlare ships `resources.json.default` with its job store and snapshots under
-/tmp/nvflare. Both FilesystemStorage and the job store want absolute paths, so the
-server's point at folders inside the participant's runtime workspace (where the
-deployer runs its copy of the kit), through NVFlare's own `update_storage_locations`.
+/tmp/nvflare. The kit keeps those defaults: where the server runs is the deployer's
+business (it points them into the workspace it runs the kit in, on its own machine or in
+an Azure ML job), and a kit names no folder of the machine that provisioned it.
 """
 from __future__ import annotations
 
@@ -11,18 +11,15 @@ import json
 import shutil
 from pathlib import Path
 
-from nvflare.lighter.utils import update_storage_locations
-
 #: our server-side components (the bridge) are built from this package prefix
 ARCFLARE_CLASS_PREFIX = "arcflare."
 DEFAULT_RESOURCES = "resources.json.default"
 RESOURCES = "resources.json"
 
 
-def write_server_resources(kit: Path, runtime_dir: Path, heart_beat_timeout_s: int) -> None:
+def write_server_resources(kit: Path, heart_beat_timeout_s: int) -> None:
     local = kit / "local"
-    update_storage_locations(local_dir=str(local), workspace=str(runtime_dir))
-    resources = json.loads((local / RESOURCES).read_text())
+    resources = json.loads((local / DEFAULT_RESOURCES).read_text())
     for server in resources.get("servers", []):
         server["heart_beat_timeout"] = heart_beat_timeout_s
     allow_list = resources.setdefault("class_allow_list", [])

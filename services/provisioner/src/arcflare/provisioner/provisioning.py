@@ -7,9 +7,7 @@ folder is dropped. Kits are stored under the names the deployer runs them by:
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from arcflare.contracts.commands import CreateFederation
 from arcflare.flare.kits import KitStore
@@ -22,9 +20,6 @@ from arcflare.trust.kits import kit_identity
 from arcflare.trust.principals import Principal
 
 SERVER = "server"
-
-#: where the deployer runs a participant's copy of its kit: (federation, kit name) -> folder
-RuntimeDirs = Callable[[str, str], Path]
 
 
 def kit_principal(federation: str, kit: BuiltKit) -> Principal | None:
@@ -57,13 +52,13 @@ def kit_name(kit: BuiltKit) -> str:
 
 
 def _store(
-    ca: FederationCA, kit: BuiltKit, kit_store: KitStore, runtime_dirs: RuntimeDirs,
-    heart_beat_timeout_s: int, issuer: Issuer, validity_days: int,
+    ca: FederationCA, kit: BuiltKit, kit_store: KitStore, heart_beat_timeout_s: int,
+    issuer: Issuer, validity_days: int,
 ) -> StoredKit:
     name = kit_name(kit)
     add_kit_identity(issuer, ca.federation, kit, validity_days)
     if kit.kind == "server":
-        write_server_resources(kit.folder, runtime_dirs(ca.federation, name), heart_beat_timeout_s)
+        write_server_resources(kit.folder, heart_beat_timeout_s)
     elif kit.kind == "client":
         write_client_resources(kit.folder)
     ref = kit_store.put(ca.federation, name, kit.folder)
@@ -72,13 +67,13 @@ def _store(
 
 def provision_federation(
     spec: CreateFederation, endpoint: ServerEndpoint, ca: FederationCA, kit_store: KitStore,
-    runtime_dirs: RuntimeDirs, issuer: Issuer,
+    issuer: Issuer,
 ) -> list[StoredKit]:
     """Every kit of the federation (server, sites, admins), reusing the CA if it exists."""
     built, kits = ca.provision(federation_project(spec, endpoint))
     try:
         return [
-            _store(ca, kit, kit_store, runtime_dirs, spec.heart_beat_timeout_s, issuer,
+            _store(ca, kit, kit_store, spec.heart_beat_timeout_s, issuer,
                    spec.cert_validity_days) for kit in kits
         ]
     finally:

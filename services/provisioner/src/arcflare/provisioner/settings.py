@@ -37,7 +37,3 @@ class ProvisionerSettings(Settings):
     @property
     def expiry_warning(self) -> timedelta:
         return timedelta(days=self.cert_expiry_warning_days)
-
-    def runtime_dir(self, federation: str, participant: str) -> Path:
-        """Where the deployer runs a participant's copy of its kit (local mode)."""
-        return self.data_dir / "sites" / federation / participant

@@ -217,9 +217,15 @@ def _replace_prefix(value: object, root: str) -> object:
     return value
 
 
+#: of the deployer's own settings, only where the bus is goes to NVFlare: the bridge in the
+#: server reports there (unless its job names the bus); never the deployer's identity
+BUS_VARIABLES = ("ARCFLARE_BUS", "ARCFLARE_BUS_FILE", "ARCFLARE_SERVICEBUS_NAMESPACE",
+                 "ARCFLARE_SERVICEBUS_CONNECTION_STRING")
+
+
 def _environment(workspace: Path, target: Target) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("ARCFLARE_") and k != "NVFL_WORKSPACE"}
+           if (not k.startswith("ARCFLARE_") or k in BUS_VARIABLES) and k != "NVFL_WORKSPACE"}
     # python3 in the kit's scripts must be this project's interpreter (it has nvflare)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
     # nothing outside the data dir: temp files and any ~/.cache land in the workspace
