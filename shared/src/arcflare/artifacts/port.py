@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar
 
 from arcflare.contracts.artifacts import Area, ArtifactRef
+from arcflare.observability.tracing import traced
 
 Source = bytes | Path
 #: read and hashed at a time
@@ -97,10 +98,13 @@ def digest(source: Source) -> tuple[str, int]:
 
 
 class ArtifactStore(abc.ABC):
+    """Every store operation is a child span of the handler that asks for it."""
+
     #: the store's name in locators: `<name>:<area>/<sha256>`
     name: ClassVar[str]
 
     # --- what every caller uses ---------------------------------------------------
+    @traced("artifact put")
     def put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
         """Store bytes (or a file's content) unless already there; their reference."""
         ref = self.reference(source, media_type, area=area)
@@ -114,6 +118,7 @@ class ArtifactStore(abc.ABC):
         return ArtifactRef(sha256=sha256, size=size, media_type=media_type,
                            locator=f"{self.name}:{area}/{sha256}")
 
+    @traced("artifact fetch")
     def fetch(self, ref: ArtifactRef, dest: Path, *, area: Area, max_bytes: int,
               media_types: Collection[str] | None = None) -> Path:
         """The referenced bytes, verified, as the file `dest` (replaced if it exists)."""
@@ -127,6 +132,7 @@ class ArtifactStore(abc.ABC):
             partial.unlink(missing_ok=True)
         return dest
 
+    @traced("artifact read")
     def read(self, ref: ArtifactRef, *, area: Area, max_bytes: int,
              media_types: Collection[str] | None = None) -> bytes:
         """The referenced bytes, verified, in memory (for small artifacts)."""
@@ -139,6 +145,7 @@ class ArtifactStore(abc.ABC):
         """True when this store holds a blob of the reference's hash and size."""
         return ref.store == self.name and self._holds(ref.area, ref.sha256, ref.size)
 
+    @traced("artifact delete")
     def delete(self, ref: ArtifactRef) -> None:
         """Remove the blob (a removed site's kit: its keys go with it); no error when absent.
         Content-addressed: whoever put the same bytes loses them too."""
