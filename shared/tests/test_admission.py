@@ -18,29 +18,11 @@ from arcflare.trust.authority import TrustRoot
 from arcflare.trust.jws import Signer
 from arcflare.trust.principals import Principal
 
+from tests.support.recording import Seen, every_type_of, record
 from tests.support.signing import publish, raw, signer_for
 
 FPR = ":".join(["AB"] * 32)
 FED = "fed"
-
-
-class Seen:
-    def __init__(self):
-        self.messages = []
-
-
-def record(message, *, seen: Seen) -> None:
-    seen.messages.append(message)
-
-
-def every_type_of(topic: str, subscription: str) -> dict:
-    """A handler for every type the subscription delivers (a filtered subscription must
-    have one for each, or the service refuses to start)."""
-    from arcflare.contracts.base import message_class
-    from arcflare.contracts.topology import TOPOLOGY
-
-    rules = TOPOLOGY.subscription(topic, subscription).rules
-    return {message_class(r.subject): record for r in rules}
 
 
 def commands_service(settings, bus, seen) -> Service:

@@ -19,7 +19,8 @@ from arcflare.artifacts.folders import fetch_folder
 from arcflare.artifacts.packing import pack_folder_bytes
 from arcflare.artifacts.unpacking import Caps, InvalidArchive
 from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
-from arcflare.flare.kits import lock_down, make_private_dir
+from arcflare.flare.kits import lock_down
+from arcflare.trust.files import private_dir
 
 #: an NVFlare startup kit is a few dozen small files
 KIT_CAPS = Caps(max_bytes=64 * 1024 * 1024, max_files=2000)
@@ -57,7 +58,7 @@ class KitCache:
         with self._lock:
             if not (target / "startup").is_dir():
                 shutil.rmtree(target, ignore_errors=True)  # an earlier, interrupted attempt
-                make_private_dir(target.parent)
+                private_dir(target.parent)
                 fetch_folder(self.store, ref, target, area="kits", caps=KIT_CAPS,
                              media_types={STARTUP_KIT}, what=f"kit {ref.locator}",
                              locate=_startup_kit)

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from arcflare.observability.tracing import traced
+from arcflare.trust.files import private_dir
 
 FILE_SCHEME = "file:"
 AZUREML_SCHEME = "azureml:"
@@ -88,18 +89,6 @@ def file_ref(path: Path) -> str:
     return f"{FILE_SCHEME}{path.resolve()}"
 
 
-def make_private_dir(path: Path) -> Path:
-    """mkdir -p with 0700 on every folder created (and on the leaf, whatever existed)."""
-    missing = []
-    probe = path
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
-        os.chmod(folder, PRIVATE_DIR_MODE)
-    os.chmod(path, PRIVATE_DIR_MODE)
-    return path
 
 
 def lock_down(root: Path) -> None:
@@ -122,7 +111,7 @@ class FolderKitStore(KitStore):
     """Kits under `<root>/<federation>/<participant>/` (root is `<data_dir>/kits`)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = make_private_dir(Path(root).resolve())
+        self.root = private_dir(Path(root).resolve())
 
     def _folder(self, federation: str, participant: str) -> Path:
         for part in (federation, participant):
@@ -133,7 +122,7 @@ class FolderKitStore(KitStore):
     @traced("kit_store put", attributes={"arcflare.kit_store": "folder"})
     def put(self, federation: str, participant: str, built: Path) -> str:
         target = self._folder(federation, participant)
-        make_private_dir(target.parent)
+        private_dir(target.parent)
         lock_down(built)  # private before it appears under its final name
         if target.exists():
             shutil.rmtree(target)

@@ -2,6 +2,7 @@
 atomic, so a crash never leaves half a key and no other user ever reads one."""
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -18,16 +19,27 @@ PUBLIC_FILE = 0o644
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` and any missing parents; each directory this creates is 0700."""
+    """mkdir -p where every directory this creates is 0700, and the leaf 0700 whatever existed
+    (the one implementation: kits, identities and the data dir all use it)."""
     missing = []
-    probe = path
+    probe = Path(path)
     while not probe.exists():
         missing.append(probe)
         probe = probe.parent
     for directory in reversed(missing):
         directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
-        os.chmod(directory, PRIVATE_DIR)
-    return path
+    tighten(Path(path), PRIVATE_DIR)
+    for directory in missing[1:]:
+        tighten(directory, PRIVATE_DIR)
+    return Path(path)
+
+
+def tighten(path: Path, mode: int) -> None:
+    try:
+        os.chmod(path, mode)
+    except PermissionError:  # not ours (a volume mounted by someone else): say so, go on
+        logging.getLogger("arcflare").warning(
+            "cannot make %s private (mode %o): it belongs to another user", path, mode)
 
 
 def write_atomic(path: Path, data: bytes, mode: int) -> None:

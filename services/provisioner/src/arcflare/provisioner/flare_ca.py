@@ -20,12 +20,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcflare.flare.kits import PRIVATE_FILE_MODE, make_private_dir
+from arcflare.flare.kits import PRIVATE_FILE_MODE
 from arcflare.observability.tracing import traced
 from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
 from arcflare.provisioner.flare_cache import ParsedTemplates, ca_credentials
 from arcflare.provisioner.new_site_builders import for_new_sites
 from arcflare.runtime import get_logger
+from arcflare.trust.files import private_dir
 from cryptography import x509
 from nvflare.lighter.constants import CtxKey
 from nvflare.lighter.entity import Project
@@ -106,7 +107,7 @@ class FederationCA:
 
     def _build(self, builders: list[Builder], flare_project: Project,
                kept: list[dict]) -> tuple[Path, list[BuiltKit]]:
-        make_private_dir(self.workspace)
+        private_dir(self.workspace)
         context = Provisioner(str(self.root), [ParsedTemplates(), *builders]).provision(
             flare_project, logger=_FlareLog()
         )
@@ -133,6 +134,6 @@ class FederationCA:
     def _lock_state(self) -> None:
         state_dir = self.state_file.parent
         if state_dir.is_dir():
-            make_private_dir(state_dir)
+            private_dir(state_dir)
         if self.state_file.is_file():
             os.chmod(self.state_file, PRIVATE_FILE_MODE)
