@@ -164,5 +164,7 @@ def test_compose_runs_prometheus_and_grafana_on_these_files() -> None:
     scraped = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())["scrape_configs"]
     targets = {t.split(":")[0] for job in scraped for c in job["static_configs"]
                for t in c["targets"]}
-    arcflare = {name for name, svc in services.items() if "build" in svc}
+    # every long-running ArcFlare process; not the one-shot identities hand-out nor the CLI
+    arcflare = {name for name, svc in services.items()
+                if "build" in svc and svc.get("restart") != "no" and not svc.get("profiles")}
     assert targets == arcflare, targets ^ arcflare

@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 from arcflare.client import Client
 from arcflare.contracts.commands import RecipePackage, SubmitJob
-from arcflare.contracts.events import FederationProvisioned
 from arcflare.job_controller.adapters.flare_admin import JobView
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.job_controller.watcher import JobWatcher
 from arcflare.observability import tracing
-from jc_fakes import ADMINS, CA, FakeFlareAdmin
+from jc_fakes import FakeFlareAdmin, provisioned
 
 from tests.support.signing import as_provisioner
 from tests.support.spans import recorded_spans
@@ -38,13 +37,11 @@ def test_the_watchers_job_events_belong_to_the_submit_jobs_trace(tmp_path: Path,
     admin = SteppingAdmin(["site-1", "site-2"])
     settings = JobControllerSettings(data_dir=tmp_path)
     svc = bootstrap(settings, admin_factory=lambda fed: admin, watch=False)
-    as_provisioner(svc, FederationProvisioned(
-        federation="fed", server_endpoint="localhost:1", server_kit_ref="file:/s",
-        admin_kit_ref="file:/kits/admin/startup", admin_name="a@b.org", sites=["site-1", "site-2"],
-        ca_fingerprint=CA, admins=ADMINS))
+    as_provisioner(svc, provisioned())
     svc.drain()
     client = Client(settings)
-    watcher = JobWatcher(svc.state, svc.dependencies["flare_admins"], settings)
+    watcher = JobWatcher(svc.state, svc.dependencies["flare_admins"], settings,
+                         svc.dependencies["artifacts"])
     try:
         with tracing.span("arcflare job submit", root=True) as cli:
             client.send(SubmitJob(federation="fed", name="logreg", min_clients=2,
