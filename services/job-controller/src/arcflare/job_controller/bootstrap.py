@@ -7,6 +7,7 @@ from arcflare.flare.kit_artifacts import KitCache
 from arcflare.job_controller import tables
 from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from arcflare.job_controller.recipes import warm_up
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.job_controller.tables import MIGRATIONS
 from arcflare.job_controller.watcher import FederationWatcher, JobWatcher
@@ -42,7 +43,7 @@ def bootstrap(
         ],
         dependencies={"flare_admins": flare_admins, "artifacts": artifacts, **overrides},
         background=[JobWatcher(state, flare_admins, s, artifacts),
-                    FederationWatcher(state, observer_admins, s)]
+                    FederationWatcher(state, observer_admins, s), warm_up]
         if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],
         # NVFlare-style roles: leads and project admins run jobs; members only read
