@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import psutil
 from arcflare.bus.port import Bus
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
-from arcflare.contracts.topology import TOPOLOGY, Topology
 from arcflare.deployer.adapters.processes import MARKER
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
@@ -22,21 +20,6 @@ from tests.support.signing import publish as signed_publish
 from tests.support.signing import signer_for
 
 FINGERPRINT = ":".join(["AB"] * 32)
-
-
-def short_lock_topology(seconds: float = 5.0) -> Topology:
-    """The real topology with locks of a few seconds (Service Bus allows as little as 5 s)."""
-    def short(options):
-        return replace(options, lock_duration=timedelta(seconds=seconds))
-
-    return Topology(
-        queues=tuple(replace(q, options=short(q.options)) for q in TOPOLOGY.queues),
-        topics=tuple(
-            replace(t, subscriptions=tuple(replace(s, options=short(s.options))
-                                           for s in t.subscriptions))
-            for t in TOPOLOGY.topics
-        ),
-    )
 
 
 def settings(data_dir: Path, **overrides) -> DeployerSettings:

@@ -11,7 +11,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root: t
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.settings import DeployerSettings
-from dep_service import short_lock_topology
+
+from tests.support.topology import short_lock_topology
 
 if __name__ == "__main__":
     settings = DeployerSettings()

@@ -19,10 +19,11 @@ from dep_service import (
     processes_in,
     publish,
     settings,
-    short_lock_topology,
     site_provisioned,
     wait_for,
 )
+
+from tests.support.topology import short_lock_topology
 
 pytestmark = [pytest.mark.nvflare, pytest.mark.chaos]
 CHILD = Path(__file__).with_name("deployer_child.py")

@@ -81,6 +81,105 @@ class TestKitStoreContract:
         assert kit_store.ref("demo", "site-1") is None
         assert kit_store.participants("demo") == []
 
+    # --- versions ------------------------------------------------------------------
+    def test_replace_puts_the_new_version_in_place_and_keeps_the_old(self, kit_store, tmp_path):
+        kit_store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+
+        ref = kit_store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+
+        assert kit_store.ref("demo", "site-1") == ref
+        assert (kit_store.resolve(ref) / "startup" / "client.crt").read_bytes() == b"TWO"
+        assert (kit_store.previous("demo", "site-1") / "startup" / "client.crt").read_bytes() \
+            == b"ONE"
+        assert kit_store.participants("demo") == ["site-1"]
+        assert kit_store.unsettled("demo") == ["site-1"]
+
+    def test_drop_previous_deletes_the_old_version_only(self, kit_store, tmp_path):
+        kit_store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+        ref = kit_store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+
+        kit_store.drop_previous("demo", "site-1")
+        kit_store.drop_previous("demo", "site-1")
+
+        assert kit_store.previous("demo", "site-1") is None
+        assert (kit_store.resolve(ref) / "startup" / "client.crt").read_bytes() == b"TWO"
+        assert kit_store.unsettled("demo") == []
+
+    def test_a_second_replace_keeps_only_the_version_it_replaced(self, kit_store, tmp_path):
+        kit_store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+        kit_store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+
+        kit_store.replace("demo", "site-1", built_kit(tmp_path / "c", cert=b"THREE"))
+
+        assert (kit_store.previous("demo", "site-1") / "startup" / "client.crt").read_bytes() \
+            == b"TWO"
+
+    def test_restore_previous_undoes_a_replace(self, kit_store, tmp_path):
+        kit_store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+        kit_store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+
+        restored = kit_store.restore_previous("demo", "site-1")
+        again = kit_store.restore_previous("demo", "site-1")
+
+        ref = kit_store.ref("demo", "site-1")
+        assert (restored, again) == (True, False)
+        assert (kit_store.resolve(ref) / "startup" / "client.crt").read_bytes() == b"ONE"
+        assert kit_store.previous("demo", "site-1") is None
+
+    def test_remove_takes_every_version(self, kit_store, tmp_path):
+        kit_store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+        kit_store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+
+        kit_store.remove("demo", "site-1")
+
+        assert kit_store.previous("demo", "site-1") is None
+        assert kit_store.participants("demo") == kit_store.unsettled("demo") == []
+
+
+def test_a_replace_cut_short_between_its_renames_is_mended_by_restore(tmp_path):
+    # Prepare: the current kit moved aside, the new one whole beside its place, no kit in it
+    store = FolderKitStore(tmp_path / "kits")
+    store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+    root = tmp_path / "kits" / "demo"
+    (root / ".previous").mkdir(mode=0o700)
+    (root / "site-1").rename(root / ".previous" / "site-1")
+    (root / ".incoming").mkdir(mode=0o700)
+    built_kit(root / ".incoming", cert=b"TWO")
+
+    # Execute
+    listed = store.unsettled("demo")
+    restored = store.restore_previous("demo", "site-1")
+
+    # Assert
+    assert listed == ["site-1"] and restored
+    assert (root / "site-1" / "startup" / "client.crt").read_bytes() == b"ONE"
+    assert not (root / ".incoming" / "site-1").exists()
+
+
+def test_a_replaced_kit_is_private_before_it_takes_its_place(tmp_path):
+    store = FolderKitStore(tmp_path / "kits")
+    store.put("demo", "site-1", built_kit(tmp_path / "a"))
+
+    ref = store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+
+    kit = resolve(ref)
+    assert stat.S_IMODE((kit / "startup" / "client.key").stat().st_mode) == 0o600
+    for folder in (kit, tmp_path / "kits" / "demo" / ".previous"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_azureml_versions_follow_the_local_ones(tmp_path):
+    client = FakeMLClient()
+    store = AzureMLKitStore(FolderKitStore(tmp_path / "kits"), client)
+    first = store.put("demo", "site-1", built_kit(tmp_path / "a", cert=b"ONE"))
+
+    second = store.replace("demo", "site-1", built_kit(tmp_path / "b", cert=b"TWO"))
+    store.drop_previous("demo", "site-1")
+
+    assert [d.version for d in client.data.created] == \
+        [first.rsplit(":", 1)[1], second.rsplit(":", 1)[1]]
+    assert client.data.archived == [tuple(first.removeprefix("azureml:").split(":"))]
+
 
 def test_folder_kits_are_private_and_resolve_locally(tmp_path):
     store = FolderKitStore(tmp_path / "kits")

@@ -2,8 +2,8 @@
 
 - project_admin: everything, and the only one who creates federations, adds or
   removes sites, deploys the server or tears the federation down;
-- org_admin: deploys, stops and restarts the sites of its own organisation, and
-  tails their logs;
+- org_admin: deploys, stops and restarts the sites of its own organisation, renews
+  their certificates, and tails their logs;
 - lead: submits and aborts jobs, refreshes the federation status, tails logs;
 - member: reads (the ledger's HTTP API); issues no command.
 
@@ -26,7 +26,8 @@ PROJECT_ADMIN_ONLY: frozenset[type[Command]] = frozenset(
 )
 #: site commands an org admin may issue for a site of its own organisation
 ORG_SITE_COMMANDS: frozenset[type[Command]] = frozenset(
-    {c.DeploySite, c.StopSite, c.RestartSite, c.RestartSiteClient, c.TailSiteLogs}
+    {c.DeploySite, c.StopSite, c.RestartSite, c.RestartSiteClient, c.TailSiteLogs,
+     c.RenewCertificate}
 )
 LEAD_COMMANDS: frozenset[type[Command]] = frozenset(
     {c.SubmitJob, c.AbortJob, c.RefreshFederationStatus, c.TailSiteLogs}
@@ -75,8 +76,11 @@ def _find(principal: str, admins: list[AdminSpec]) -> AdminSpec | None:
 def _own_org(
     principal: str, admin: AdminSpec, command: Command, site_orgs: Mapping[str, str]
 ) -> str | None:
-    site = getattr(command, "site", None)
+    site = _site_of(command)
     org = site_orgs.get(site) if site else None
+    if org is None and isinstance(command, c.RenewCertificate):
+        return (f"org_admin {principal} may renew only the certificates of {admin.org}'s sites; "
+                f"{site} is not a site of the federation")
     if org is None:
         return f"site {site} is not part of the federation, so org_admin {principal} may not act on it"
     if org != admin.org:
@@ -85,6 +89,13 @@ def _own_org(
             f"{site} belongs to {org}"
         )
     return None
+
+
+def _site_of(command: Command) -> str | None:
+    """The site a command acts on (a renewal's participant may be a site, or not)."""
+    if isinstance(command, c.RenewCertificate):
+        return command.participant
+    return getattr(command, "site", None)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,26 @@ class RemoveSite(_ProvisionerCommand):
     site: SiteName
 
 
+#: a participant whose certificate can be renewed: "server", a site's name or an admin's email
+Participant = Annotated[
+    str, Field(pattern=r"^([A-Za-z0-9-_]{1,63}|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})$",
+               max_length=254,
+               description='"server", a site (NVFlare client) name, or an admin\'s email')
+]
+#: what a renewal does while a job runs on the participant: wait for the job to end, or
+#: leave the participant on its old certificate and say why
+IfJobRunning = Literal["wait", "refuse"]
+
+
+class RenewCertificate(_ProvisionerCommand):
+    """A new key and certificate for one participant from the federation's own CA, in a new
+    version of its kit; the deployer then restarts that participant on it (the roll)."""
+
+    federation: FederationName
+    participant: Participant
+    if_job_running: IfJobRunning = "wait"
+
+
 class _DeployerCommand(Command):
     channel: ClassVar[str] = "deployer"
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.base import Event, Telemetry
-from arcflare.contracts.commands import AdminSpec
+from arcflare.contracts.commands import AdminSpec, IfJobRunning, Participant
 from arcflare.contracts.fields import (
     ComputeSpec,
     FederationName,
@@ -29,6 +29,14 @@ HealthStatus = Literal[
     "unknown"
 ]
 Fingerprint = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")]
+
+
+class AdminCertificate(Part):
+    """An admin's certificate as the outside world may know it: no key, only its dates."""
+
+    participant: str = Field(max_length=254)  # the admin's email
+    fingerprint: Fingerprint
+    not_after: datetime
 
 
 class FederationProvisioned(Event):
@@ -56,6 +64,8 @@ class FederationProvisioned(Event):
     #: and the job-controller fetch, verify and use; no path of the provisioner's machine
     server_kit: ArtifactRef | None = None
     admin_kit: ArtifactRef | None = None
+    #: each admin's current certificate (their kits are the provisioner's to hand out)
+    admin_certificates: list[AdminCertificate] = Field(default_factory=list, max_length=100)
 
 
 class SiteProvisioned(Event):
@@ -87,6 +97,29 @@ class CertificateExpiring(Event):
     fingerprint: Fingerprint
     not_after: datetime
     days_left: int
+
+
+class CertificateRenewed(Event):
+    """A participant's new key and certificate, signed by the federation's own CA, in a new
+    version of its kit; the previous version is kept until the deployer has rolled the
+    participant onto the new one (ParticipantRolled). No other kit changed."""
+
+    federation: FederationName
+    participant: Participant  # "server", a site's name or an admin's email
+    kind: Literal["server", "client", "admin"]
+    old_fingerprint: Fingerprint
+    new_fingerprint: Fingerprint
+    not_after: datetime
+    kit_ref: str
+    #: what the deployer does while a job runs on the participant (the command's option)
+    if_job_running: IfJobRunning = "wait"
+    #: renewed by the provisioner on its own (ARCFLARE_CERT_AUTO_RENEW_DAYS), not on command
+    automatic: bool = False
+    #: the CA expires before a full term would end, so this certificate ends with the CA:
+    #: only a new CA (docs/certificates.md) lets it live longer
+    limited_by_ca: bool = False
+    #: the new kit in the artifact store (kit_ref is its locator, or its Azure ML asset)
+    kit: ArtifactRef | None = None
 
 
 class ServerDeployed(Event):
@@ -128,6 +161,41 @@ class SiteStopped(Event):
     #: the deployer's generation of this participant's deployment (one per process or job
     #: it started); with the event kind it orders a participant's lifecycle facts
     generation: int | None = None
+
+
+class ParticipantRolled(Event):
+    """The deployer moved a participant onto its renewed kit: restarted it from the new kit
+    (it was running: the server's clients reconnect on their own), or recorded the kit for
+    its next start (it was not running)."""
+
+    federation: FederationName
+    participant: SiteName  # "server" or a site's name
+    #: the certificate it runs with now (CertificateRenewed.new_fingerprint)
+    fingerprint: Fingerprint
+    restarted: bool
+    generation: int | None = None
+    #: the jobs the roll waited for before restarting it
+    waited_for: list[JobId] = Field(default_factory=list)
+
+
+class RollPostponed(Event):
+    """A renewed participant runs a job: it is restarted on its new kit once these end."""
+
+    federation: FederationName
+    participant: SiteName
+    fingerprint: Fingerprint
+    jobs: list[JobId] = Field(min_length=1)
+
+
+class RollRefused(Event):
+    """A renewed participant was left running on its old certificate (a job was running and
+    the renewal said not to wait): its next start uses the new kit."""
+
+    federation: FederationName
+    participant: SiteName
+    fingerprint: Fingerprint
+    reason: str = Field(max_length=2000)
+    jobs: list[JobId] = Field(default_factory=list)
 
 
 class FederationTornDown(Event):

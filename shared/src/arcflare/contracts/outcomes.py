@@ -6,6 +6,9 @@ SUCCESS: dict[str, tuple[str, ...]] = {
     "CreateFederation": ("FederationProvisioned",),
     "AddSite": ("SiteProvisioned",),
     "RemoveSite": ("SiteRemoved",),
+    # the new kit exists; the deployer's roll follows (ParticipantRolled, RollRefused), caused
+    # by CertificateRenewed and correlated with the command
+    "RenewCertificate": ("CertificateRenewed",),
     "DeployServer": ("ServerDeployed",),
     "DeploySite": ("SiteDeployed",),
     "StopSite": ("SiteStopped",),

@@ -140,12 +140,18 @@ TOPOLOGY = Topology(
             (
                 Subscription(
                     "deployer",
-                    by_type("FederationProvisioned", "SiteProvisioned", "SiteRemoved"),
+                    # jobs: a renewed participant is rolled once the jobs it runs have ended
+                    by_type("FederationProvisioned", "SiteProvisioned", "SiteRemoved",
+                            "CertificateRenewed", "JobSubmitted", "JobCompleted", "JobFailed"),
                     EVENTS,
                 ),
                 Subscription(
-                    "job-controller", by_type("FederationProvisioned", "SiteRemoved"), EVENTS,
+                    "job-controller",
+                    by_type("FederationProvisioned", "SiteRemoved", "CertificateRenewed"),
+                    EVENTS,
                 ),
+                # a renewed participant runs on its new kit: the previous version can go
+                Subscription("provisioner", by_type("ParticipantRolled"), EVENTS),
                 Subscription(
                     "metrics-relay",
                     by_type("JobSubmitted", "JobStatusChanged", "JobCompleted"),

@@ -60,6 +60,37 @@ class KitStore(ABC):
     def participants(self, federation: str) -> list[str]:
         """Every participant with a stored kit in this federation."""
 
+    # --- versions: a renewal puts a new kit in place and keeps the one it replaced ---------
+    @abstractmethod
+    def replace(self, federation: str, participant: str, built: Path) -> str:
+        """Take the kit folder `built` as the participant's new version and return its ref.
+
+        The kit it replaces is kept as the previous version (until drop_previous or
+        restore_previous); an older previous version is deleted. The current kit is never
+        seen half-written: the new one is whole beside it before it takes its place.
+        """
+
+    @abstractmethod
+    def previous(self, federation: str, participant: str) -> Path | None:
+        """The folder of the participant's previous version, if one is kept."""
+
+    @abstractmethod
+    def drop_previous(self, federation: str, participant: str) -> None:
+        """Delete the previous version (its keys with it): the new one is in use."""
+
+    @abstractmethod
+    def restore_previous(self, federation: str, participant: str) -> bool:
+        """Put the previous version back in place of the current one (a renewal that was
+        never recorded); False when there is none. A new version still on its way in goes."""
+
+    @abstractmethod
+    def discard_incoming(self, federation: str, participant: str) -> None:
+        """Delete a new version that never took its place (a renewal cut short)."""
+
+    @abstractmethod
+    def unsettled(self, federation: str) -> list[str]:
+        """Participants with a previous version kept or a new one on its way in."""
+
     def resolve(self, kit_ref: str) -> Path:
         """The local folder behind a kit ref (only `file:` refs are local)."""
         return resolve(kit_ref)
@@ -107,8 +138,22 @@ def lock_down(root: Path) -> None:
             os.chmod(path, PRIVATE_FILE_MODE if name.endswith(KEY_SUFFIXES) else owner)
 
 
+#: beside a federation's kits: versions a renewal replaced, and new ones on their way in
+PREVIOUS, INCOMING = ".previous", ".incoming"
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename (same file system: O(1)), else copy then delete; the target must not exist."""
+    try:
+        os.replace(source, target)
+    except OSError:
+        shutil.copytree(source, target, symlinks=True)  # keeps the modes already set
+        shutil.rmtree(source)
+
+
 class FolderKitStore(KitStore):
-    """Kits under `<root>/<federation>/<participant>/` (root is `<data_dir>/kits`)."""
+    """Kits under `<root>/<federation>/<participant>/` (root is `<data_dir>/kits`); a renewed
+    kit's previous version under `<root>/<federation>/.previous/<participant>/`."""
 
     def __init__(self, root: Path) -> None:
         self.root = private_dir(Path(root).resolve())
@@ -126,12 +171,56 @@ class FolderKitStore(KitStore):
         lock_down(built)  # private before it appears under its final name
         if target.exists():
             shutil.rmtree(target)
-        try:
-            os.replace(built, target)  # same file system: a rename, O(1) per kit
-        except OSError:
-            shutil.copytree(built, target, symlinks=True)  # keeps the modes set above
-            shutil.rmtree(built)
+        _move(built, target)
         return file_ref(target)
+
+    def _aside(self, federation: str, where: str, participant: str) -> Path:
+        return self._folder(federation, participant).parent / where / participant
+
+    @traced("kit_store replace", attributes={"arcflare.kit_store": "folder"})
+    def replace(self, federation: str, participant: str, built: Path) -> str:
+        target = self._folder(federation, participant)
+        incoming = self._aside(federation, INCOMING, participant)
+        previous = self._aside(federation, PREVIOUS, participant)
+        make_private_dir(incoming.parent)
+        make_private_dir(previous.parent)
+        lock_down(built)
+        shutil.rmtree(incoming, ignore_errors=True)  # an attempt that never got in
+        _move(built, incoming)  # whole, beside its place, before anything is swapped
+        shutil.rmtree(previous, ignore_errors=True)
+        # two renames: a crash between them leaves no current kit, which restore_previous mends
+        if target.exists():
+            os.replace(target, previous)
+        os.replace(incoming, target)
+        return file_ref(target)
+
+    def previous(self, federation: str, participant: str) -> Path | None:
+        folder = self._aside(federation, PREVIOUS, participant)
+        return folder if (folder / "startup").is_dir() else None
+
+    def drop_previous(self, federation: str, participant: str) -> None:
+        shutil.rmtree(self._aside(federation, PREVIOUS, participant), ignore_errors=True)
+
+    def restore_previous(self, federation: str, participant: str) -> bool:
+        self.discard_incoming(federation, participant)
+        previous = self.previous(federation, participant)
+        if previous is None:
+            return False
+        target = self._folder(federation, participant)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(previous, target)
+        return True
+
+    def discard_incoming(self, federation: str, participant: str) -> None:
+        shutil.rmtree(self._aside(federation, INCOMING, participant), ignore_errors=True)
+
+    def unsettled(self, federation: str) -> list[str]:
+        found = set()
+        for where in (PREVIOUS, INCOMING):
+            folder = self._folder(federation, where)
+            if folder.is_dir():
+                found.update(p.name for p in folder.iterdir())
+        return sorted(found)
 
     def ref(self, federation: str, participant: str) -> str | None:
         target = self._folder(federation, participant)
@@ -140,6 +229,8 @@ class FolderKitStore(KitStore):
     @traced("kit_store remove", attributes={"arcflare.kit_store": "folder"})
     def remove(self, federation: str, participant: str) -> None:
         shutil.rmtree(self._folder(federation, participant), ignore_errors=True)
+        for where in (PREVIOUS, INCOMING):
+            shutil.rmtree(self._aside(federation, where, participant), ignore_errors=True)
 
     def participants(self, federation: str) -> list[str]:
         folder = self.root / federation

@@ -1,4 +1,5 @@
-"""Wires the provisioner: its state DB, the kit store, the command consumer, the expiry watch."""
+"""Wires the provisioner: its state DB, the kit store, the command and event consumers, the
+expiry watch and (opt-in) automatic renewal."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,10 @@ from arcflare.artifacts import open_artifact_store
 from arcflare.bus import connect
 from arcflare.flare.kits import FolderKitStore, KitStore
 from arcflare.provisioner import tables
+from arcflare.provisioner.auto_renewal import auto_renewal
 from arcflare.provisioner.expiry import expiry_watch
-from arcflare.provisioner.handlers import COMMAND_HANDLERS
+from arcflare.provisioner.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from arcflare.provisioner.renewal import settle_all
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.runtime import Consumer, Service, StateStore
 from arcflare.runtime.authorization import enforce_policy
@@ -53,15 +56,20 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
     kit_store = overrides.pop("kit_store", None) or kit_store_for(s)
     issuer = overrides.pop("issuer", None) or load_issuer(s)
     artifacts = overrides.pop("artifacts", None) or open_artifact_store(s)
+    settle_all(state, kit_store, artifacts)  # a renewal cut short by a crash: its kit back
+    background = [expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)]
+    if s.auto_renewal is not None:
+        background.append(auto_renewal(state, kit_store, issuer, s, artifacts))
     return Service(
         name="provisioner",
         settings=s,
         bus=bus,
         state=state,
-        consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True)],
+        consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True),
+                   Consumer("events", subscription="provisioner", handlers=EVENT_HANDLERS)],
         dependencies={"kit_store": kit_store, "issuer": issuer, "artifacts": artifacts,
                       **overrides},
-        background=[expiry_watch(state, s.expiry_warning, s.cert_expiry_check_interval_s)],
+        background=background,
         # NVFlare-style roles: only the federation's project_admin provisions
         authorize=enforce_policy(tables.access, source_of_truth=True),
     )

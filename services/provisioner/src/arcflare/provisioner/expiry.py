@@ -4,7 +4,8 @@ NVFlare certificates expire silently (360 days by default). Every certificate we
 issue gets a CertificateExpiring scheduled `warning` before its not_after; one
 that is already inside that window (a short validity, or a wider window set
 since) is announced at once by the start-up check, and only once. Removing a site
-withdraws the scheduled warnings of its certificates.
+withdraws the scheduled warnings of its certificates; renewing one withdraws the
+warning of the certificate it replaces (the new one gets its own).
 """
 from __future__ import annotations
 
@@ -59,10 +60,19 @@ def record_certificate(
 def withdraw_warnings(uow: UnitOfWork, federation: str, site: str) -> int:
     """Cancel the scheduled CertificateExpiring of a removed site's certificates: nobody
     is to renew them. Returns how many were withdrawn."""
+    return _withdraw(uow, "federation = ? AND participant = ? AND kind = 'client'",
+                     (federation, site))
+
+
+def withdraw_warning(uow: UnitOfWork, federation: str, fingerprint: str) -> bool:
+    """Cancel the scheduled CertificateExpiring of one certificate (a renewal replaced it)."""
+    return bool(_withdraw(uow, "federation = ? AND fingerprint = ?", (federation, fingerprint)))
+
+
+def _withdraw(uow: UnitOfWork, where: str, args: tuple) -> int:
     rows = uow.write().execute(
-        "SELECT warning_id FROM certificates WHERE federation = ? AND participant = ? "
-        "AND kind = 'client' AND warning_id IS NOT NULL AND warned_at IS NULL",
-        (federation, site),
+        f"SELECT warning_id FROM certificates WHERE {where} "
+        "AND warning_id IS NOT NULL AND warned_at IS NULL", args,
     ).fetchall()
     return sum(uow.cancel_scheduled(row["warning_id"]) for row in rows)
 
@@ -72,7 +82,8 @@ def _due(db: sqlite3.Connection, warning: timedelta, now: datetime) -> list[sqli
         """SELECT c.* FROM certificates c
            LEFT JOIN sites s ON s.federation = c.federation AND s.name = c.participant
                                 AND c.kind = 'client'
-           WHERE c.warned_at IS NULL AND (s.status IS NULL OR s.status != 'removed')"""
+           WHERE c.warned_at IS NULL AND c.replaced_by IS NULL
+                 AND (s.status IS NULL OR s.status != 'removed')"""
     ).fetchall()
     due = []
     for row in rows:

@@ -9,7 +9,8 @@ A new site is built by the same builders with two differences that keep it fast
 whatever the federation's size: the CA comes in already loaded (flare_cache), through
 NVFlare's own "project provides the root credentials" path, and the server in its
 project only describes the endpoint the site connects to: nothing of the server is
-built, its key never loaded (new_site_builders).
+built, its key never loaded (new_site_builders). A renewal is built the same way, with
+a certificate builder that issues the renewed participant a new pair (renewal_builders).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from arcflare.observability.tracing import traced
 from arcflare.provisioner.certificates import CertificateFacts, facts, read_facts
 from arcflare.provisioner.flare_cache import ParsedTemplates, ca_credentials
 from arcflare.provisioner.new_site_builders import for_new_sites
+from arcflare.provisioner.renewal_builders import for_renewal
 from arcflare.runtime import get_logger
 from arcflare.trust.files import private_dir
 from cryptography import x509
@@ -98,12 +100,27 @@ class FederationCA:
         """Build the clients of `project` (its server only names the endpoint), signed by
         the existing CA; returns the scratch folder and the client kits in it."""
         given = for_new_sites(copy.deepcopy(project))
+        clients = [p for p in project["participants"] if p["type"] == "client"]
+        return self._build(prepare_builders(given), self._with_ca(given), clients)
+
+    def renew(self, project: dict, participant: str, kind: str) -> tuple[Path, BuiltKit]:
+        """A new key and certificate for `participant` (of `kind`; the server's name for the
+        server) signed by the existing CA, in a freshly built kit; returns the scratch folder
+        and that kit. The CA state then holds the new pair in place of the old."""
+        given = for_renewal(copy.deepcopy(project), participant, kind)
+        renewed = [p for p in project["participants"]
+                   if p["type"] == kind and p["name"] == participant]
+        built, (kit,) = self._build(prepare_builders(given), self._with_ca(given), renewed)
+        return built, kit
+
+    def _with_ca(self, given: dict) -> Project:
+        """The project with the CA loaded (once per process, flare_cache) through NVFlare's
+        own "project provides the root credentials" path."""
         flare_project = prepare_project(given)
         ca = ca_credentials(self.state_file)
         flare_project.serialized_root_cert = ca.serialized_cert
         flare_project.root_private_key = ca.private_key
-        clients = [p for p in project["participants"] if p["type"] == "client"]
-        return self._build(prepare_builders(given), flare_project, clients)
+        return flare_project
 
     def _build(self, builders: list[Builder], flare_project: Project,
                kept: list[dict]) -> tuple[Path, list[BuiltKit]]:

@@ -1,4 +1,4 @@
-"""The provisioner's handlers: CreateFederation, AddSite, RemoveSite.
+"""The provisioner's handlers: CreateFederation, AddSite, RemoveSite, RenewCertificate (renewal).
 
 NVFlare provisioning (the external side effect) runs first; the records, the
 certificate expiry schedule and the events then commit together. A redelivery
@@ -13,9 +13,21 @@ from datetime import UTC, datetime
 
 from arcflare.artifacts import ArtifactStore
 from arcflare.contracts.artifacts import ArtifactRef
-from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite, SiteSpec
+from arcflare.contracts.commands import (
+    AddSite,
+    CreateFederation,
+    RemoveSite,
+    RenewCertificate,
+    SiteSpec,
+)
 from arcflare.contracts.envelope import describe_errors
-from arcflare.contracts.events import FederationProvisioned, SiteProvisioned, SiteRemoved
+from arcflare.contracts.events import (
+    AdminCertificate,
+    FederationProvisioned,
+    ParticipantRolled,
+    SiteProvisioned,
+    SiteRemoved,
+)
 from arcflare.flare.kits import KitStore
 from arcflare.provisioner import tables
 from arcflare.provisioner.expiry import record_certificate, withdraw_warnings
@@ -23,6 +35,7 @@ from arcflare.provisioner.flare_ca import FederationCA, ProvisioningFailed
 from arcflare.provisioner.kit_publishing import publish_kit, withdraw_kit
 from arcflare.provisioner.project import ServerEndpoint, project_admin
 from arcflare.provisioner.provisioning import StoredKit, provision_federation, provision_site
+from arcflare.provisioner.renewal import drop_rolled_kit, renew_certificate
 from arcflare.provisioner.server_ports import free_port, ports_in_use
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.provisioner.spec_checks import differences, federation_problems, site_name_problem
@@ -86,7 +99,7 @@ def add_site(
     cmd: AddSite, *, uow: UnitOfWork, kit_store: KitStore, settings: ProvisionerSettings,
     issuer: Issuer, artifacts: ArtifactStore,
 ) -> None:
-    federation = _federation(uow, cmd.federation)
+    federation = tables.known_federation(uow.db, cmd.federation)
     known = tables.site(uow.db, cmd.federation, cmd.site)
     if known is not None:
         _check_known_site(cmd, known)
@@ -119,7 +132,7 @@ def add_site(
 
 def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore,
                 artifacts: ArtifactStore) -> None:
-    _federation(uow, cmd.federation)
+    tables.known_federation(uow.db, cmd.federation)
     known = tables.site(uow.db, cmd.federation, cmd.site)
     if known is None:
         raise Rejected("not_found", f"site {cmd.site} is not part of federation {cmd.federation}",
@@ -136,21 +149,15 @@ def remove_site(cmd: RemoveSite, *, uow: UnitOfWork, kit_store: KitStore,
     uow.publish(SiteRemoved(federation=cmd.federation, site=cmd.site))
 
 
-#: the provisioner consumes no events: it is the source of the federation's facts
-COMMAND_HANDLERS = {CreateFederation: create_federation, AddSite: add_site, RemoveSite: remove_site}
+COMMAND_HANDLERS = {CreateFederation: create_federation, AddSite: add_site, RemoveSite: remove_site,
+                    RenewCertificate: renew_certificate}
+#: the one event it listens to: a renewed participant was rolled onto its new kit
+EVENT_HANDLERS = {ParticipantRolled: drop_rolled_kit}
 
 
 # --- helpers ----------------------------------------------------------------------
 def _ca(settings: ProvisionerSettings, federation: str) -> FederationCA:
     return FederationCA(settings.ca_dir, federation)
-
-
-def _federation(uow: UnitOfWork, name: str) -> tables.Federation:
-    found = tables.federation(uow.db, name)
-    if found is None:
-        raise Rejected("not_found", f"federation {name} does not exist; create it first",
-                       errors=[{"field": "federation", "problem": "no such federation"}])
-    return found
 
 
 def _check_known_site(cmd: AddSite, known: tables.Site) -> None:
@@ -225,6 +232,10 @@ def _announce(uow: UnitOfWork, federation: tables.Federation, sites: list[tables
         existing=existing, ca_not_after=ca.not_after if ca else None,
         server_cert_fingerprint=server.fingerprint if server else None,
         server_not_after=server.not_after if server else None,
+        admin_certificates=[
+            AdminCertificate(participant=c.participant, fingerprint=c.fingerprint,
+                             not_after=c.not_after)
+            for c in tables.current_certificates(uow.db, federation.name, kind="admin")],
     ))
     for site in sites:
         uow.publish(_site_event(site, kits, deploy=spec.auto_deploy, existing=existing))

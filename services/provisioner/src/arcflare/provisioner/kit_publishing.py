@@ -8,6 +8,8 @@ store, the Azure ML data asset the deployer's jobs mount — never a path of thi
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from arcflare.artifacts import ArtifactStore
 from arcflare.artifacts.packing import pack_folder_bytes
 from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
@@ -24,9 +26,35 @@ def publish_kit(kit_store: KitStore, artifacts: ArtifactStore,
 
 def withdraw_kit(kit_store: KitStore, artifacts: ArtifactStore, federation: str,
                  participant: str) -> None:
-    """Delete a participant's kit here and its blob in the artifact store (its keys with it)."""
+    """Delete a participant's kit here and its blob in the artifact store (its keys with it),
+    and so a renewed kit's previous version."""
     kit_ref = kit_store.ref(federation, participant)
     if kit_ref is not None:
-        artifacts.delete(artifacts.reference(pack_folder_bytes(kit_store.resolve(kit_ref)),
-                                             STARTUP_KIT, area="kits"))
+        _delete_blob(artifacts, kit_store.resolve(kit_ref))
+    drop_previous_kit(kit_store, artifacts, federation, participant)
     kit_store.remove(federation, participant)
+
+
+def drop_previous_kit(kit_store: KitStore, artifacts: ArtifactStore, federation: str,
+                      participant: str) -> None:
+    """Delete the version a renewal replaced, here and in the artifact store."""
+    previous = kit_store.previous(federation, participant)
+    if previous is not None:
+        _delete_blob(artifacts, previous)
+    kit_store.drop_previous(federation, participant)
+
+
+def undo_unrecorded_kit(kit_store: KitStore, artifacts: ArtifactStore, federation: str,
+                        participant: str) -> bool:
+    """Put the previous version back in place of a renewed kit nothing recorded (a crash
+    before the commit), deleting that kit's blob if it got as far as the store."""
+    if kit_store.previous(federation, participant) is None:
+        return kit_store.restore_previous(federation, participant)
+    kit_ref = kit_store.ref(federation, participant)
+    if kit_ref is not None:
+        _delete_blob(artifacts, kit_store.resolve(kit_ref))
+    return kit_store.restore_previous(federation, participant)
+
+
+def _delete_blob(artifacts: ArtifactStore, kit: Path) -> None:
+    artifacts.delete(artifacts.reference(pack_folder_bytes(kit), STARTUP_KIT, area="kits"))

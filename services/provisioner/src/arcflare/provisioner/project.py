@@ -88,3 +88,13 @@ def one_site_project(
     exactly one certificate is signed.
     """
     return project_dict(federation, endpoint, server_org, [(site, org)], [], root_valid_days)
+
+
+def renewal_project(
+    federation: str, endpoint: ServerEndpoint, server_org: str, root_valid_days: int, *,
+    site: tuple[str, str] | None = None, admin: AdminSpec | None = None,
+) -> dict:
+    """The server and the one participant renewed: a site (name, org), an admin, or — with
+    neither — the server itself. Only that participant's kit is built (renewal_builders)."""
+    return project_dict(federation, endpoint, server_org, [site] if site else [],
+                        [admin] if admin else [], root_valid_days)

@@ -51,18 +51,27 @@ def kit_name(kit: BuiltKit) -> str:
     return SERVER if kit.kind == "server" else kit.participant
 
 
-def _store(
-    ca: FederationCA, kit: BuiltKit, kit_store: KitStore, heart_beat_timeout_s: int,
-    issuer: Issuer, validity_days: int,
-) -> StoredKit:
-    name = kit_name(kit)
-    add_kit_identity(issuer, ca.federation, kit, validity_days)
-    if kit.kind == "server":
-        write_server_resources(kit.folder, heart_beat_timeout_s)
-    elif kit.kind == "client":
-        write_client_resources(kit.folder)
-    ref = kit_store.put(ca.federation, name, kit.folder)
-    return StoredKit(name, kit.kind, ref, kit.certificate)
+@dataclass(frozen=True)
+class KitFinish:
+    """What a freshly built kit gets before it is stored: the ArcFlare identity of whoever
+    runs it (issued for validity_days) and its local/resources.json."""
+
+    issuer: Issuer
+    validity_days: int
+    heart_beat_timeout_s: int
+
+    def apply(self, federation: str, kit: BuiltKit) -> None:
+        add_kit_identity(self.issuer, federation, kit, self.validity_days)
+        if kit.kind == "server":
+            write_server_resources(kit.folder, self.heart_beat_timeout_s)
+        elif kit.kind == "client":
+            write_client_resources(kit.folder)
+
+
+def _store(ca: FederationCA, kit: BuiltKit, kit_store: KitStore, finish: KitFinish) -> StoredKit:
+    finish.apply(ca.federation, kit)
+    ref = kit_store.put(ca.federation, kit_name(kit), kit.folder)
+    return StoredKit(kit_name(kit), kit.kind, ref, kit.certificate)
 
 
 def provision_federation(
@@ -70,12 +79,10 @@ def provision_federation(
     issuer: Issuer,
 ) -> list[StoredKit]:
     """Every kit of the federation (server, sites, admins), reusing the CA if it exists."""
+    finish = KitFinish(issuer, spec.cert_validity_days, spec.heart_beat_timeout_s)
     built, kits = ca.provision(federation_project(spec, endpoint))
     try:
-        return [
-            _store(ca, kit, kit_store, spec.heart_beat_timeout_s, issuer,
-                   spec.cert_validity_days) for kit in kits
-        ]
+        return [_store(ca, kit, kit_store, finish) for kit in kits]
     finally:
         ca.discard(built)
 
@@ -97,3 +104,20 @@ def provision_site(
                          client.certificate)
     finally:
         ca.discard(built)  # the scratch build; the stored server kit is never touched
+
+
+def renew_kit(ca: FederationCA, project: dict, participant: str, kind: str,
+              kit_store: KitStore, finish: KitFinish) -> StoredKit:
+    """A new version of one participant's kit: a new key and certificate from the existing
+    CA (NVFlare's CertBuilder), a new ArcFlare identity where the kit carries one, put in
+    place of the current kit, which is kept as the previous version. `participant` is the
+    name in `project` (the server's host name for the server)."""
+    if not ca.exists():
+        raise FileNotFoundError(f"no CA state for federation {ca.federation}")
+    built, kit = ca.renew(project, participant, kind)
+    try:
+        finish.apply(ca.federation, kit)
+        ref = kit_store.replace(ca.federation, kit_name(kit), kit.folder)
+        return StoredKit(kit_name(kit), kind, ref, kit.certificate)
+    finally:
+        ca.discard(built)

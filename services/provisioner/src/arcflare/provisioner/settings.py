@@ -14,6 +14,10 @@ class ProvisionerSettings(Settings):
     cert_expiry_warning_days: int = Field(default=30, ge=1, le=3650)
     #: how often the running service re-checks for certificates inside that window
     cert_expiry_check_interval_s: float = Field(default=24 * 3600, gt=0)
+    #: renew a certificate automatically this many days before its not_after (the same
+    #: CertificateRenewed a RenewCertificate makes, so the deployer rolls the participant);
+    #: below 360, the term of a certificate NVFlare signs. None: renewals only on command
+    cert_auto_renew_days: int | None = Field(default=None, ge=1, le=359)
     #: folder: kits in <data_dir>/kits; azureml: also uploaded as uri_folder data assets
     kit_store: Literal["folder", "azureml"] = "folder"
     aml_subscription_id: str | None = None
@@ -37,3 +41,8 @@ class ProvisionerSettings(Settings):
     @property
     def expiry_warning(self) -> timedelta:
         return timedelta(days=self.cert_expiry_warning_days)
+
+    @property
+    def auto_renewal(self) -> timedelta | None:
+        days = self.cert_auto_renew_days
+        return timedelta(days=days) if days is not None else None

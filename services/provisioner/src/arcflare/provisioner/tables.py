@@ -12,6 +12,7 @@ from functools import cached_property
 
 from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.commands import AdminSpec, CreateFederation
+from arcflare.runtime import Rejected
 
 MIGRATIONS = [
     """
@@ -54,6 +55,8 @@ MIGRATIONS = [
     "ALTER TABLE certificates ADD COLUMN warning_id TEXT",
     # the site's data inputs ([DataInput] JSON), passed on in SiteProvisioned
     "ALTER TABLE sites ADD COLUMN data TEXT NOT NULL DEFAULT '[]'",
+    # the certificate a renewal replaced this one with (NULL: the participant's current one)
+    "ALTER TABLE certificates ADD COLUMN replaced_by TEXT",
 ]
 
 
@@ -105,6 +108,15 @@ def federation(db: sqlite3.Connection, name: str) -> Federation | None:
     )
 
 
+def known_federation(db: sqlite3.Connection, name: str) -> Federation:
+    """The federation, or a rejection naming it: commands about others cannot be carried out."""
+    found = federation(db, name)
+    if found is None:
+        raise Rejected("not_found", f"federation {name} does not exist; create it first",
+                       errors=[{"field": "federation", "problem": "no such federation"}])
+    return found
+
+
 def site(db: sqlite3.Connection, federation_name: str, name: str) -> Site | None:
     row = db.execute(
         "SELECT * FROM sites WHERE federation = ? AND name = ?", (federation_name, name)
@@ -151,13 +163,32 @@ def access(db: sqlite3.Connection, federation_name: str) -> FederationAccess | N
 class Certificate:
     fingerprint: str
     not_after: datetime
+    participant: str = ""
+    kind: str = ""
+
+
+def _certificate(row: sqlite3.Row) -> Certificate:
+    return Certificate(row["fingerprint"], datetime.fromisoformat(row["not_after"]),
+                       row["participant"], row["kind"])
 
 
 def newest_certificate(db: sqlite3.Connection, federation_name: str,
                        kind: str) -> Certificate | None:
-    """The latest-expiring certificate of a kind (ca, server) issued for the federation."""
+    """The current certificate of a kind there is one of (ca, server) in the federation."""
     row = db.execute(
-        "SELECT fingerprint, not_after FROM certificates WHERE federation = ? AND kind = ?"
+        "SELECT * FROM certificates WHERE federation = ? AND kind = ? AND replaced_by IS NULL"
         " ORDER BY not_after DESC LIMIT 1", (federation_name, kind),
     ).fetchone()
-    return Certificate(row["fingerprint"], datetime.fromisoformat(row["not_after"])) if row else None
+    return _certificate(row) if row else None
+
+
+def current_certificates(db: sqlite3.Connection, federation_name: str,
+                         participant: str | None = None,
+                         kind: str | None = None) -> list[Certificate]:
+    """The certificates in use (not replaced by a renewal), of one participant or kind."""
+    sql, args = ("SELECT * FROM certificates WHERE federation = ? AND replaced_by IS NULL",
+                 [federation_name])
+    for column, value in (("participant", participant), ("kind", kind)):
+        if value is not None:
+            sql, args = sql + f" AND {column} = ?", [*args, value]
+    return [_certificate(r) for r in db.execute(sql + " ORDER BY participant", args)]

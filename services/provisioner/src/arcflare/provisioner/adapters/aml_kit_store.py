@@ -23,6 +23,7 @@ from arcflare.flare.kits import (
 from arcflare.observability.tracing import traced
 from azure.ai.ml.constants import AssetTypes
 from azure.ai.ml.entities import Data
+from azure.core.exceptions import ResourceNotFoundError
 
 ASSET_PREFIX = AZUREML_ASSET_PREFIX
 
@@ -76,13 +77,48 @@ class AzureMLKitStore(KitStore):
     @traced("kit_store remove", attributes={"arcflare.kit_store": "azureml"})
     def remove(self, federation: str, participant: str) -> None:
         local = self.local.ref(federation, participant)
-        if local is not None:
-            version = kit_version(self.local.resolve(local))
-            self.ml_client.data.archive(name=asset_name(federation, participant), version=version)
+        self._archive(federation, participant, self.local.resolve(local) if local else None)
+        self._archive(federation, participant, self.local.previous(federation, participant))
         self.local.remove(federation, participant)
 
     def participants(self, federation: str) -> list[str]:
         return self.local.participants(federation)
+
+    @traced("kit_store replace", attributes={"arcflare.kit_store": "azureml"})
+    def replace(self, federation: str, participant: str, built: Path) -> str:
+        local = self.local.resolve(self.local.replace(federation, participant, built))
+        created = self.ml_client.data.create_or_update(kit_asset(federation, participant, local))
+        return f"{AZUREML_SCHEME}{created.name}:{created.version}"
+
+    def previous(self, federation: str, participant: str) -> Path | None:
+        return self.local.previous(federation, participant)
+
+    def drop_previous(self, federation: str, participant: str) -> None:
+        self._archive(federation, participant, self.local.previous(federation, participant))
+        self.local.drop_previous(federation, participant)
+
+    def restore_previous(self, federation: str, participant: str) -> bool:
+        if self.local.previous(federation, participant) is not None:
+            current = self.local.ref(federation, participant)
+            # the version undone was never announced: its asset goes with it
+            self._archive(federation, participant,
+                          self.local.resolve(current) if current else None)
+        return self.local.restore_previous(federation, participant)
+
+    def discard_incoming(self, federation: str, participant: str) -> None:
+        self.local.discard_incoming(federation, participant)  # never uploaded
+
+    def unsettled(self, federation: str) -> list[str]:
+        return self.local.unsettled(federation)
+
+    def _archive(self, federation: str, participant: str, kit: Path | None) -> None:
+        if kit is None:
+            return
+        try:
+            self.ml_client.data.archive(name=asset_name(federation, participant),
+                                        version=kit_version(kit))
+        except ResourceNotFoundError:
+            pass  # a renewal cut short before its upload: nothing to archive
 
     @traced("kit_store resolve", attributes={"arcflare.kit_store": "azureml"})
     def resolve(self, kit_ref: str) -> Path:
