@@ -189,3 +189,24 @@ def test_default_rules_alert_on_refused_messages_and_commands(db) -> None:
     assert sorted(a.rule.name for a in raised) == ["command-refused-untrusted", "message-refused"]
     assert {a.rule.severity for a in raised} == {"critical"}
     assert any("proven lead@x.org" in a.summary for a in raised)
+
+
+@pytest.mark.parametrize(("kind", "participant", "rule", "words"), [
+    ("client", "north-1", "certificate-expiring", "`arcflare site renew hospitals north-1`"),
+    ("server", "server", "server-certificate-expiring",
+     "`arcflare federation renew-server hospitals`"),
+    ("admin", "it@north.org", "admin-certificate-expiring",
+     "`arcflare federation renew-admin hospitals it@north.org`"),
+    ("ca", "rootCA", "ca-expiring", "rotate it (docs/certificates.md)"),
+])
+def test_each_expiry_alert_says_how_to_renew(db, engine, at, kind, participant, rule,
+                                             words) -> None:
+    expiring = e.CertificateExpiring(federation=FED, participant=participant, kind=kind,
+                                     fingerprint=":".join(["AB"] * 32),
+                                     not_after="2026-12-20T00:00:00Z", days_left=21)
+
+    (raised,) = engine.observe(db, at(expiring, 0))
+
+    assert raised.rule.name == rule
+    assert words in raised.summary and "21 days" in raised.summary
+    assert raised.rule.severity == ("critical" if kind == "ca" else "warning")

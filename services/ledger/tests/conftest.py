@@ -27,6 +27,7 @@ REGISTERED = ("Registered with the NVFlare server at localhost:8102 as north-1 "
 PUBLISHER = {
     "FederationProvisioned": "service:provisioner", "SiteProvisioned": "service:provisioner",
     "SiteRemoved": "service:provisioner", "CertificateExpiring": "service:provisioner",
+    "CertificateRenewed": "service:provisioner",
     "ServerDeployed": "service:deployer", "SiteDeployed": "service:deployer",
     "DeploymentFailed": "service:deployer", "SiteStopped": "service:deployer",
     "FederationTornDown": "service:deployer", "JobSubmitted": "service:job-controller",

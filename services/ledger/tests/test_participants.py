@@ -13,7 +13,7 @@ from arcflare.contracts.envelope import Envelope
 from arcflare.ledger import queries
 from arcflare.ledger.tables import MIGRATIONS
 
-from .conftest import FED, OWNER, T0, outcome, provisioning
+from .conftest import FED, FP, OWNER, T0, outcome, provisioning
 from .test_projections import feed, ledger_db
 
 NOW = T0 + timedelta(minutes=5)
@@ -158,6 +158,33 @@ def test_certificate_days_left_for_every_participant_the_ca_and_the_server(
     assert {(c["participant"], c["kind"]) for c in fed["certificates"]} == {
         ("rootCA", "ca"), ("server", "server"), ("north-1", "client"), ("south-1", "client")}
     assert fed["as_of"] == "2026-11-29T08:05:00.000000Z"
+
+
+@pytest.mark.parametrize("renewal_first", [False, True], ids=["in-order", "renewal-first"])
+def test_a_renewal_replaces_the_certificate_even_when_the_ca_keeps_its_end(
+        tmp_path: Path, renewal_first: bool) -> None:
+    # the CA ends with the old certificate, so the renewed one ends the same moment
+    not_after = T0 + timedelta(days=360, hours=1)
+    new_fp = "EF:" * 31 + "EF"
+    renewals = [outcome(e.CertificateRenewed(
+        federation=FED, participant=participant, kind=kind, old_fingerprint=FP,
+        new_fingerprint=new_fp, not_after=not_after, kit_ref=f"kits/{participant}/2",
+        limited_by_ca=True), "cmd-renew", 40) for participant, kind in
+        (("north-1", "client"), ("server", "server"), (OWNER, "admin"))]
+    given = provisioning()
+    given[0] = given[0].model_copy(update={"payload": {
+        **given[0].payload, "admin_certificates": [
+            {"participant": OWNER, "fingerprint": FP, "not_after": not_after.isoformat()}]}})
+    stream = [*renewals, *given] if renewal_first else [*given, *renewals]
+
+    fed = server_of(tmp_path, "r", stream)
+
+    fingerprints = {c["participant"]: c["fingerprint"] for c in fed["certificates"]}
+    assert fingerprints == {"rootCA": FP, "server": new_fp, "north-1": new_fp,
+                            "south-1": FP, OWNER: new_fp}
+    north = next(s for s in fed["sites"] if s["site"] == "north-1")
+    assert (north["cert_fingerprint"], north["kit_ref"]) == (new_fp, "kits/north-1/2")
+    assert north["org"] == "north"
 
 
 def test_the_deployers_word_wins_over_a_stale_heartbeat(tmp_path: Path) -> None:

@@ -69,3 +69,35 @@ def test_a_bad_spec_file_is_refused_before_sending(running, tmp_path):
 
     assert result.exit_code == 2
     assert "sites.1.name" in result.output
+
+
+def test_renew_admin_with_wait_prints_the_new_certificate(running):
+    cli(running, "federation", "create", str(EXAMPLE), "--wait")
+
+    result = cli(running, "federation", "renew-admin", "hospitals", "admin@arcflare.local",
+                 "--wait", "--json")
+
+    assert result.exit_code == 0, result.output
+    answer = last_json(result.stdout)
+    assert answer["renewed"]["type"] == "CertificateRenewed"
+    assert answer["renewed"]["payload"]["kind"] == "admin"
+    assert answer["roll"] is None  # nothing runs an admin's kit
+
+
+def test_site_renew_waits_for_the_deployers_roll_and_says_when_none_comes(running):
+    cli(running, "federation", "create", str(EXAMPLE), "--wait")
+
+    result = cli(running, "site", "renew", "hospitals", "site-1", "--wait", "--timeout", "3")
+
+    assert result.exit_code == 1
+    assert "new certificate" in result.output
+    assert "the deployer did not roll site-1 within 3 s" in result.output
+
+
+def test_renewing_an_unknown_site_exits_1_with_the_reason(running):
+    cli(running, "federation", "create", str(EXAMPLE), "--wait")
+
+    result = cli(running, "site", "renew", "hospitals", "site-9", "--wait")
+
+    assert result.exit_code == 1
+    assert "not_found" in result.output and "site-9 is not a participant" in result.output

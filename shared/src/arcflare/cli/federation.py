@@ -1,4 +1,5 @@
-"""`arcflare federation create SPEC.yaml` and `arcflare site add|remove` (the provisioner's commands).
+"""`arcflare federation create SPEC.yaml` and `arcflare site add|remove` (the provisioner's commands;
+its certificate commands are in arcflare.cli.certificates).
 
 The spec file holds CreateFederation's fields (see deploy/examples/federation.yaml);
 it is checked here first, so a typo is reported before anything is sent.
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from arcflare.cli import certificates
 from arcflare.cli.common import (
     AsPrincipal,
     DataDir,
@@ -25,8 +27,9 @@ from arcflare.contracts.commands import AddSite, CreateFederation, RemoveSite
 from arcflare.contracts.envelope import describe_errors, field_errors
 from pydantic import ValidationError
 
-federation_app = typer.Typer(help="Create federations (NVFlare provisioning).", no_args_is_help=True)
-site_app = typer.Typer(help="Add or remove a federation's sites.", no_args_is_help=True)
+federation_app = typer.Typer(help="Create federations (NVFlare provisioning); their certificates.",
+                             no_args_is_help=True)
+site_app = typer.Typer(help="Add, remove or renew a federation's sites.", no_args_is_help=True)
 
 
 def load_spec(path: Path) -> CreateFederation:
@@ -109,5 +112,6 @@ def remove(
 
 
 def register(app: typer.Typer) -> None:
+    certificates.register(site_app, federation_app)
     app.add_typer(federation_app, name="federation")
     app.add_typer(site_app, name="site")

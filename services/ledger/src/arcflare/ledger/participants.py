@@ -44,15 +44,30 @@ def lifecycle(db: sqlite3.Connection, env: Envelope, federation: str, participan
     })
 
 
-def certificate(db: sqlite3.Connection, federation: str, participant: str, kind: str,
-                fingerprint: str | None, not_after) -> None:
-    """A newer certificate (a later not_after) replaces the one on record, whatever the order."""
+def certificate(db: sqlite3.Connection, env: Envelope, federation: str, participant: str,
+                kind: str, fingerprint: str | None, not_after) -> None:
+    """A newer certificate replaces the one on record, whatever the order: a later not_after,
+    or at the same not_after (a renewal the CA's own end cuts short) the one the provisioner
+    told of later."""
     if not_after is None:
         return
     upsert_group(db, "certificates",
                  {"federation": federation, "participant": participant, "kind": kind}, "v",
-                 f"{timestamp(not_after)}|{fingerprint or ''}",
+                 certificate_version(env, fingerprint, not_after),
                  {"fingerprint": fingerprint, "not_after": timestamp(not_after)})
+
+
+def certificate_version(env: Envelope, fingerprint: str | None, not_after) -> str:
+    return f"{timestamp(not_after)}|{timestamp(env.occurred_at)}|{fingerprint or ''}"
+
+
+def site_kit(db: sqlite3.Connection, env: Envelope, federation: str, site: str, kit_ref: str,
+             fingerprint: str, not_after) -> None:
+    """A site's kit and certificate, in the certificates' order (a renewal's kit wins)."""
+    upsert_group(db, "sites", {"federation": federation, "site": site}, "kit_v",
+                 certificate_version(env, fingerprint, not_after),
+                 {"kit_ref": kit_ref, "cert_fingerprint": fingerprint})
+    certificate(db, env, federation, site, "client", fingerprint, not_after)
 
 
 def federation_provisioned(db, env, ev: e.FederationProvisioned, _r) -> None:
@@ -61,19 +76,20 @@ def federation_provisioned(db, env, ev: e.FederationProvisioned, _r) -> None:
         "admin_name": ev.admin_name, "admins": dump_json([a.model_dump() for a in ev.admins]),
         "provisioned_at": timestamp(env.occurred_at),
     })
-    certificate(db, ev.federation, CA, "ca", ev.ca_fingerprint, ev.ca_not_after)
-    certificate(db, ev.federation, SERVER, "server", ev.server_cert_fingerprint,
+    certificate(db, env, ev.federation, CA, "ca", ev.ca_fingerprint, ev.ca_not_after)
+    certificate(db, env, ev.federation, SERVER, "server", ev.server_cert_fingerprint,
                 ev.server_not_after)
+    for admin in ev.admin_certificates:
+        certificate(db, env, ev.federation, admin.participant, "admin", admin.fingerprint,
+                    admin.not_after)
     for site in ev.sites:
         ensure_row(db, "sites", {"federation": ev.federation, "site": site})
 
 
 def site_provisioned(db, env, ev: e.SiteProvisioned, _r) -> None:
     upsert_group(db, "sites", {"federation": ev.federation, "site": ev.site}, "provisioned_v",
-                 version(env), {"org": ev.org, "kit_ref": ev.kit_ref,
-                                "cert_fingerprint": ev.cert_fingerprint,
-                                "compute": dump_json(ev.compute.model_dump())})
-    certificate(db, ev.federation, ev.site, "client", ev.cert_fingerprint, ev.not_after)
+                 version(env), {"org": ev.org, "compute": dump_json(ev.compute.model_dump())})
+    site_kit(db, env, ev.federation, ev.site, ev.kit_ref, ev.cert_fingerprint, ev.not_after)
 
 
 def site_removed(db, env, ev: e.SiteRemoved, _r) -> None:
@@ -84,7 +100,16 @@ def site_removed(db, env, ev: e.SiteRemoved, _r) -> None:
 
 
 def certificate_expiring(db, env, ev: e.CertificateExpiring, _r) -> None:
-    certificate(db, ev.federation, ev.participant, ev.kind, ev.fingerprint, ev.not_after)
+    certificate(db, env, ev.federation, ev.participant, ev.kind, ev.fingerprint, ev.not_after)
+
+
+def certificate_renewed(db, env, ev: e.CertificateRenewed, _r) -> None:
+    if ev.kind == "client":
+        site_kit(db, env, ev.federation, ev.participant, ev.kit_ref, ev.new_fingerprint,
+                 ev.not_after)
+    else:
+        certificate(db, env, ev.federation, ev.participant, ev.kind, ev.new_fingerprint,
+                    ev.not_after)
 
 
 def server_deployed(db, env, ev: e.ServerDeployed, _r) -> None:
@@ -142,6 +167,7 @@ PROJECTIONS = {
     e.SiteProvisioned: site_provisioned,
     e.SiteRemoved: site_removed,
     e.CertificateExpiring: certificate_expiring,
+    e.CertificateRenewed: certificate_renewed,
     e.ServerDeployed: server_deployed,
     e.SiteDeployed: site_deployed,
     e.DeploymentFailed: deployment_failed,

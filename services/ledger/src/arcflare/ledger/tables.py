@@ -7,7 +7,8 @@ events seen: replays, duplicates and out-of-order delivery all end in the same r
 A group has one author, and its version is that author's own order: a participant's
 lifecycle (the deployer's) is ordered by the deployment generation and then the
 kind of fact (failed < running < stopped), never by arrival or by comparing clocks
-of different services; a certificate by its not_after (a renewal wins); a site's
+of different services; a certificate by its not_after, then the provisioner's clock (a
+renewal wins); a site's
 health by its one agent's clock; the server's engine by the job-controller's.
 """
 from arcflare.ledger.console_model import CONSOLE_SCHEMA
@@ -121,4 +122,12 @@ DELETE FROM sites WHERE site = 'server';
 #: the trace of each command (OpenTelemetry trace id, 32 hex digits), when it was traced
 TRACE_IDS = "ALTER TABLE audit ADD COLUMN trace_id TEXT"
 
-MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS, CONSOLE_SCHEMA, TRACE_IDS]
+#: a certificate's version gains the provisioner's time (renewals the CA's end cuts short
+#: keep the same not_after): older versions are reset, the next fact of each rewrites it.
+#: A site's kit and certificate are a group of their own, in the certificates' order.
+RENEWALS = """
+UPDATE certificates SET v = NULL;
+ALTER TABLE sites ADD COLUMN kit_v TEXT;
+"""
+
+MIGRATIONS = [SCHEMA, PARTICIPANTS_AND_COMMANDS, CONSOLE_SCHEMA, TRACE_IDS, RENEWALS]
