@@ -56,7 +56,7 @@ def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Ser
             Consumer("events", subscription="deployer", handlers=EVENT_HANDLERS),
         ],
         dependencies={"computes": computes, "artifacts": artifacts, "kits": kits, **overrides},
-        background=[deployment_watcher(state, computes, s.watch_interval_s)],
+        background=[deployment_watcher(state, computes, kits, s.watch_interval_s)],
         authorize=enforce_policy(tables.access),
     )
 

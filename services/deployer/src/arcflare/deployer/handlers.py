@@ -1,4 +1,5 @@
-"""Deployer handlers: commands on the `deployer` queue, provisioning events on events/deployer.
+"""Deployer handlers: commands on the `deployer` queue, provisioning events on events/deployer
+(and the renewals it rolls, with the jobs that may hold a roll up: arcflare.deployer.rolls).
 
 Every deploy is idempotent (the compute adopts a running copy), so a redelivered or
 repeated command never starts a second process or job. A cause a person must fix
@@ -18,16 +19,23 @@ from arcflare.contracts.commands import (
     TeardownFederation,
 )
 from arcflare.contracts.events import (
+    CertificateRenewed,
     DeploymentFailed,
     FederationProvisioned,
     FederationTornDown,
+    JobCompleted,
+    JobFailed,
+    JobSubmitted,
+    ParticipantRolled,
+    RollPostponed,
+    RollRefused,
     ServerDeployed,
     SiteDeployed,
     SiteProvisioned,
     SiteRemoved,
     SiteStopped,
 )
-from arcflare.deployer import tables
+from arcflare.deployer import rolls, tables
 from arcflare.deployer.compute import SERVER, Computes, DeploymentError, Placement, Target
 from arcflare.deployer.kit_sources import foreign_kit, runnable
 from arcflare.flare.kit_artifacts import KitCache
@@ -125,8 +133,71 @@ def stop_removed_site(evt: SiteRemoved, *, uow: UnitOfWork, computes: Computes,
     if known is not None and known.kit is not None:
         kits.forget(known.kit)  # its keys do not stay in the deployer's cache
     tables.mark_removed(uow.write(), evt.federation, evt.site)
+    rolls.forget(uow.db, evt.federation, evt.site)
     uow.publish(SiteStopped(federation=evt.federation, site=evt.site, reason="removed",
                             generation=_generation(found)))
+
+
+def roll_renewed(evt: CertificateRenewed, *, uow: UnitOfWork, computes: Computes,
+                 kits: KitCache) -> None:
+    """A renewed participant's next start uses its new kit; a running one is restarted from
+    it now, or once the jobs it runs have ended, or not (the renewal's option)."""
+    if evt.kind == "admin":
+        return  # nothing the deployer runs: the job-controller logs in with it
+    name = SERVER if evt.kind == "server" else evt.participant
+    db = uow.write()
+    if not tables.renew_kit(db, evt.federation, name, evt.kit_ref, evt.kit):
+        log.warning("renewed kit of a participant the deployer does not know; nothing to roll",
+                    federation=evt.federation, participant=name)
+        return
+    found = tables.deployment(db, evt.federation, name)
+    fact = {"federation": evt.federation, "participant": name, "fingerprint": evt.new_fingerprint}
+    if found is None or not found.live:
+        uow.publish(ParticipantRolled(**fact, restarted=False))
+        return
+    jobs = rolls.jobs_on(db, evt.federation, name)
+    if jobs and evt.if_job_running == "refuse":
+        uow.publish(RollRefused(**fact, reason=rolls.refusal(name, jobs), jobs=jobs))
+    elif jobs:
+        rolls.hold(db, rolls.Roll(evt.federation, name, evt.new_fingerprint, "waiting", jobs,
+                                  found.placement.generation, uow.envelope))
+        uow.publish(RollPostponed(**fact, jobs=jobs))
+    else:
+        restart_renewed(uow, evt.federation, name, evt.new_fingerprint, computes, kits)
+
+
+def restart_renewed(uow: UnitOfWork, federation: str, name: str, fingerprint: str,
+                    computes: Computes, kits: KitCache,
+                    waited_for: list[str] | None = None) -> None:
+    """Stop the participant and start it from its (new) kit; the roll is announced once it
+    runs (a server once it listens: the watcher says so then)."""
+    target = (tables.server_target(uow.db, federation) if name == SERVER
+              else tables.site_target(uow.db, federation, name))
+    if target is None:
+        return  # removed meanwhile
+    _stop(uow, federation, name, computes)
+    placement = _deploy(uow, target, computes, kits, restart=True)
+    rolls.forget(uow.db, federation, name)
+    if placement is None:
+        return  # DeploymentFailed says why; the new kit stays its next start's
+    if placement.ready:
+        uow.publish(ParticipantRolled(federation=federation, participant=name,
+                                      fingerprint=fingerprint, restarted=True,
+                                      generation=placement.generation,
+                                      waited_for=waited_for or []))
+    else:
+        rolls.hold(uow.db, rolls.Roll(federation, name, fingerprint, "restarting",
+                                      waited_for or [], placement.generation, uow.envelope))
+
+
+def note_job_submitted(evt: JobSubmitted, *, uow: UnitOfWork) -> None:
+    rolls.note_job(uow.write(), evt.federation, evt.job_id, evt.sites)
+
+
+def note_job_ended(evt: JobCompleted | JobFailed, *, uow: UnitOfWork) -> None:
+    """The rolls that waited for it are carried out by the watcher, in their renewal's name."""
+    if evt.job_id is not None:
+        rolls.end_job(uow.write(), evt.federation, evt.job_id)
 
 
 COMMAND_HANDLERS = {
@@ -140,6 +211,10 @@ EVENT_HANDLERS = {
     FederationProvisioned: record_federation,
     SiteProvisioned: record_site,
     SiteRemoved: stop_removed_site,
+    CertificateRenewed: roll_renewed,
+    JobSubmitted: note_job_submitted,
+    JobCompleted: note_job_ended,
+    JobFailed: note_job_ended,
 }
 
 
@@ -171,7 +246,8 @@ def _generation(found: tables.Deployment | None) -> int | None:
 
 
 def _deploy(uow: UnitOfWork, target: Target, computes: Computes, kits: KitCache, *,
-            restart: bool = False) -> None:
+            restart: bool = False) -> Placement | None:
+    """Run the target (or adopt its running copy); None when it failed (DeploymentFailed)."""
     previous = tables.deployment(uow.db, target.federation, target.name)
     generation = 1
     if previous is not None and previous.placement.generation:
@@ -188,7 +264,7 @@ def _deploy(uow: UnitOfWork, target: Target, computes: Computes, kits: KitCache,
         bound.warning("deployment failed", reason=exc.reason)
         _fail(uow, target.federation, target.name, exc.reason, generation=generation,
               restart=restart)
-        return
+        return None
     envelope = uow.envelope
     tables.record(uow.write(), target.federation, target.name,
                  "running" if placement.ready else "starting", placement,
@@ -200,6 +276,7 @@ def _deploy(uow: UnitOfWork, target: Target, computes: Computes, kits: KitCache,
                ready=placement.ready)
     if placement.ready:
         uow.publish(deployed_event(target, placement, restart=restart))
+    return placement
 
 
 def deployed_event(target: Target, placement: Placement, *,

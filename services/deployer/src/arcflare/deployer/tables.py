@@ -65,6 +65,27 @@ MIGRATIONS = [
     ALTER TABLE federations ADD COLUMN server_kit TEXT;
     ALTER TABLE sites ADD COLUMN kit TEXT
     """,
+    # the jobs NVFlare runs (JobSubmitted until JobCompleted or JobFailed), and the rolls of
+    # renewed participants onto their new kits that wait for them (arcflare.deployer.rolls)
+    """
+    CREATE TABLE jobs (
+        federation TEXT NOT NULL,
+        job_id TEXT NOT NULL,
+        sites TEXT NOT NULL DEFAULT '[]',      -- JSON list: the sites it runs on
+        ended INTEGER NOT NULL DEFAULT 0,      -- kept: a late JobSubmitted must not revive it
+        PRIMARY KEY (federation, job_id)
+    );
+    CREATE TABLE rolls (
+        federation TEXT NOT NULL,
+        participant TEXT NOT NULL,             -- 'server' or a site name
+        fingerprint TEXT NOT NULL,             -- the renewed certificate it is rolled onto
+        state TEXT NOT NULL,                   -- waiting (for jobs) | restarting (not serving yet)
+        jobs TEXT NOT NULL DEFAULT '[]',       -- JSON list: the jobs it waits (or waited) for
+        generation INTEGER,                    -- the deployment it was to replace
+        cause TEXT NOT NULL,                   -- the CertificateRenewed's envelope, payload left out
+        PRIMARY KEY (federation, participant)
+    );
+    """,
 ]
 _SITE_DATA = TypeAdapter(list[DataInput])
 
@@ -177,6 +198,20 @@ def site_names(db: sqlite3.Connection, federation: str, *, wanted_only: bool = F
 def auto_deploy(db: sqlite3.Connection, federation: str) -> bool:
     row = db.execute("SELECT auto_deploy FROM federations WHERE name=?", (federation,)).fetchone()
     return bool(row and row["auto_deploy"])
+
+
+def renew_kit(db: sqlite3.Connection, federation: str, participant: str, kit_ref: str,
+              kit: ArtifactRef | None) -> bool:
+    """The participant's next start uses this kit; False when the deployer knows no such
+    participant (or it was removed)."""
+    if participant == SERVER:
+        sql = "UPDATE federations SET server_kit_ref=?, server_kit=?, updated_at=? WHERE name=?"
+        args: tuple = (kit_ref, _kit_json(kit), now(), federation)
+    else:
+        sql = ("UPDATE sites SET kit_ref=?, kit=?, updated_at=? WHERE federation=? AND name=? "
+               "AND removed=0")
+        args = (kit_ref, _kit_json(kit), now(), federation, participant)
+    return db.execute(sql, args).rowcount > 0
 
 
 def mark_removed(db: sqlite3.Connection, federation: str, site: str) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from arcflare.artifacts import ArtifactError, ArtifactStore
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus, SubmitJob
 from arcflare.contracts.events import (
+    CertificateRenewed,
     ClientView,
     FederationProvisioned,
     FederationStatusObserved,
@@ -162,6 +163,21 @@ def record_federation(event: FederationProvisioned, *, uow: UnitOfWork,
     )
 
 
+def use_renewed_admin_kit(event: CertificateRenewed, *, uow: UnitOfWork) -> None:
+    """The admin the FLARE API logs in as has a new kit: the federation's record changes, so
+    the next call closes the session opened with the old kit and logs in with the new one."""
+    if event.kind != "admin":
+        return
+    renewed = uow.write().execute(
+        "UPDATE federations SET admin_kit_dir=?, admin_cert_fingerprint=? "
+        "WHERE name=? AND admin_name=?",
+        (str(tables.kit_dir(event.kit_ref)), event.new_fingerprint, event.federation,
+         event.participant)).rowcount
+    if renewed:
+        log.info("the FLARE admin's kit was renewed; its session is opened again",
+                 federation=event.federation, admin=event.participant)
+
+
 def disable_removed_site(event: SiteRemoved, *, uow: UnitOfWork, flare_admins: FlareAdmins) -> None:
     try:
         admin = flare_admins.for_federation(event.federation)
@@ -181,4 +197,5 @@ COMMAND_HANDLERS = {
 EVENT_HANDLERS = {
     FederationProvisioned: record_federation,
     SiteRemoved: disable_removed_site,
+    CertificateRenewed: use_renewed_admin_kit,
 }

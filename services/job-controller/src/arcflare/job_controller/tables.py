@@ -80,6 +80,9 @@ MIGRATIONS = [
     # the admin's kit in the artifact store (ArtifactRef JSON); admin_kit_dir is no longer
     # written: a kit is fetched into the job-controller's own cache, never read from a path
     "ALTER TABLE federations ADD COLUMN admin_kit TEXT",
+    # the server's certificate: a renewal gives the server a new key, which signs the FLARE
+    # session's token; the record changes with it, so the session is opened again
+    "ALTER TABLE federations ADD COLUMN server_cert_fingerprint TEXT",
 ]
 
 
@@ -91,6 +94,7 @@ class FederationRecord:
     admin_name: str
     server_endpoint: str
     sites: list[str]
+    server_cert_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def federation(db: sqlite3.Connection, name: str) -> FederationRecord | None:
         return None
     kit = ArtifactRef.model_validate_json(row["admin_kit"]) if row["admin_kit"] else None
     return FederationRecord(row["name"], kit, row["admin_name"], row["server_endpoint"],
-                            json.loads(row["sites"]))
+                            json.loads(row["sites"]), row["server_cert_fingerprint"])
 
 
 def access(db: sqlite3.Connection, name: str) -> FederationAccess | None:
