@@ -5,17 +5,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psutil
 from arcflare.bus.port import Bus
 from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
-from arcflare.deployer.adapters.processes import MARKER
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from dep_kits import ADMIN, SERVER_NAME, Kits
 from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
 from nvflare.fuel.flare_api.flare_api import new_secure_session
 
+# the deployer's tests import these from here
+from tests.support.flare_processes import kill_all_in, processes_in  # noqa: F401
 from tests.support.signing import publish as signed_publish
 from tests.support.signing import signer_for
 
@@ -95,25 +95,3 @@ def wait_for(condition, timeout: float = 90.0, poll: float = 0.5):
 def connected(kits: Kits, sites: list[str]) -> bool:
     statuses = client_statuses(kits)
     return all(statuses.get(s) not in (None, "no_reply") for s in sites)
-
-
-def processes_in(data_dir: Path) -> list[psutil.Process]:
-    """Every process the deployer started under this data dir (NVFlare's job processes too)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get(MARKER, "").startswith(str(data_dir)):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def kill_all_in(data_dir: Path) -> None:
-    procs = processes_in(data_dir)
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=10)

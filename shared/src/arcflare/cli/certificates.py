@@ -110,7 +110,7 @@ def renew_server(
     wait: Wait = False, timeout: Timeout = 600.0, json_out: Json = False,
     data_dir: DataDir = None, as_: AsPrincipal = None,
 ) -> None:
-    """Renew the server's certificate; the deployer restarts it and its sites reconnect."""
+    """Renew the server's certificate; the deployer restarts it, and its sites with it."""
     renew(lambda: RenewCertificate(federation=federation, participant="server",
                                    if_job_running=if_job_running),
           data_dir=data_dir, as_=as_, wait=wait, json_out=json_out, timeout=timeout,

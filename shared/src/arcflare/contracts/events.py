@@ -165,7 +165,7 @@ class SiteStopped(Event):
 
 class ParticipantRolled(Event):
     """The deployer moved a participant onto its renewed kit: restarted it from the new kit
-    (it was running: the server's clients reconnect on their own), or recorded the kit for
+    (it was running; the server together with its running sites), or recorded the kit for
     its next start (it was not running)."""
 
     federation: FederationName
@@ -176,6 +176,9 @@ class ParticipantRolled(Event):
     generation: int | None = None
     #: the jobs the roll waited for before restarting it
     waited_for: list[JobId] = Field(default_factory=list)
+    #: a server's running sites, restarted with it: an NVFlare client must register again
+    #: with a server whose key changed
+    sites_restarted: list[SiteName] = Field(default_factory=list)
 
 
 class RollPostponed(Event):

@@ -170,24 +170,31 @@ def restart_renewed(uow: UnitOfWork, federation: str, name: str, fingerprint: st
                     computes: Computes, kits: KitCache,
                     waited_for: list[str] | None = None) -> None:
     """Stop the participant and start it from its (new) kit; the roll is announced once it
-    runs (a server once it listens: the watcher says so then)."""
+    runs (a server once it listens: the watcher says so then). The server's running sites
+    are restarted with it: an NVFlare client's session token is signed with the server's
+    key, so a client registers again with a server that has a new one, or never talks to it."""
     target = (tables.server_target(uow.db, federation) if name == SERVER
               else tables.site_target(uow.db, federation, name))
     if target is None:
         return  # removed meanwhile
+    sites = [d.target for d in tables.deployments(uow.db, federation=federation, live_only=True)
+             if d.target != SERVER] if name == SERVER else []
+    for site in sites:  # first, so no client logs a lost server on its way out
+        _stop(uow, federation, site, computes)
     _stop(uow, federation, name, computes)
     placement = _deploy(uow, target, computes, kits, restart=True)
+    for site in sites:  # each retries until the server listens, as a person's would
+        if (site_target := tables.site_target(uow.db, federation, site)) is not None:
+            _deploy(uow, site_target, computes, kits, restart=True)
     rolls.forget(uow.db, federation, name)
     if placement is None:
         return  # DeploymentFailed says why; the new kit stays its next start's
+    roll = rolls.Roll(federation, name, fingerprint, "restarting", waited_for or [],
+                      placement.generation, uow.envelope, sites)
     if placement.ready:
-        uow.publish(ParticipantRolled(federation=federation, participant=name,
-                                      fingerprint=fingerprint, restarted=True,
-                                      generation=placement.generation,
-                                      waited_for=waited_for or []))
+        uow.publish(rolls.rolled(roll))
     else:
-        rolls.hold(uow.db, rolls.Roll(federation, name, fingerprint, "restarting",
-                                      waited_for or [], placement.generation, uow.envelope))
+        rolls.hold(uow.db, roll)
 
 
 def note_job_submitted(evt: JobSubmitted, *, uow: UnitOfWork) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from arcflare.contracts.envelope import Envelope
+from arcflare.contracts.events import ParticipantRolled
 from arcflare.deployer.compute import SERVER
 
 
@@ -31,6 +32,16 @@ class Roll:
     jobs: list[str]
     generation: int | None
     cause: Envelope
+    #: a server's running sites, restarted with it (they must register with its new key)
+    sites: list[str] = field(default_factory=list)
+
+
+def rolled(roll: Roll) -> ParticipantRolled:
+    """The roll's announcement once the participant runs on its new kit."""
+    return ParticipantRolled(federation=roll.federation, participant=roll.participant,
+                             fingerprint=roll.fingerprint, restarted=True,
+                             generation=roll.generation, waited_for=roll.jobs,
+                             sites_restarted=roll.sites)
 
 
 def note_job(db: sqlite3.Connection, federation: str, job_id: str, sites: list[str]) -> None:
@@ -55,10 +66,11 @@ def jobs_on(db: sqlite3.Connection, federation: str, participant: str) -> list[s
 def hold(db: sqlite3.Connection, roll: Roll) -> None:
     """Keep a roll for the watcher (a later renewal of the same participant replaces it)."""
     db.execute(
-        "INSERT OR REPLACE INTO rolls VALUES (?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO rolls VALUES (?,?,?,?,?,?,?,?)",
         (roll.federation, roll.participant, roll.fingerprint, roll.state, json.dumps(roll.jobs),
          roll.generation,
-         roll.cause.model_copy(update={"payload": {}}).model_dump_json(by_alias=True)))
+         roll.cause.model_copy(update={"payload": {}}).model_dump_json(by_alias=True),
+         json.dumps(roll.sites)))
 
 
 def held(db: sqlite3.Connection, federation: str, participant: str) -> Roll | None:
@@ -88,4 +100,4 @@ def refusal(participant: str, jobs: list[str]) -> str:
 def _roll(row: sqlite3.Row) -> Roll:
     return Roll(row["federation"], row["participant"], row["fingerprint"], row["state"],
                 json.loads(row["jobs"]), row["generation"],
-                Envelope.model_validate_json(row["cause"]))
+                Envelope.model_validate_json(row["cause"]), json.loads(row["sites"]))

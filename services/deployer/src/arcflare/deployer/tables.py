@@ -83,6 +83,7 @@ MIGRATIONS = [
         jobs TEXT NOT NULL DEFAULT '[]',       -- JSON list: the jobs it waits (or waited) for
         generation INTEGER,                    -- the deployment it was to replace
         cause TEXT NOT NULL,                   -- the CertificateRenewed's envelope, payload left out
+        sites TEXT NOT NULL DEFAULT '[]',      -- JSON list: a server's sites restarted with it
         PRIMARY KEY (federation, participant)
     );
     """,

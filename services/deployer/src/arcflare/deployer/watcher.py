@@ -96,10 +96,7 @@ def _report(store: StateStore, found: tables.Deployment, seen: Observation, *,
                          issued_by=found.issued_by, on_behalf_of=found.on_behalf_of)
             uow.publish(deployed_event(target, found.placement))
             if roll is not None and roll.state == "restarting":
-                uow.publish(ParticipantRolled(
-                    federation=found.federation, participant=found.target,
-                    fingerprint=roll.fingerprint, restarted=True, generation=generation,
-                    waited_for=roll.jobs))
+                uow.publish(rolls.rolled(roll))
         elif seen.status == "failed" and found.status == "starting":
             tables.record(db, found.federation, found.target, "failed", found.placement,
                          reason=seen.detail)

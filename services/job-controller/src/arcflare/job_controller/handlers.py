@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from arcflare.artifacts import ArtifactError, ArtifactStore
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import AbortJob, RefreshFederationStatus, SubmitJob
 from arcflare.contracts.events import (
     CertificateRenewed,
@@ -146,36 +147,47 @@ def record_federation(event: FederationProvisioned, *, uow: UnitOfWork,
                       artifacts: ArtifactStore) -> None:
     """Remember how to reach the federation's server. Its admin kit is only ever a reference
     into this job-controller's artifact store (kits area), fetched when first used."""
-    if event.admin_kit is None:
-        raise Rejected("Forbidden", f"admin_kit_ref {event.admin_kit_ref!r} is no reference into "
-                                    "the artifact store; kits are used only from the store")
-    try:
-        check_kit(artifacts, event.admin_kit)
-    except ArtifactError as exc:
-        raise Rejected("Forbidden", f"admin_kit: {exc}") from None
+    admin_kit = _own_kit(artifacts, event.admin_kit, event.admin_kit_ref)
     uow.write().execute(
         "INSERT INTO federations (name, admin_kit_dir, admin_name, server_endpoint, sites, admins,"
         " admin_kit) VALUES (?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET"
         " admin_name=excluded.admin_name, server_endpoint=excluded.server_endpoint,"
         " sites=excluded.sites, admins=excluded.admins, admin_kit=excluded.admin_kit",
         (event.federation, "", event.admin_name, event.server_endpoint, json.dumps(event.sites),
-         json.dumps([a.model_dump() for a in event.admins]), event.admin_kit.model_dump_json()),
+         json.dumps([a.model_dump() for a in event.admins]), admin_kit.model_dump_json()),
     )
 
 
-def use_renewed_admin_kit(event: CertificateRenewed, *, uow: UnitOfWork) -> None:
-    """The admin the FLARE API logs in as has a new kit: the federation's record changes, so
-    the next call closes the session opened with the old kit and logs in with the new one."""
-    if event.kind != "admin":
+def log_in_anew_after_renewal(event: CertificateRenewed, *, uow: UnitOfWork,
+                              artifacts: ArtifactStore) -> None:
+    """The admin the FLARE API logs in as has a new kit, or the server a new key (which signed
+    the session's token): the federation's record changes, so the next call closes the old
+    session and logs in afresh."""
+    db, federation = uow.write(), event.federation
+    if event.kind == "admin":
+        kit = _own_kit(artifacts, event.kit, event.kit_ref)
+        changed = db.execute("UPDATE federations SET admin_kit=? WHERE name=? AND admin_name=?",
+                             (kit.model_dump_json(), federation, event.participant)).rowcount
+    elif event.kind == "server":
+        changed = db.execute("UPDATE federations SET server_cert_fingerprint=? WHERE name=?",
+                             (event.new_fingerprint, federation)).rowcount
+    else:
         return
-    renewed = uow.write().execute(
-        "UPDATE federations SET admin_kit_dir=?, admin_cert_fingerprint=? "
-        "WHERE name=? AND admin_name=?",
-        (str(tables.kit_dir(event.kit_ref)), event.new_fingerprint, event.federation,
-         event.participant)).rowcount
-    if renewed:
-        log.info("the FLARE admin's kit was renewed; its session is opened again",
-                 federation=event.federation, admin=event.participant)
+    if changed:
+        log.info("a renewed certificate: the FLARE session is opened again",
+                 federation=federation, participant=event.participant)
+
+
+def _own_kit(artifacts: ArtifactStore, kit: ArtifactRef | None, kit_ref: str) -> ArtifactRef:
+    """The admin kit announced, if it is one of this store's kits; else refused."""
+    if kit is None:
+        raise Rejected("Forbidden", f"admin kit {kit_ref!r} is no reference into the artifact "
+                                    "store; kits are used only from the store")
+    try:
+        check_kit(artifacts, kit)
+    except ArtifactError as exc:
+        raise Rejected("Forbidden", f"admin kit: {exc}") from None
+    return kit
 
 
 def disable_removed_site(event: SiteRemoved, *, uow: UnitOfWork, flare_admins: FlareAdmins) -> None:
@@ -197,5 +209,5 @@ COMMAND_HANDLERS = {
 EVENT_HANDLERS = {
     FederationProvisioned: record_federation,
     SiteRemoved: disable_removed_site,
-    CertificateRenewed: use_renewed_admin_kit,
+    CertificateRenewed: log_in_anew_after_renewal,
 }
