@@ -5,6 +5,8 @@ azure-ai-ml ones, and their serialized form is what it keeps.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,11 +16,14 @@ from arcflare.contracts.commands import AdminSpec
 from arcflare.contracts.events import FederationProvisioned, SiteProvisioned
 from arcflare.contracts.fields import ComputeSpec
 from arcflare.deployer.adapters.azureml import AzureMLCompute
+from arcflare.deployer.bootstrap import bootstrap
+from arcflare.deployer.compute import Computes
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.flare.kits import asset_name
+from arcflare.runtime import Service
 from azure.core.exceptions import ResourceNotFoundError
 from dep_kits import ADMIN
-from dep_service import FINGERPRINT, publish
+from dep_service import FINGERPRINT, publish, settings
 
 ARC = ComputeSpec(backend="azureml", compute="arc-hospital-a", instance_type="gpu-small")
 
@@ -82,6 +87,20 @@ class FakeMLClient:
         self.compute = FakeComputes(computes, compute_types)
         self.environments = FakeEnvironments(environments)
         self.workspace_name = "ws-test"
+
+
+@contextmanager
+def aml_deployer(data_dir: Path) -> Iterator[tuple[Service, Client, FakeMLClient, Computes]]:
+    """A deployer service whose azureml compute talks to a fake MLClient, and a client."""
+    ml = FakeMLClient({"arc-hospital-a", "cpu-cluster"}, {"arcflare-nvflare": "7"})
+    computes = Computes({"azureml": lambda: compute_with(ml)})
+    svc = bootstrap(settings(data_dir), computes=computes)
+    client = Client(svc.settings, issued_by=ADMIN)
+    try:
+        yield svc, client, ml, computes
+    finally:
+        client.close()
+        svc.stop()
 
 
 def compute_with(ml: FakeMLClient) -> AzureMLCompute:

@@ -5,16 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from arcflare.client import Client
 from arcflare.contracts.commands import DeployServer, DeploySite, StopSite
 from arcflare.contracts.fields import ComputeSpec
-from arcflare.deployer.bootstrap import bootstrap
-from arcflare.deployer.compute import Computes, DeploymentError, Target
+from arcflare.deployer.compute import DeploymentError, Target
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.deployer.watcher import check_deployments
-from dep_fake_ml import ARC, FakeMLClient, compute_with, provision_events
-from dep_kits import ADMIN
-from dep_service import settings
+from dep_fake_ml import ARC, FakeMLClient, aml_deployer, compute_with, provision_events
 
 AML_CONTEXT = DeployerSettings().aml_environment_context
 
@@ -105,15 +101,8 @@ def test_observe_maps_status_and_stop_cancels():
 
 @pytest.fixture
 def aml_service(data_dir: Path):
-    ml = FakeMLClient({"arc-hospital-a", "cpu-cluster"}, {"arcflare-nvflare": "7"})
-    computes = Computes({"azureml": lambda: compute_with(ml)})
-    svc = bootstrap(settings(data_dir), computes=computes)
-    client = Client(svc.settings, issued_by=ADMIN)
-    try:
-        yield svc, client, ml, computes
-    finally:
-        client.close()
-        svc.stop()
+    with aml_deployer(data_dir) as service:
+        yield service
 
 
 def test_job_status_becomes_deployment_events_for_the_request(tmp_path, aml_service):
