@@ -91,12 +91,12 @@ def test_a_site_running_a_job_is_rolled_once_the_job_has_ended(deployed):
     # Execute: renewed while the job runs, then the job ends
     publish(client.bus, client.settings.data_dir, renewed())
     svc.drain(timeout=10)
-    roll_when_jobs_ended(svc.state, computes)
+    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
     restarted_during_the_job = f"{SITE_JOB}-2" in ml.jobs.jobs
     job_event(client, JobCompleted(federation="fedaml", job_id="job-1", name="train",
                                    status="FINISHED:COMPLETED", duration_s=30))
     svc.drain(timeout=10)
-    roll_when_jobs_ended(svc.state, computes)
+    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
     svc.drain(timeout=10)
     run(svc, ml, computes, f"{SITE_JOB}-2")
 
@@ -118,7 +118,7 @@ def test_refusing_to_interrupt_a_job_leaves_the_site_on_its_old_certificate(depl
 
     publish(client.bus, client.settings.data_dir, renewed(if_job_running="refuse"))
     svc.drain(timeout=10)
-    roll_when_jobs_ended(svc.state, computes)
+    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
 
     (refused,) = roll_events(client)
     assert refused[0] == "RollRefused" and refused[1]["jobs"] == ["job-1"]
@@ -135,7 +135,7 @@ def test_refusing_to_interrupt_a_job_leaves_the_site_on_its_old_certificate(depl
 
 
 def test_a_site_that_does_not_run_is_only_pointed_at_its_new_kit(tmp_path, data_dir):
-    with aml_deployer(data_dir) as (svc, client, ml, computes):
+    with aml_deployer(data_dir) as (svc, client, ml, _):
         provision_events(client, tmp_path)
         svc.drain(timeout=10)
 
@@ -162,7 +162,7 @@ def test_the_server_waits_for_any_job_and_restarts_with_its_sites(deployed):
     job_event(client, JobCompleted(federation="fedaml", job_id="job-1", name="train",
                                    status="FINISHED:COMPLETED", duration_s=30))
     svc.drain(timeout=10)
-    roll_when_jobs_ended(svc.state, computes)
+    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
     svc.drain(timeout=10)
     run(svc, ml, computes, f"{SERVER_JOB}-2", f"{SITE_JOB}-2")
 
@@ -179,7 +179,7 @@ def test_the_server_waits_for_any_job_and_restarts_with_its_sites(deployed):
 @pytest.mark.parametrize(("participant", "kind"), [("admin@arcflare.test", "admin"),
                                                     ("hospital-z", "client")])
 def test_what_the_deployer_does_not_run_is_no_roll(deployed, participant, kind):
-    svc, client, ml, computes = deployed
+    svc, client, ml, _ = deployed
 
     publish(client.bus, client.settings.data_dir, renewed(participant, kind))
     svc.drain(timeout=10)

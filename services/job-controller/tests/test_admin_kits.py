@@ -11,11 +11,11 @@ import pytest
 from arcflare.bus.port import SubQueue
 from arcflare.client import Client
 from arcflare.contracts.commands import RefreshFederationStatus
-from arcflare.contracts.events import FederationProvisioned
+from arcflare.contracts.events import CertificateRenewed, FederationProvisioned
 from arcflare.flare.kit_artifacts import put_kit
 from arcflare.job_controller.bootstrap import bootstrap
 from arcflare.job_controller.settings import JobControllerSettings
-from jc_fakes import ADMINS, CA
+from jc_fakes import ADMINS, CA, FakeFlareAdmin
 
 from tests.support.signing import as_provisioner
 
@@ -87,3 +87,58 @@ def test_the_admin_kit_is_fetched_once_into_a_private_cache(service, tmp_path: P
     assert admin.admin_kit_dir == key.parent.parent
     assert key.read_text() == "ADMIN KEY" and key.stat().st_mode & 0o777 == 0o600
     admin.close()
+
+
+class Closing(FakeFlareAdmin):
+    def __init__(self) -> None:
+        super().__init__(["site-1"])
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def renewal(kind: str, participant: str, kit=None) -> CertificateRenewed:
+    return CertificateRenewed(federation="fed", participant=participant, kind=kind,
+                              old_fingerprint=CA, new_fingerprint=":".join(["CD"] * 32),
+                              not_after="2027-12-01T00:00:00Z", kit=kit,
+                              kit_ref=kit.locator if kit else "azureml:arcflare-kit-fed-server:2")
+
+
+def test_a_renewed_admin_kit_or_server_key_makes_the_next_call_log_in_afresh(tmp_path: Path):
+    # Prepare: a job-controller that has logged in with the admin kit it was told of
+    built: list = []
+
+    def factory(record):
+        built.append(record)
+        return Closing()
+
+    svc = bootstrap(JobControllerSettings(data_dir=tmp_path / "data"), admin_factory=factory,
+                    watch=False)
+    try:
+        artifacts = svc.dependencies["artifacts"]
+        first_kit = put_kit(artifacts, admin_kit(tmp_path / "kit-1"))
+        as_provisioner(svc, provisioned(admin_kit=first_kit, admin_kit_ref=first_kit.locator))
+        svc.drain()
+        admins = svc.dependencies["flare_admins"]
+        first = admins.for_federation("fed")
+        unchanged = admins.for_federation("fed")
+
+        # Execute: the admin's kit is renewed, then the server's certificate (its key)
+        (admin_kit(tmp_path / "kit-2") / "startup" / "client.key").write_text("RENEWED KEY")
+        renewed_kit = put_kit(artifacts, tmp_path / "kit-2")
+        as_provisioner(svc, renewal("admin", "a@b.org", renewed_kit))
+        svc.drain()
+        second = admins.for_federation("fed")
+        as_provisioner(svc, renewal("server", "server"))
+        svc.drain()
+        third = admins.for_federation("fed")
+        in_use = not third.closed
+    finally:
+        svc.stop()
+
+    # Assert
+    assert unchanged is first
+    assert first.closed and second is not first and built[1].admin_kit == renewed_kit
+    assert second.closed and third is not second and built[2].admin_kit == renewed_kit
+    assert in_use

@@ -31,7 +31,8 @@ def renewing(tmp_path: Path) -> Iterator[Harness]:
 def renew_as_of(harness: Harness, now: datetime) -> datetime | None:
     service = harness.service
     next_due = renew_due(service.state, service.dependencies["kit_store"],
-                         load_issuer(harness.settings), harness.settings, now=now)
+                         service.dependencies["artifacts"], load_issuer(harness.settings),
+                         harness.settings, now=now)
     service.drain(timeout=10)
     return next_due
 

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from arcflare.artifacts import ArtifactMissing
 from arcflare.client import Client
+from arcflare.contracts.artifacts import ArtifactRef
 from arcflare.contracts.commands import CreateFederation, RemoveSite, RenewCertificate
 from arcflare.contracts.events import ParticipantRolled
-from arcflare.flare.kits import resolve
 from arcflare.provisioner.flare_ca import FederationCA
 from arcflare.trust.kits import kit_identity
 from arcflare.trust.local import DEFAULT_OPERATORS, anchors_path, ensure_local_identities
@@ -42,6 +43,17 @@ def private_keys(kit: Path) -> list[bytes]:
             (p.suffix == ".key" or p.name == kit_identity(kit).key.name)]
 
 
+def in_store(harness, ref: dict) -> bool:
+    """Whether the artifact store still holds a kit's blob."""
+    try:
+        harness.service.dependencies["artifacts"].fetch(
+            ArtifactRef.model_validate(ref), harness.settings.data_dir.parent / "probe",
+            area="kits", max_bytes=1 << 30)
+    except ArtifactMissing:
+        return False
+    return True
+
+
 def outbox_expiring(harness) -> list[tuple[dict, str | None, str | None]]:
     with harness.service.state.connect() as db:
         rows = db.execute("SELECT envelope, deliver_at, cancel FROM _outbox ORDER BY seq").fetchall()
@@ -69,7 +81,9 @@ def test_renewal_issues_a_new_key_and_certificate_from_the_same_ca(harness, part
     renewed = outcome.payload
     new_cert = x509.load_pem_x509_certificate((kit / "startup" / CERT[kind]).read_bytes())
     assert renewed["participant"] == participant and renewed["kind"] == kind
-    assert renewed["kit_ref"] == f"file:{kit}"
+    # ... and the kit announced (in the artifact store) is the new one
+    assert renewed["kit_ref"] == renewed["kit"]["locator"]
+    assert kit_files(harness.kit(renewed["kit"])) == kit_files(kit)
     assert renewed["new_fingerprint"] != renewed["old_fingerprint"]
     assert datetime.fromisoformat(renewed["not_after"]) == new_cert.not_valid_after_utc
     # ... signed by the CA every other participant trusts, with the same name
@@ -89,10 +103,10 @@ def test_renewal_issues_a_new_key_and_certificate_from_the_same_ca(harness, part
 
 
 def test_a_renewed_kit_carries_a_new_arcflare_identity_where_it_had_one(harness):
-    created = harness.run(federation_spec(sites=1))
+    harness.run(federation_spec(sites=1))
     verifier = Verifier(load_anchors(anchors_path(harness.settings.data_dir)))
     site = harness.settings.kits_dir / "demo" / "site-1"
-    server = resolve(created.payload["server_kit_ref"])
+    server = harness.settings.kits_dir / "demo" / "server"
     old = {k: kit_identity(k).load().certificate.serial_number for k in (site, server)}
 
     harness.run(RenewCertificate(federation="demo", participant="site-1"))
@@ -107,12 +121,14 @@ def test_a_renewed_kit_carries_a_new_arcflare_identity_where_it_had_one(harness)
 
 def test_the_previous_version_is_kept_until_the_deployer_rolls_the_site(harness):
     # Prepare
-    harness.run(federation_spec(sites=1))
+    created = harness.run(federation_spec(sites=1))
+    old_blob = harness.caused_by(created)[1].payload["kit"]
     kit = harness.settings.kits_dir / "demo" / "site-1"
     old = kit_files(kit)
     renewed = harness.run(RenewCertificate(federation="demo", participant="site-1")).payload
     previous = harness.settings.kits_dir / "demo" / ".previous" / "site-1"
     assert kit_files(previous) == old
+    assert kit_files(harness.kit(old_blob)) == old  # still in the store: it still runs
 
     # Execute: a roll onto an older certificate leaves it; the roll onto this one drops it
     deployer = signer_for(harness.settings.data_dir, "service:deployer")
@@ -130,6 +146,8 @@ def test_the_previous_version_is_kept_until_the_deployer_rolls_the_site(harness)
     assert kept
     assert not previous.exists()
     assert kit.is_dir()
+    assert not in_store(harness, old_blob)  # the old keys left the artifact store too
+    assert in_store(harness, renewed["kit"])
 
 
 def test_an_admins_previous_kit_goes_at_once(harness):

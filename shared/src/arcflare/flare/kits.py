@@ -182,8 +182,8 @@ class FolderKitStore(KitStore):
         target = self._folder(federation, participant)
         incoming = self._aside(federation, INCOMING, participant)
         previous = self._aside(federation, PREVIOUS, participant)
-        make_private_dir(incoming.parent)
-        make_private_dir(previous.parent)
+        private_dir(incoming.parent)
+        private_dir(previous.parent)
         lock_down(built)
         shutil.rmtree(incoming, ignore_errors=True)  # an attempt that never got in
         _move(built, incoming)  # whole, beside its place, before anything is swapped

@@ -21,7 +21,8 @@ from arcflare.deployer.compute import (
     Observation,
     Target,
 )
-from arcflare.deployer.handlers import deployed_event, restart_renewed
+from arcflare.deployer.deployments import deployed_event
+from arcflare.deployer.rolls import restart_renewed
 from arcflare.flare.kit_artifacts import KitCache
 from arcflare.runtime import StateStore, get_logger
 
