@@ -30,6 +30,7 @@ def own_site_commands(site: str) -> list[Command]:
         c.RestartSite(federation=FED, site=site),
         c.RestartSiteClient(federation=FED, site=site),
         c.TailSiteLogs(federation=FED, site=site),
+        c.RenewCertificate(federation=FED, participant=site),
     ]
 
 
@@ -48,8 +49,11 @@ def every_command() -> dict[str, Command]:
         c.RefreshFederationStatus(federation=FED),
         *own_site_commands("north-1"),
         *own_site_commands("south-1"),
+        c.RenewCertificate(federation=FED, participant="server"),
+        c.RenewCertificate(federation=FED, participant="owner@consortium.org"),
     ]
-    return {f"{type(m).__name__}:{getattr(m, 'site', '')}": m for m in made}
+    return {f"{type(m).__name__}:{getattr(m, 'site', None) or getattr(m, 'participant', '')}": m
+            for m in made}
 
 
 COMMANDS = every_command()

@@ -21,14 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DESIGN_COMMANDS = [
     "CreateFederation", "AddSite", "RemoveSite", "DeployServer", "DeploySite", "StopSite",
     "RestartSite", "TeardownFederation", "SubmitJob", "AbortJob", "RefreshFederationStatus",
-    "TailSiteLogs", "RestartSiteClient",
+    "TailSiteLogs", "RestartSiteClient", "RenewCertificate",
 ]
 DESIGN_EVENTS = [
     "FederationProvisioned", "SiteProvisioned", "SiteRemoved", "CertificateExpiring",
     "ServerDeployed", "SiteDeployed", "DeploymentFailed", "SiteStopped", "JobSubmitted",
     "JobStatusChanged", "JobCompleted", "FederationStatusObserved", "SiteHealthChanged",
     "ModelRegistered", "AlertRaised", "CommandRejected", "SiteHeartbeat", "SiteLogTail",
-    "MetricsReported", "FlareEventObserved",
+    "MetricsReported", "FlareEventObserved", "CertificateRenewed", "ParticipantRolled",
+    "RollPostponed", "RollRefused",
 ]
 
 

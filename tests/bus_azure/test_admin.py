@@ -87,7 +87,9 @@ def test_init_creates_everything_then_changes_nothing_the_second_time():
     assert len(first) == len(plan(TOPOLOGY))
     deployer_rules = {k[2]: v.filter for k, v in namespace.rules.items()
                       if k[:2] == ("events", "deployer")}
-    assert set(deployer_rules) == {"FederationProvisioned", "SiteProvisioned", "SiteRemoved"}
+    assert set(deployer_rules) == {"FederationProvisioned", "SiteProvisioned", "SiteRemoved",
+                                   "CertificateRenewed", "JobSubmitted", "JobCompleted",
+                                   "JobFailed"}
     assert isinstance(deployer_rules["SiteRemoved"], SqlRuleFilter)
     assert deployer_rules["SiteRemoved"].sql_expression == (
         "sys.Label = 'SiteRemoved' AND (user.resubmitted_to IS NULL OR "

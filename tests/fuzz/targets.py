@@ -156,7 +156,8 @@ def provisioner(data_dir: Path) -> Target:
     svc = bootstrap(ProvisionerSettings(data_dir=data_dir, **FAST_RETRIES))
     # provisioned once; later the same AddSite is answered from the records
     probe = c.AddSite(federation=PROBED, site="probe", org="hospital")
-    target = Target("provisioner", svc, signers, (queue("provisioner"),),
+    target = Target("provisioner", svc, signers,
+                    (queue("provisioner"), subscription("events", "provisioner")),
                     lambda: (probe, OPERATOR, "provisioner"))
     for federation in (FED, PROBED):
         target.send(c.CreateFederation(name=federation, admins=ADMINS,

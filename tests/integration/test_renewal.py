@@ -9,12 +9,14 @@ registers with it again.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from arcflare.cli.main import app
 from arcflare.client import Client
 from arcflare.contracts.commands import CreateFederation, RecipePackage, RenewCertificate, SubmitJob
 from arcflare.contracts.envelope import Envelope
@@ -29,6 +31,7 @@ from arcflare.runtime import Service
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from nvflare.fuel.flare_api.api_spec import NoClientsAvailable
 from nvflare.fuel.flare_api.flare_api import new_secure_session
+from typer.testing import CliRunner
 
 from tests.support.flare_processes import kill_all_in
 
@@ -179,13 +182,19 @@ def test_a_renewed_server_restarts_on_its_new_kit_and_every_client_reconnects(fe
     server_log = federation.workspace("server") / "log.txt"
     lines_before = len(server_log.read_text(errors="replace").splitlines())
 
-    renewed, rolled = federation.renew("server")
+    # as an operator does it: the CLI waits through the renewal and the deployer's roll
+    result = CliRunner().invoke(app, ["federation", "renew-server", FED, "--wait", "--json",
+                                      "--data-dir", str(federation.data_dir), "--as", ADMIN])
 
-    assert rolled.type == "ParticipantRolled", rolled.payload
-    assert rolled.payload["restarted"]
-    assert sorted(rolled.payload["sites_restarted"]) == sorted(SITES)
+    assert result.exit_code == 0, result.output[-3000:]
+    answer = json.loads([line for line in result.stdout.splitlines()
+                         if line.startswith('{"renewed"')][-1])
+    renewed, rolled = answer["renewed"], answer["roll"]
+    assert rolled["type"] == "ParticipantRolled", rolled
+    assert rolled["payload"]["restarted"]
+    assert sorted(rolled["payload"]["sites_restarted"]) == sorted(SITES)
     assert read_facts(federation.workspace("server") / "startup" / "server.crt").fingerprint \
-        == renewed.payload["new_fingerprint"]
+        == renewed["payload"]["new_fingerprint"]
     # every client registers with the restarted server (its new key signs their new tokens)
     assert until(lambda: federation.clients_seen_by_server() == set(SITES), 120)
     since = "\n".join(server_log.read_text(errors="replace").splitlines()[lines_before:])

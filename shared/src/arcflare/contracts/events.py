@@ -20,7 +20,7 @@ from arcflare.contracts.fields import (
     SiteData,
     SiteName,
 )
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 #: degraded: the client runs and is connected, but a data input the site declared is missing
 #: or unreadable, so the site's jobs would fail
@@ -29,6 +29,9 @@ HealthStatus = Literal[
     "unknown"
 ]
 Fingerprint = Annotated[str, Field(pattern=r"^[0-9A-F]{2}(:[0-9A-F]{2}){31}$")]
+#: the id of another message, verbatim: an answer names what it answers exactly as it came
+#: (a message id is any string; stripping its spaces would name another message)
+MessageId = Annotated[str, StringConstraints(strip_whitespace=False)]
 
 
 class AdminCertificate(Part):
@@ -315,7 +318,7 @@ class AlertRaised(Event):
     federation: str | None = None
     site: str | None = None
     source_type: str
-    source_message_id: str
+    source_message_id: MessageId
 
 
 class FieldError(Part):
@@ -331,7 +334,7 @@ MAX_FIELD_ERRORS = 20
 class CommandRejected(Event):
     federation: str | None = None
     command_type: str
-    command_id: str
+    command_id: MessageId
     #: "invalid", "Unauthenticated", "Forbidden", "unknown_type", "conflict", "not_found", ...
     reason: str
     detail: str = Field(default="", max_length=MAX_DETAIL)
@@ -358,7 +361,7 @@ class CommandFailed(Event):
 
     federation: str | None = None
     command_type: str
-    command_id: str
+    command_id: MessageId
     reason: str
     detail: str = Field(default="", max_length=MAX_DETAIL)
     deliveries: int
@@ -375,7 +378,7 @@ class MessageRefused(Event):
     federation: str | None = None
     consumer: str  # entity/subscription that received it
     message_type: str
-    message_id: str
+    message_id: MessageId
     reason: str
     detail: str = Field(default="", max_length=MAX_DETAIL)
     claimed_by: str | None = None
@@ -391,7 +394,7 @@ class OutboxMessageParked(Event):
 
     service: str
     message_type: str
-    message_id: str
+    message_id: MessageId
     reason: str = Field(max_length=MAX_DETAIL)
     federation: str | None = None
 
