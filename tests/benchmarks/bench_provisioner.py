@@ -8,6 +8,11 @@
   running service) against NVFlare's own Provisioner called in this process on the same
   project: both warm, alternating, best of N each (target <= 1.1). `nvflare provision`
   as an operator runs it (a fresh interpreter) is reported beside it as context.
+- RenewCertificate of one site at 100 sites, command sent -> CertificateRenewed read: p50
+  (new key, certificate and kit version; target <= 0.5 s).
+- A site renewed in a running federation (real provisioner, deployer and NVFlare) until it
+  has registered with the server again, beside a plain RestartSite of the same site until
+  the same: alternating, best of N each (target <= 1.2).
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import yaml
 from arcflare.client import Client
-from arcflare.contracts.commands import AddSite, CreateFederation
+from arcflare.contracts.commands import AddSite, CreateFederation, RenewCertificate, RestartSite
 from arcflare.provisioner.bootstrap import bootstrap
 from arcflare.provisioner.project import ServerEndpoint, federation_project
 from arcflare.provisioner.settings import ProvisionerSettings
@@ -28,10 +33,12 @@ from arcflare.runtime import configure_logging
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 
 from tests.benchmarks.noise import alternate, runs
+from tests.benchmarks.roll_stack import FED, RollStack
 
 ADMIN = "admin@bench.org"
 #: RSA key generation time is heavy-tailed: enough adds that the medians are steady
 ADDS = 101
+RENEWALS = 41
 #: NVFlare's own CLI, as an operator runs it
 NVFLARE = [str(Path(sys.executable).with_name("nvflare"))]
 
@@ -138,6 +145,37 @@ def create_100(root: Path) -> dict[str, list[float]]:
         provisioner.close()
 
 
+def renew_site_p50(root: Path, sites: int = 100) -> float:
+    """RenewCertificate of one site of a `sites`-site federation, p50 over RENEWALS renewals
+    (RSA key generation varies, hence the median), each site renewed in turn."""
+    provisioner = Provisioner(root / f"arcflare-renew-{sites}")
+    try:
+        provisioner.timed(spec(sites, "renewals"))
+        seconds = [provisioner.timed(RenewCertificate(federation="renewals",
+                                                      participant=f"site-{i % sites}"))
+                   for i in range(RENEWALS)]
+    finally:
+        provisioner.close()
+    return statistics.median(seconds)
+
+
+def renew_vs_restart(root: Path) -> dict[str, list[float]]:
+    """Seconds until a site has registered again: after its renewal (new kit, rolled by the
+    deployer) and after a plain RestartSite, alternating on one running federation."""
+    stack = RollStack(root / "roll", ["site-1", "site-2"])
+    try:
+        stack.start()
+        # a client's start varies by a second on a busy machine: more runs than elsewhere
+        return alternate(
+            runs(5, "provisioner"),
+            renewal=lambda i: stack.reconnect_seconds(
+                RenewCertificate(federation=FED, participant="site-1"), "site-1"),
+            restart=lambda i: stack.reconnect_seconds(
+                RestartSite(federation=FED, site="site-1"), "site-1"))
+    finally:
+        stack.close()
+
+
 class _Quiet:
     def debug(self, msg: str) -> None: ...
     info = warning = error = debug
@@ -148,6 +186,8 @@ def run(results) -> None:
     with tempfile.TemporaryDirectory(prefix="arcflare-bench-prov-") as tmp:
         root = Path(tmp)
         creates = create_100(root)
+        renew_100 = renew_site_p50(root)
+        rolls = renew_vs_restart(root)
         add_10, add_100 = add_site_p50s(root, 10, 100)
         nv_provision_100, nv_add_100 = nvflare_provision(root, 100)
 
@@ -158,6 +198,10 @@ def run(results) -> None:
                 baseline=nv_add_100, target="<= 0.2", on="ratio")
     results.compare("provisioner.create_100_sites_vs_nvflare_provisioner_in_process",
                     creates["arcflare"], creates["nvflare_provisioner"], "s", target="<= 1.1")
+    results.add("provisioner.renew_site_p50_at_100_sites", renew_100, "s", target="<= 0.5")
+    results.compare("provisioner.renewed_site_reconnected_vs_restarted_site", rolls["renewal"],
+                    rolls["restart"], "s", target="<= 1.2",
+                    note="command sent -> the site's client logs its registration again")
     # context: the operator's way, `nvflare provision` in a fresh interpreter (imports and all)
     results.add("provisioner.create_100_sites_vs_nvflare_provision_cli", min(creates["arcflare"]),
                 "s", baseline=nv_provision_100)

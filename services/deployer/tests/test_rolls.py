@@ -56,6 +56,22 @@ def job_event(client, event) -> None:
                    event)
 
 
+def job_runs(svc, client) -> None:
+    """job-1 runs on the site (as the job-controller announces it)."""
+    job_event(client, JobSubmitted(federation="fedaml", job_id="job-1", name="train",
+                                   sites=["hospital-a"]))
+    svc.drain(timeout=10)
+
+
+def job_ends(svc, client, computes) -> None:
+    """job-1 ends; the watcher's next pass carries out what waited for it."""
+    job_event(client, JobCompleted(federation="fedaml", job_id="job-1", name="train",
+                                   status="FINISHED:COMPLETED", duration_s=30))
+    svc.drain(timeout=10)
+    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
+    svc.drain(timeout=10)
+
+
 def roll_events(client) -> list:
     return [(e.type, e.payload) for e in client.follow(
         types=["ParticipantRolled", "RollPostponed", "RollRefused"], from_start=True,
@@ -84,20 +100,14 @@ def test_a_running_site_is_restarted_from_its_new_kit_at_once(deployed):
 def test_a_site_running_a_job_is_rolled_once_the_job_has_ended(deployed):
     # Prepare: a job runs on the site
     svc, client, ml, computes = deployed
-    job_event(client, JobSubmitted(federation="fedaml", job_id="job-1", name="train",
-                                   sites=["hospital-a"]))
-    svc.drain(timeout=10)
+    job_runs(svc, client)
 
     # Execute: renewed while the job runs, then the job ends
     publish(client.bus, client.settings.data_dir, renewed())
     svc.drain(timeout=10)
     roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
     restarted_during_the_job = f"{SITE_JOB}-2" in ml.jobs.jobs
-    job_event(client, JobCompleted(federation="fedaml", job_id="job-1", name="train",
-                                   status="FINISHED:COMPLETED", duration_s=30))
-    svc.drain(timeout=10)
-    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
-    svc.drain(timeout=10)
+    job_ends(svc, client, computes)
     run(svc, ml, computes, f"{SITE_JOB}-2")
 
     # Assert
@@ -112,9 +122,7 @@ def test_a_site_running_a_job_is_rolled_once_the_job_has_ended(deployed):
 
 def test_refusing_to_interrupt_a_job_leaves_the_site_on_its_old_certificate(deployed):
     svc, client, ml, computes = deployed
-    job_event(client, JobSubmitted(federation="fedaml", job_id="job-1", name="train",
-                                   sites=["hospital-a"]))
-    svc.drain(timeout=10)
+    job_runs(svc, client)
 
     publish(client.bus, client.settings.data_dir, renewed(if_job_running="refuse"))
     svc.drain(timeout=10)
@@ -152,18 +160,12 @@ def test_a_site_that_does_not_run_is_only_pointed_at_its_new_kit(tmp_path, data_
 def test_the_server_waits_for_any_job_and_restarts_with_its_sites(deployed):
     # Prepare: a job on the site, which the server's restart would cut short too
     svc, client, ml, computes = deployed
-    job_event(client, JobSubmitted(federation="fedaml", job_id="job-1", name="train",
-                                   sites=["hospital-a"]))
-    svc.drain(timeout=10)
+    job_runs(svc, client)
 
     # Execute
     publish(client.bus, client.settings.data_dir, renewed("server", "server"))
     svc.drain(timeout=10)
-    job_event(client, JobCompleted(federation="fedaml", job_id="job-1", name="train",
-                                   status="FINISHED:COMPLETED", duration_s=30))
-    svc.drain(timeout=10)
-    roll_when_jobs_ended(svc.state, computes, svc.dependencies["kits"])
-    svc.drain(timeout=10)
+    job_ends(svc, client, computes)
     run(svc, ml, computes, f"{SERVER_JOB}-2", f"{SITE_JOB}-2")
 
     # Assert: both restarted (the site must register with the server's new key)

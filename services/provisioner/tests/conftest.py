@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,9 +67,9 @@ class Harness:
         return cache.folder(artifact, "kit")
 
 
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    settings = make_settings(tmp_path / "data")
+@contextmanager
+def harness_on(settings: ProvisionerSettings) -> Iterator[Harness]:
+    """A provisioner on these settings, driven by a client; both stopped at the end."""
     service = bootstrap(settings)
     client = Client(settings)
     try:
@@ -76,3 +77,9 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     finally:
         client.close()
         service.stop(timeout=5)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    with harness_on(make_settings(tmp_path / "data")) as running:
+        yield running

@@ -6,26 +6,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from arcflare.client import Client
 from arcflare.contracts.commands import RemoveSite
 from arcflare.provisioner.auto_renewal import renew_due
 from arcflare.provisioner.bootstrap import bootstrap, load_issuer
 
-from .conftest import ADMIN, Harness, federation_spec, make_settings
+from .conftest import ADMIN, Harness, federation_spec, harness_on, make_settings
 
 AHEAD = 30
 
 
 @pytest.fixture
 def renewing(tmp_path: Path) -> Iterator[Harness]:
-    settings = make_settings(tmp_path / "data", cert_auto_renew_days=AHEAD)
-    service = bootstrap(settings)
-    client = Client(settings)
-    try:
-        yield Harness(service, client)
-    finally:
-        client.close()
-        service.stop(timeout=5)
+    with harness_on(make_settings(tmp_path / "data", cert_auto_renew_days=AHEAD)) as running:
+        yield running
 
 
 def renew_as_of(harness: Harness, now: datetime) -> datetime | None:

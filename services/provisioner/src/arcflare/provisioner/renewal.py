@@ -19,7 +19,7 @@ from arcflare.contracts.commands import AdminSpec, IfJobRunning, RenewCertificat
 from arcflare.contracts.events import CertificateRenewed, ParticipantRolled
 from arcflare.flare.kits import KitNotFound, KitStore
 from arcflare.provisioner import tables
-from arcflare.provisioner.certificates import read_facts
+from arcflare.provisioner.certificates import CertificateFacts, read_facts
 from arcflare.provisioner.expiry import record_certificate, withdraw_warning
 from arcflare.provisioner.flare_ca import CERT_FILE, FederationCA, ProvisioningFailed
 from arcflare.provisioner.kit_publishing import (
@@ -28,7 +28,7 @@ from arcflare.provisioner.kit_publishing import (
     undo_unrecorded_kit,
 )
 from arcflare.provisioner.project import ServerEndpoint, renewal_project
-from arcflare.provisioner.provisioning import SERVER, KitFinish, renew_kit
+from arcflare.provisioner.provisioning import SERVER, KitFinish, StoredKit, renew_kit
 from arcflare.provisioner.settings import ProvisionerSettings
 from arcflare.runtime import Rejected, StateStore, UnitOfWork, get_logger
 from arcflare.trust.authority import Issuer
@@ -89,18 +89,7 @@ def renew(uow: UnitOfWork, federation: tables.Federation, who: Holder, *, kit_st
           artifacts: ArtifactStore, settings: ProvisionerSettings, issuer: Issuer,
           if_job_running: IfJobRunning = "wait", automatic: bool = False) -> CertificateRenewed:
     db = uow.write()
-    ca = FederationCA(settings.ca_dir, federation.name)
-    if not ca.exists():
-        raise Rejected(
-            "conflict", f"federation {federation.name} has no CA state in {settings.ca_dir}; "
-            "a certificate from a new CA would not be trusted by the others: restore the "
-            "provisioner's data dir", errors=[{"field": "federation", "problem": "CA state missing"}])
-    root = ca.root_certificate()
-    if root.not_after <= datetime.now(UTC):
-        raise Rejected(
-            "conflict", f"the CA of {federation.name} expired on {root.not_after:%Y-%m-%d}: it "
-            "can sign nothing more; rotate the CA (docs/certificates.md)",
-            errors=[{"field": "federation", "problem": "CA expired"}])
+    ca, root = _signing_ca(settings, federation.name)
     (old,) = tables.current_certificates(db, federation.name, who.name, who.kind)
     settle(db, kit_store, artifacts, federation.name, who.name)
     finish = KitFinish(issuer, federation.root_valid_days, federation.spec.heart_beat_timeout_s)
@@ -113,25 +102,51 @@ def renew(uow: UnitOfWork, federation: tables.Federation, who: Holder, *, kit_st
     except ProvisioningFailed as exc:
         raise Rejected("invalid", str(exc)) from None
     announced_ref, artifact = publish_kit(kit_store, artifacts, kit.kit_ref)
-    new = kit.certificate
-    db.execute("UPDATE certificates SET replaced_by = ? WHERE federation = ? AND fingerprint = ?",
-               (new.fingerprint, federation.name, old.fingerprint))
-    withdraw_warning(uow, federation.name, old.fingerprint)
-    record_certificate(uow, federation.name, who.name, who.kind, new, settings.expiry_warning)
-    _point_at(db, federation, who, kit.kit_ref, new.fingerprint, new.not_after)
+    _record(uow, federation, who, kit, old.fingerprint, settings)
     if who.kind == "admin":
         uow.after_commit(lambda: drop_previous_kit(kit_store, artifacts, federation.name,
                                                    who.name))
+    new = kit.certificate
     event = CertificateRenewed(
         federation=federation.name, participant=who.name, kind=who.kind,
         old_fingerprint=old.fingerprint, new_fingerprint=new.fingerprint,
         not_after=new.not_after, kit_ref=announced_ref, kit=artifact,
-        if_job_running=if_job_running,
-        automatic=automatic, limited_by_ca=new.not_after >= root.not_after)
+        if_job_running=if_job_running, automatic=automatic,
+        limited_by_ca=new.not_after >= root.not_after)
     uow.publish(event)
     log.info("certificate renewed", federation=federation.name, participant=who.name,
              kind=who.kind, not_after=new.not_after.isoformat(), automatic=automatic)
     return event
+
+
+def _signing_ca(settings: ProvisionerSettings,
+                federation: str) -> tuple[FederationCA, CertificateFacts]:
+    """The federation's CA and its certificate, or why it can sign nothing."""
+    ca = FederationCA(settings.ca_dir, federation)
+    if not ca.exists():
+        raise Rejected(
+            "conflict", f"federation {federation} has no CA state in {settings.ca_dir}; a "
+            "certificate from a new CA would not be trusted by the others: restore the "
+            "provisioner's data dir", errors=[{"field": "federation", "problem": "CA state missing"}])
+    root = ca.root_certificate()
+    if root.not_after <= datetime.now(UTC):
+        raise Rejected(
+            "conflict", f"the CA of {federation} expired on {root.not_after:%Y-%m-%d}: it can "
+            "sign nothing more; rotate the CA (docs/certificates.md)",
+            errors=[{"field": "federation", "problem": "CA expired"}])
+    return ca, root
+
+
+def _record(uow: UnitOfWork, federation: tables.Federation, who: Holder, kit: StoredKit,
+            old_fingerprint: str, settings: ProvisionerSettings) -> None:
+    """The new certificate replaces the old on record, with its own expiry warning (the old
+    one's is withdrawn), and the records name the new kit."""
+    db, new = uow.write(), kit.certificate
+    db.execute("UPDATE certificates SET replaced_by = ? WHERE federation = ? AND fingerprint = ?",
+               (new.fingerprint, federation.name, old_fingerprint))
+    withdraw_warning(uow, federation.name, old_fingerprint)
+    record_certificate(uow, federation.name, who.name, who.kind, new, settings.expiry_warning)
+    _point_at(db, federation, who, kit.kit_ref, new.fingerprint, new.not_after)
 
 
 def _point_at(db: sqlite3.Connection, federation: tables.Federation, who: Holder, kit_ref: str,
