@@ -7,8 +7,12 @@ check who others are, refuses to start and says what to set.
 """
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
+from arcflare.runtime.logging import get_logger
 from arcflare.runtime.settings import Settings
 from arcflare.trust import local
 from arcflare.trust.errors import IdentityError
@@ -16,6 +20,7 @@ from arcflare.trust.identity import Identity, IdentityFiles
 from arcflare.trust.jws import Signer
 from arcflare.trust.verifier import Verifier, load_anchors
 
+log = get_logger("arcflare.identity")
 SETUP_HINT = ("run `arcflare identity init` for a local setup, or set ARCFLARE_IDENTITY_CERT, "
               "ARCFLARE_IDENTITY_KEY and ARCFLARE_TRUST_ANCHORS (see deploy/README.md)")
 
@@ -38,6 +43,49 @@ def load_identity(settings: Settings, default: IdentityFiles) -> Identity:
         return default.load()
     except IdentityError as exc:
         raise MissingIdentity(f"{exc}: {SETUP_HINT}") from None
+
+
+class FollowingSigner(Signer):
+    """A signer that follows its identity files: when a renewed kit puts a new identity of the
+    same principal there (the deployer's roll of a site), the next message is signed with it,
+    without a restart. Looked at no more than every `check_every_s`; files caught half-copied
+    or of another principal are passed over, and the identity in use stays."""
+
+    def __init__(self, files: IdentityFiles, check_every_s: float = 30.0) -> None:
+        super().__init__(files.load())
+        self.files = files
+        self.check_every_s = check_every_s
+        self._stamp = self._stamp_now()
+        self._next_look = time.monotonic() + check_every_s
+        self._lock = threading.Lock()
+
+    def sign(self, fields: Mapping[str, str | None], body: bytes) -> str:
+        if time.monotonic() >= self._next_look:
+            self._follow()
+        return super().sign(fields, body)
+
+    def _stamp_now(self) -> tuple[int, int] | None:
+        try:
+            return self.files.cert.stat().st_mtime_ns, self.files.key.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _follow(self) -> None:
+        with self._lock:
+            self._next_look = time.monotonic() + self.check_every_s
+            stamp = self._stamp_now()
+            if stamp is None or stamp == self._stamp:
+                return
+            try:
+                renewed = self.files.load()
+            except IdentityError:
+                return  # caught mid-copy: looked at again next time
+            if renewed.principal != self.principal:
+                return
+            Signer.__init__(self, renewed)
+            self._stamp = stamp
+            log.info("signing with a renewed identity", principal=self.principal.id,
+                     serial=renewed.certificate.serial_number)
 
 
 def service_signer(settings: Settings, service: str) -> Signer:

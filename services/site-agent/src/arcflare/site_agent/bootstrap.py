@@ -11,7 +11,12 @@ from arcflare.contracts.authz import FederationAccess
 from arcflare.contracts.topology import site_subscription
 from arcflare.runtime import Consumer, Service, StateStore, get_logger
 from arcflare.runtime.authorization import enforce_policy
-from arcflare.runtime.identity import MissingIdentity, load_identity
+from arcflare.runtime.identity import (
+    SETUP_HINT,
+    FollowingSigner,
+    MissingIdentity,
+    load_identity,
+)
 from arcflare.site_agent.handlers import COMMAND_HANDLERS
 from arcflare.site_agent.health import HealthModel
 from arcflare.site_agent.inputs import SiteInputs
@@ -22,6 +27,7 @@ from arcflare.site_agent.settings import SiteAgentSettings
 from arcflare.site_agent.tails import RateLimit
 from arcflare.site_agent.telemetry import TelemetrySender
 from arcflare.trust import local
+from arcflare.trust.errors import IdentityError
 from arcflare.trust.jws import Signer
 from arcflare.trust.kits import kit_identity
 from arcflare.trust.principals import Principal
@@ -105,11 +111,16 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
 
 def site_signer(s: SiteAgentSettings) -> Signer:
     """The agent signs as its site: ARCFLARE_IDENTITY_* when set (a hospital's cluster gets
-    them from a secret), else the identity the provisioner put in the site's kit, else one in
-    the local layout (<data_dir>/identity/sites/<federation>/<site>)."""
+    them from a secret), else the identity the provisioner put in the site's kit (followed
+    as it is renewed), else one in the local layout (<data_dir>/identity/sites/<fed>/<site>)."""
     kit = kit_identity(s.workspace_dir())
+    from_kit = kit.exists() and not (s.identity_cert or s.identity_key)
     default = kit if kit.exists() else local.site_identity_paths(s.data_dir, s.federation, s.site)
-    signer = Signer(load_identity(s, default))
+    # a renewed site's roll puts a new identity in its kit: the agent follows it
+    try:
+        signer = FollowingSigner(kit) if from_kit else Signer(load_identity(s, default))
+    except IdentityError as exc:
+        raise MissingIdentity(f"{exc}: {SETUP_HINT}") from None
     expected = Principal.site_agent(s.federation, s.site)
     if signer.principal != expected:
         raise MissingIdentity(f"this agent serves {expected.id} but its identity is "
