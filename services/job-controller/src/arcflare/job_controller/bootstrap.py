@@ -7,7 +7,7 @@ from arcflare.flare.kit_artifacts import KitCache
 from arcflare.job_controller import tables
 from arcflare.job_controller.flare_admins import AdminFactory, FlareAdmins, flare_api_factory
 from arcflare.job_controller.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
-from arcflare.job_controller.recipes import warm_up
+from arcflare.job_controller.recipes import before_warm_up, warm_up
 from arcflare.job_controller.settings import JobControllerSettings
 from arcflare.job_controller.tables import MIGRATIONS
 from arcflare.job_controller.watcher import FederationWatcher, JobWatcher
@@ -32,6 +32,8 @@ def bootstrap(
     flare_admins = FlareAdmins(state, factory)
     # the federation watcher logs in separately, so its calls never queue behind job polls
     observer_admins = FlareAdmins(state, factory)
+    if watch:
+        before_warm_up()
     return Service(
         name="job-controller",
         settings=s,

@@ -19,3 +19,10 @@ def warm_up(stop) -> None:
     from nvflare.app_common.np.recipes.fedavg import NumpyFedAvgRecipe  # noqa: F401
 
     stop.wait()
+
+
+def before_warm_up() -> None:
+    """numpy is imported in the thread that builds the service, before the warm-up starts: a
+    module another thread is half-way through importing is visible in sys.modules, and code
+    that looks there without importing (hypothesis does) would find it half-made."""
+    import numpy  # noqa: F401
