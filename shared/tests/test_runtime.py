@@ -88,6 +88,19 @@ def test_handled_command_changes_state_and_publishes_its_outcome(settings, bus):
     assert outcome.on_behalf_of == "lead@example.org"
 
 
+def test_a_drain_leaves_no_thread_behind(settings, bus):
+    # tests drain and never stop: a renewer left running would hold the bus, its
+    # connections and its sockets for the rest of the session
+    import threading
+
+    svc = make_service(settings, bus, Calls())
+    before = {t for t in threading.enumerate() if t.name == "lock-renewer"}
+
+    svc.drain()
+
+    assert {t for t in threading.enumerate() if t.name == "lock-renewer"} <= before
+
+
 def test_redelivery_after_a_lost_settlement_has_no_second_effect(settings, bus):
     """The handler commits, then the lock is lost before complete (a crash between the
     two): the broker redelivers and the inbox completes it without running the handler."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -83,3 +84,23 @@ class TestSqliteBusSpecifics:
 
         assert not orphan.exists()
         assert len(list(folder.iterdir())) == 1
+
+    def test_a_thread_that_ended_gives_back_its_doorbell(self, bus: SqliteBus):
+        # a long-running process starts threads for as long as it runs (HTTP handlers,
+        # service restarts): each waiting thread's socket must not outlive it
+        def wait_once() -> None:
+            bus.receive("work", max_wait=0.05)
+
+        first = threading.Thread(target=wait_once)
+        first.start()
+        first.join()
+        [(_, ended)] = bus._doorbell._listeners
+        assert not ended.closed
+
+        later = threading.Thread(target=wait_once)
+        later.start()
+        later.join()
+
+        assert ended.closed and ended.socket.fileno() == -1
+        [folder] = bus._doorbell.root.iterdir()
+        assert len(list(folder.iterdir())) == 1  # the ended thread's registration is gone

@@ -165,16 +165,24 @@ class Service:
     # --- tests -----------------------------------------------------------------
     def drain(self, timeout: float = 10.0) -> int:
         """Handle every available message and relay the outbox until quiet."""
-        if self._renewer is None:
+        # a renewer made here ends with the drain: a test that drains and never stops
+        # must not leave a thread behind holding its bus
+        own_renewer = self._renewer is None
+        if own_renewer:
             self._renewer = LockRenewer(self.bus, service=self.name)
         handled = 0
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            n = sum(self._consume_once(p, max_wait=0.0) for p in self._processors)
-            sent = self.outbox.relay()
-            handled += n
-            if n == 0 and sent == 0:
-                break
+        try:
+            while time.monotonic() < deadline:
+                n = sum(self._consume_once(p, max_wait=0.0) for p in self._processors)
+                sent = self.outbox.relay()
+                handled += n
+                if n == 0 and sent == 0:
+                    break
+        finally:
+            if own_renewer and self._renewer is not None:
+                self._renewer.close()
+                self._renewer = None
         return handled
 
     # --- loops -------------------------------------------------------------------

@@ -45,7 +45,8 @@ class Doorbell:
         self.root = Path(f"{db_path}.doorbell")
         self.enabled = _ABSTRACT
         self._local = threading.local()
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[threading.Thread, Listener]] = []
+        self._guard = threading.Lock()
         if self.enabled:
             self.root.mkdir(exist_ok=True)
             self._ringer = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -79,18 +80,27 @@ class Doorbell:
         if listener is None:
             try:
                 listener = self._local.listener = Listener(self.root)
-                self._listeners = [x for x in self._listeners if not x.closed] + [listener]
             except OSError:
                 self.enabled = False
                 return None
+            with self._guard:
+                # a thread that ended took its thread-local with it, not its socket: a
+                # process that starts threads for as long as it runs must not gather them
+                for thread, old in self._listeners:
+                    if not thread.is_alive():
+                        old.close()
+                self._listeners = [(t, x) for t, x in self._listeners if not x.closed]
+                self._listeners.append((threading.current_thread(), listener))
         listener.register(entity)
         return listener
 
     def close(self) -> None:
         if self.enabled:
             self._ringer.close()
-            for listener in self._listeners:
-                listener.close()
+            with self._guard:
+                for _, listener in self._listeners:
+                    listener.close()
+                self._listeners.clear()
 
 
 class Listener:
