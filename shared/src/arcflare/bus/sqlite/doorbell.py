@@ -122,8 +122,11 @@ class Listener:
 
     def wait(self, timeout: float) -> bool:
         """Block until rung or timeout; True when rung (every pending ring is consumed)."""
-        readable, _, _ = select.select([self.socket], [], [], timeout)
-        if not readable:
+        # poll, not select: select() cannot watch a descriptor numbered 1024 or above,
+        # and a busy process (a ledger with many streams) gets there
+        poller = select.poll()
+        poller.register(self.socket, select.POLLIN)
+        if not poller.poll(max(0, int(timeout * 1000))):
             return False
         with contextlib.suppress(BlockingIOError):
             while True:
