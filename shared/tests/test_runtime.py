@@ -101,6 +101,22 @@ def test_a_drain_leaves_no_thread_behind(settings, bus):
     assert {t for t in threading.enumerate() if t.name == "lock-renewer"} <= before
 
 
+def test_a_service_closes_the_bus_it_owns_and_only_that_one(settings, tmp_path):
+    from arcflare.bus.port import BusError
+    from arcflare.bus.sqlite import SqliteBus
+
+    shared, own = SqliteBus(tmp_path / "shared.db"), SqliteBus(tmp_path / "own.db")
+    for bus, owns in ((shared, False), (own, True)):
+        svc = make_service(settings, bus, Calls(), owns_bus=owns)
+        svc.start()
+        svc.stop()
+
+    assert shared.peek("provisioner") == []  # still open for whoever lent it
+    with pytest.raises(BusError, match="closed"):
+        own.peek("provisioner")
+    shared.close()
+
+
 def test_redelivery_after_a_lost_settlement_has_no_second_effect(settings, bus):
     """The handler commits, then the lock is lost before complete (a crash between the
     two): the broker redelivers and the inbox completes it without running the handler."""

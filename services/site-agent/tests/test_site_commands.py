@@ -131,17 +131,18 @@ def test_a_command_for_a_same_named_site_of_another_federation_never_reaches_thi
         client.send(TailSiteLogs(federation="fed-b", site="site-1"))
 
         handled = svc.drain(timeout=5)
+        published = {m.subject for t in ("events", "telemetry")
+                     for m in svc.bus.peek(t, FOLLOW_SUBSCRIPTION, max_messages=100)}
+        mine = site_subscription_name(svc.settings.federation, "site-1")
+        left = svc.bus.peek("site-commands", mine)
+        dead = svc.bus.peek("site-commands", mine, sub_queue=SubQueue.DEAD_LETTER)
     finally:
-        svc.stop(timeout=5)
+        svc.stop(timeout=5)  # closes the bus bootstrap opened
 
-    published = {m.subject for t in ("events", "telemetry")
-                 for m in svc.bus.peek(t, FOLLOW_SUBSCRIPTION, max_messages=100)}
-    mine = site_subscription_name(svc.settings.federation, "site-1")
     assert handled == 0
     assert "SiteLogTail" not in published and "CommandRejected" not in published
-    assert svc.bus.peek("site-commands", mine) == []
-    assert svc.bus.peek("site-commands", mine, sub_queue=SubQueue.DEAD_LETTER) == []
-    svc.bus.close()
+    assert left == []
+    assert dead == []
 
 
 ADMINS = [

@@ -51,9 +51,11 @@ class Service:
         authorize: Authorizer | None = None,
         on_stop: Sequence[Callable[[], None]] = (),
         signer: Signer | None = None,
+        owns_bus: bool = False,
     ) -> None:
         """signer: who this service signs as; default its identity from the settings (a
-        site agent passes its site's). Verification has no off switch."""
+        site agent passes its site's). Verification has no off switch. owns_bus: the bus
+        was opened for this service (bootstrap connected it), so stop() closes it."""
         self.name = name
         self.signer = signer or identity.service_signer(settings, name)
         self.admission = Admission(identity.verifier(settings),
@@ -64,6 +66,7 @@ class Service:
             state.channels["events"] = "telemetry"
         self.settings = settings
         self.bus = bus
+        self.owns_bus = owns_bus
         self.state = state
         self.consumers = list(consumers)
         self.dependencies = {"settings": settings, "bus": bus, "state": state,
@@ -154,6 +157,8 @@ class Service:
             self._health.close()
             self._health = None
         tracing.flush()
+        if self.owns_bus:  # its connections and sockets go with it, not at process exit
+            self.bus.close()
 
     def readiness(self) -> dict:
         alive = {t.name: t.is_alive() for t in self._threads}

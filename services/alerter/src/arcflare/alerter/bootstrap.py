@@ -20,7 +20,8 @@ def bootstrap(settings: AlerterSettings | None = None, **overrides: Any) -> Serv
     """Raises RulesFileError (line and problem) for an invalid rules file."""
     s = settings or AlerterSettings()
     book = overrides.pop("rule_book", None) or load_rules(s.alert_rules_file)
-    bus = overrides.pop("bus", None) or connect(s)
+    given_bus = overrides.pop("bus", None)
+    bus = given_bus or connect(s)
     state = overrides.pop("state", None) or StateStore(s.data_dir / "alerter.db",
                                                        migrations=MIGRATIONS)
     engine = AlertEngine(book)
@@ -33,6 +34,7 @@ def bootstrap(settings: AlerterSettings | None = None, **overrides: Any) -> Serv
         name="alerter",
         settings=s,
         bus=bus,
+        owns_bus=given_bus is None,
         state=state,
         consumers=[Consumer("events", subscription="alerter", handlers=EVENT_HANDLERS),
                    Consumer("telemetry", subscription="alerter", handlers=TELEMETRY_HANDLERS)],

@@ -39,7 +39,8 @@ def computes_for(s: DeployerSettings) -> Computes:
 
 def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Service:
     s = settings or DeployerSettings()
-    bus = overrides.pop("bus", None) or connect(s)
+    given_bus = overrides.pop("bus", None)
+    bus = given_bus or connect(s)
     state = overrides.pop("state", None) or StateStore(
         s.data_dir / "deployer.db", migrations=tables.MIGRATIONS
     )
@@ -50,6 +51,7 @@ def bootstrap(settings: DeployerSettings | None = None, **overrides: Any) -> Ser
         name="deployer",
         settings=s,
         bus=bus,
+        owns_bus=given_bus is None,
         state=state,
         consumers=[
             Consumer("deployer", handlers=COMMAND_HANDLERS, sessions=True),

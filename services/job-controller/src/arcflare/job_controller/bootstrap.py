@@ -23,7 +23,8 @@ def bootstrap(
     **overrides,
 ) -> Service:
     s = settings or JobControllerSettings()
-    bus = overrides.pop("bus", None) or connect(s)
+    given_bus = overrides.pop("bus", None)
+    bus = given_bus or connect(s)
     state = overrides.pop("state", None) or StateStore(
         s.data_dir / "job-controller.db", migrations=MIGRATIONS
     )
@@ -38,6 +39,7 @@ def bootstrap(
         name="job-controller",
         settings=s,
         bus=bus,
+        owns_bus=given_bus is None,
         state=state,
         consumers=[
             Consumer("job-controller", handlers=COMMAND_HANDLERS),

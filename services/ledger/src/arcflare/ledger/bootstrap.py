@@ -20,7 +20,8 @@ PORT_FILE = "ledger.port"
 
 def bootstrap(settings: LedgerSettings | None = None, **overrides: Any) -> Service:
     s = settings or LedgerSettings()
-    bus = overrides.pop("bus", None) or connect(s)
+    given_bus = overrides.pop("bus", None)
+    bus = given_bus or connect(s)
     state = overrides.pop("state", None) or StateStore(s.data_dir / "ledger.db",
                                                        migrations=MIGRATIONS)
     retention = Retention(s.log_tails_per_site, s.flare_events_per_federation)
@@ -42,6 +43,7 @@ def bootstrap(settings: LedgerSettings | None = None, **overrides: Any) -> Servi
         # the API answers /healthz and /readyz and owns run/ledger.port
         settings=s.model_copy(update={"health_port": None}),
         bus=bus,
+        owns_bus=given_bus is None,
         state=state,
         consumers=[
             Consumer("events", subscription="ledger", handlers=EVENT_HANDLERS),

@@ -21,6 +21,7 @@ def bootstrap(settings: MetricsRelaySettings | None = None, *, bus=None,
         name="metrics-relay",
         settings=s,
         bus=bus or connect(s),
+        owns_bus=bus is None,
         state=StateStore(s.data_dir / "metrics-relay.db", migrations=MIGRATIONS),
         consumers=[
             Consumer("telemetry", subscription="metrics-relay", handlers=TELEMETRY_HANDLERS),

@@ -49,7 +49,8 @@ def load_issuer(s: ProvisionerSettings) -> Issuer:
 
 def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> Service:
     s = settings or ProvisionerSettings()
-    bus = overrides.pop("bus", None) or connect(s)
+    given_bus = overrides.pop("bus", None)
+    bus = given_bus or connect(s)
     state = overrides.pop("state", None) or StateStore(
         s.data_dir / "provisioner.db", migrations=tables.MIGRATIONS
     )
@@ -64,6 +65,7 @@ def bootstrap(settings: ProvisionerSettings | None = None, **overrides: Any) -> 
         name="provisioner",
         settings=s,
         bus=bus,
+        owns_bus=given_bus is None,
         state=state,
         consumers=[Consumer("provisioner", handlers=COMMAND_HANDLERS, sessions=True),
                    Consumer("events", subscription="provisioner", handlers=EVENT_HANDLERS)],

@@ -71,6 +71,7 @@ class SiteSubscription:
 def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = None,
               site_observer: SiteObserver | None = None, **overrides: Any) -> Service:
     s = settings or SiteAgentSettings()
+    owns_bus = bus is None
     bus = bus or connect(s)
     subscription = SiteSubscription(bus, s.federation, s.site)
     subscription.ensure()
@@ -106,7 +107,7 @@ def bootstrap(settings: SiteAgentSettings | None = None, *, bus: Bus | None = No
         consumers=[Consumer("site-commands", subscription=subscription.subscription.name,
                             handlers=COMMAND_HANDLERS, concurrency=1)],
         dependencies=dependencies, background=background, on_stop=[observer.close],
-        authorize=site_policy(s), signer=signer)
+        authorize=site_policy(s), signer=signer, owns_bus=owns_bus)
 
 
 def site_signer(s: SiteAgentSettings) -> Signer:
