@@ -185,11 +185,12 @@ def test_a_hospital_whose_folder_is_missing_fails_to_deploy_naming_the_input(fed
     added = client.wait(client.send(AddSite(
         federation=FEDERATION, site="erasmus", org="erasmus_mc", deploy=True,
         data=[{"name": "records", "path": str(missing)}])), timeout=120)
-    failures = [e for e in client.follow(types=["DeploymentFailed"], federation=FEDERATION,
-                                         timeout=60)
-                if e.payload["target"] == "erasmus"][:1]
+    # the first failure for erasmus ends the follow; draining it would wait out its timeout
+    failed = next((e for e in client.follow(types=["DeploymentFailed"], federation=FEDERATION,
+                                            timeout=60)
+                   if e.payload["target"] == "erasmus"), None)
 
     assert added.type == "SiteProvisioned"
     assert added.payload["data"] == [{"kind": "path", "name": "records", "path": str(missing)}]
-    [failed] = failures
+    assert failed is not None, "no DeploymentFailed for erasmus within 60 s"
     assert f"data input 'records': {missing} does not exist" in failed.payload["reason"]

@@ -15,6 +15,10 @@ from nvflare.fuel.flare_api.api_spec import NoConnection
 class StubSession:
     def __init__(self, fail_times: int) -> None:
         self.fail_times, self.closed = fail_times, False
+        self.timeouts: list[float] = []
+
+    def set_timeout(self, value: float) -> None:
+        self.timeouts.append(value)
 
     def get_job_meta(self, job_id: str) -> dict:
         if self.fail_times:
@@ -42,6 +46,20 @@ def test_one_session_serves_many_calls_and_is_closed_on_close() -> None:
 
     assert [v.status for v in views] == ["RUNNING", "RUNNING"]
     assert session.closed
+
+
+def test_closing_waits_briefly_for_the_logout_of_a_server_that_may_be_gone() -> None:
+    from arcflare.job_controller.adapters.flare_admin import LOGOUT_TIMEOUT_S
+
+    session = StubSession(fail_times=0)
+    admin = admin_with([session])
+    admin.job("j1")
+
+    admin.close()
+
+    # the logout is the one command sent at close; the 30 s command timeout is not its bound
+    assert session.closed and session.timeouts == [LOGOUT_TIMEOUT_S]
+    assert LOGOUT_TIMEOUT_S < admin.command_timeout_s
 
 
 def test_a_lost_connection_closes_the_session_and_retries_on_a_new_one() -> None:

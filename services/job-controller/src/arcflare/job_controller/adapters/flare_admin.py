@@ -27,6 +27,10 @@ log = get_logger(__name__)
 T = TypeVar("T")
 #: a client's NVFlare version changes only when it restarts: asked again after this long
 VERSION_TTL_S = 600.0
+#: how long closing waits for the server to answer the logout: a server that went away
+#: (stopped, restarted on a renewed kit) never answers, and waiting the command timeout
+#: per session would outlast a supervisor's stop grace
+LOGOUT_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,14 @@ class FlareAdmin(abc.ABC):
         """Release any connection held between calls."""
 
 
+def _close(sess: Any) -> None:
+    try:
+        sess.set_timeout(LOGOUT_TIMEOUT_S)
+        sess.close()
+    except Exception as exc:  # noqa: BLE001 - closing a broken session may fail too
+        log.info("closing the FLARE API session failed", error=repr(exc))
+
+
 def job_view(meta: dict[str, Any]) -> JobView:
     return JobView(
         job_id=meta.get("job_id", ""),
@@ -177,16 +189,13 @@ class FlareApiAdmin(FlareAdmin):
         try:
             yield sess
         finally:
-            sess.close()
+            _close(sess)
 
     def close(self) -> None:
         with self._lock:
             sess, self._sess = self._sess, None
             if sess is not None:
-                try:
-                    sess.close()
-                except Exception as exc:  # noqa: BLE001 - closing a broken session may fail too
-                    log.info("closing the FLARE API session failed", error=repr(exc))
+                _close(sess)
 
     def _call(self, what: str, fn: Callable[[Any], T]) -> T:
         from nvflare.fuel.flare_api.api_spec import (
