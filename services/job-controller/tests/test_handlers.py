@@ -221,6 +221,30 @@ def test_a_submitted_job_is_aborted_by_its_submit_id_too(env) -> None:
                 if e.causation_id == outcome_id]
 
 
+def test_a_job_the_scheduler_started_as_its_abort_arrived_is_aborted_again(env) -> None:
+    from arcflare.job_controller.watcher import JobWatcher
+
+    svc, client, admin, _ = env
+    submitted = outcome(svc, client, SubmitJob(federation="fed", name="lr", package=recipe()),
+                        settled=True)
+    job_id = submitted["job_id"]
+    admin.abort = lambda _: None  # NVFlare's scheduler took the job: this abort is lost
+    client.send(AbortJob(federation="fed", job_id=job_id))
+    svc.drain()
+    admin.set_status(job_id, "RUNNING")
+    del admin.abort  # the class's abort, which ends the job as ABORTED
+    watcher = JobWatcher(svc.state, svc.dependencies["flare_admins"], svc.settings,
+                         svc.dependencies["artifacts"])
+
+    watcher.poll_jobs()  # sees RUNNING after the abort: aborts again
+    watcher.poll_jobs()  # sees the end
+    svc.drain()
+
+    assert admin.job(job_id).status == "FINISHED:ABORTED"
+    [ended] = [e for e in client.follow(types=["JobCompleted"], from_start=True, until_idle=True)]
+    assert (ended.payload["job_id"], ended.payload["status"]) == (job_id, "FINISHED:ABORTED")
+
+
 def test_aborting_a_job_whose_wait_ended_in_failure_is_a_conflict(env) -> None:
     svc, client, _, _ = env
     submit_id = waiting(env, clients_timeout_s=1)

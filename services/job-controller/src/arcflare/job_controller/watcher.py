@@ -39,6 +39,10 @@ def _span_attributes(job: JobRecord, view: JobView) -> dict[str, str]:
             "arcflare.job.status": view.status, "arcflare.job.previous_status": job.status}
 
 
+#: NVFlare states of a job the scheduler has taken: an abort sent before them may be lost
+STARTED = frozenset({"DISPATCHED", "RUNNING"})
+
+
 def abort_with_reason(state: StateStore, admin: FlareAdmin, job: JobRecord, reason: str) -> None:
     log.warning("aborting the job in NVFlare", job_id=job.job_id, reason=reason)
     with state.unit_of_work() as uow:
@@ -90,6 +94,12 @@ class JobWatcher:
                                  _span_attributes(job, view)), \
                     self.state.unit_of_work(_cause(job)) as uow:
                 job_events.record_status(uow, job, view.status)
+            if job.abort_reason and view.status in STARTED:
+                # NVFlare's scheduler can dispatch a SUBMITTED job in the moment its abort
+                # arrives, and then runs it to the end: an abort must win, so ask again
+                log.warning("the job started after it was aborted; aborting it again",
+                            job_id=job.job_id, status=view.status, reason=job.abort_reason)
+                admin.abort(job.job_id)
         if time.time() > job.deadline:
             abort_with_reason(self.state, admin, job, "timeout_s exceeded")
 
