@@ -83,9 +83,10 @@ def _with_deployer(kits: Kits, data_dir: Path) -> float:
     data_dir.mkdir()
     ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "arc")))
     # the product's defaults (the tests' settings watch faster than a real deployer does);
-    # the kits are laid out as the provisioner's store, which the deployer runs kits from
+    # the kits are laid out as the provisioner's store and announced by reference into the
+    # artifact store they share, as the provisioner does
     svc = bootstrap(DeployerSettings(data_dir=data_dir, kit_root=kits.root.parent,
-                                     log_level="WARNING"))
+                                     artifact_folder=kits.artifacts.root, log_level="WARNING"))
     svc.start()
     client = Client(svc.settings, issued_by=ADMIN)
     try:
