@@ -197,8 +197,15 @@ def _client_starts(joined: dict[str, float], workspaces: dict[str, Path]) -> lis
 
 
 def _job_figures(figures: ScaleFigures, server: Path, job_id: str, sent: float) -> None:
-    running = flare_logs.started_running_at(server, job_id)
-    rounds = flare_logs.round_starts(server, job_id)
+    # JobCompleted can come before NVFlare has archived the ended job's run folder (its
+    # log with it) into the job store: look again for a while
+    deadline = time.monotonic() + 30
+    while True:
+        running = flare_logs.started_running_at(server, job_id)
+        rounds = flare_logs.round_starts(server, job_id)
+        if (running is not None and rounds) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     if running is None or not rounds:
         raise RuntimeError(f"the server log of job {job_id} shows no start or no round")
     figures.submit_to_running_s = running - sent
