@@ -58,12 +58,16 @@ def job_log(server_workspace: Path, job_id: str) -> list[str]:
     running = server_workspace / job_id / "log.txt"
     if running.is_file():
         return _lines(running)
-    archive = server_workspace / "jobs-storage" / job_id / "workspace"
-    try:
-        with zipfile.ZipFile(archive) as workspace, workspace.open("log.txt") as log:
-            return io.TextIOWrapper(log, errors="replace").read().splitlines()
-    except (OSError, KeyError, zipfile.BadZipFile):
-        return []
+    # the deployer points the job store into <workspace>/storage; a kit started by hand
+    # (the bare baseline) keeps NVFlare's layout as its resources.json says
+    for store in (server_workspace / "storage" / "jobs-storage", server_workspace / "jobs-storage"):
+        try:
+            with zipfile.ZipFile(store / job_id / "workspace") as workspace, \
+                    workspace.open("log.txt") as log:
+                return io.TextIOWrapper(log, errors="replace").read().splitlines()
+        except (OSError, KeyError, zipfile.BadZipFile):
+            continue
+    return []
 
 
 def started_running_at(server_workspace: Path, job_id: str) -> float | None:
