@@ -1,7 +1,7 @@
 """One contract for every compute adapter (local processes, Azure ML jobs)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -10,6 +10,8 @@ from arcflare.deployer.compute import Compute, Placement, Target
 from dep_fake_ml import ARC, FakeMLClient, compute_with
 from dep_kits import provision
 from dep_service import wait_for
+
+from tests.support.flare_processes import kill_all_in
 
 
 @dataclass
@@ -21,17 +23,21 @@ class Case:
 
 
 @pytest.fixture(params=[pytest.param("local", marks=pytest.mark.nvflare), "azureml"])
-def case(request, tmp_path, data_dir) -> Case:
+def case(request, tmp_path, data_dir) -> Iterator[Case]:
     if request.param == "local":
         kits = provision(tmp_path / "prov", "fedcontract", ["site-1"])
-        return Case(LocalCompute(data_dir, stop_grace_s=5),
-                    Target(kits.federation, "site-1", kits.ref("site-1")), lambda p: None)
+        try:
+            yield Case(LocalCompute(data_dir, stop_grace_s=5),
+                       Target(kits.federation, "site-1", kits.ref("site-1")), lambda p: None)
+        finally:  # a test that deploys and never stops leaves no NVFlare client running
+            kill_all_in(data_dir)
+        return
     ml = FakeMLClient({"arc-hospital-a"}, {"arcflare-nvflare": "1"})
 
     def start(placement: Placement) -> None:
         ml.jobs.jobs[placement.handle].status = "Running"
 
-    return Case(compute_with(ml), Target("fedcontract", "site-1", "azureml:kit:1", ARC), start)
+    yield Case(compute_with(ml), Target("fedcontract", "site-1", "azureml:kit:1", ARC), start)
 
 
 def test_deploying_twice_adopts_the_first(case: Case):
