@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from arcflare.bus.codec import envelope_of, signed_fields, to_outgoing, wire_of
+from arcflare.bus.codec import envelope_of, signed_fields, to_outgoing, to_outgoing_batch, wire_of
 from arcflare.bus.port import OutgoingMessage
 from arcflare.bus.sqlite import SqliteBus
 from arcflare.contracts.envelope import Envelope
@@ -64,14 +64,13 @@ def produce(db: Path, total: int, signed: bool, ids: Path) -> None:
     signer = Signer(local.service_identity_paths(ids, "provisioner").load())
     with SqliteBus(db, _topology()) as bus:
         for start in range(0, total, 100):
-            batch = []
-            for n in range(start, start + 100):
-                envelope = Envelope.wrap(_event(n))
-                message = to_outgoing(envelope, signer=signer) if signed else _unsigned(envelope)
-                props = {**message.application_properties, "sent": time.time()}
-                batch.append(OutgoingMessage(**{**message.__dict__,
-                                                "application_properties": props}))
-            bus.send(QUEUE, batch)
+            envelopes = [Envelope.wrap(_event(n)) for n in range(start, start + 100)]
+            messages = to_outgoing_batch(envelopes, signer=signer) if signed else \
+                [_unsigned(e) for e in envelopes]
+            sent = time.time()
+            bus.send(QUEUE, [OutgoingMessage(**{
+                **m.__dict__, "application_properties": {**m.application_properties,
+                                                         "sent": sent}}) for m in messages])
 
 
 def consume(db: Path, out: Path, stop: Path, signed: bool, ids: Path) -> None:

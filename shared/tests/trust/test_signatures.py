@@ -85,6 +85,20 @@ def test_the_canonical_form_is_sorted_compact_json_of_exactly_the_signed_fields(
     assert list(json.loads(text)) == sorted([*SIGNED_FIELDS, "body_sha256"])
 
 
+@pytest.mark.parametrize("value", [
+    "plain", 'quote " and \\ backslash', "tab\tnew\nline\x00nul\x1f", "häßlich — ünïcode ✓",
+    "emoji 🏥 astral", "\u2028 line separator", "/slash", "",
+])
+def test_the_canonical_form_is_byte_for_byte_what_json_dumps_writes(value):
+    # Prepare
+    fields = {name: value for name in SIGNED_FIELDS} | {"causation_id": None}
+    expected = json.dumps({**fields, "body_sha256": hashlib.sha256(BODY).hexdigest()},
+                          sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    # Execute / Assert
+    assert canonical(fields, BODY) == expected
+
+
 def test_a_field_that_is_no_string_is_refused_when_signing(issue):
     # Execute / Assert
     with pytest.raises(ValueError, match="occurred_at must be signed as the string"):

@@ -2,7 +2,9 @@
 
 Sending: every message is signed (arcflare.trust): `issued_by` is stamped with the
 signer's principal and a detached JWS over the canonical envelope and the body's hash
-travels in the `signature` application property.
+travels in the `signature` application property. Messages sent together may share one
+signature over a Merkle tree of their envelopes; each then carries its inclusion proof in
+`signature_proof` (docs/decisions/0011).
 
 Receiving is in three steps so that nothing is parsed before it is bounded and nothing
 is believed before it is proven: `wire_of` reads the routing properties (bounded),
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from arcflare.trust.jws import Signer
 
 SIGNATURE_PROPERTY = "signature"
+PROOF_PROPERTY = "signature_proof"
 #: set by a dead-letter resubmit: the copy travels under a new message id (so duplicate
 #: detection cannot drop it) but is still the original message, signed as such
 ORIGINAL_ID_PROPERTY = ORIGINAL_MESSAGE_ID
@@ -62,6 +65,7 @@ class Wire:
     properties: dict[str, str]
     signature: str | None
     body: bytes
+    proof: str | None = None  # the message's place in a batch signature
 
     def signed_fields(self) -> dict[str, str | None]:
         return signed_fields(self.message_id, self.type, self.correlation_id, self.properties)
@@ -78,6 +82,63 @@ def signed_fields(message_id: str, type_name: str, correlation_id: str | None,
     }
 
 
+@dataclass(frozen=True)
+class Unsigned:
+    """An envelope mapped to the wire, its properties naming the signer as issuer, waiting
+    for its signature."""
+
+    envelope: Envelope
+    body: bytes
+    properties: dict[str, str]
+
+    @property
+    def fields(self) -> dict[str, str | None]:
+        e = self.envelope
+        return signed_fields(e.message_id, e.type, e.correlation_id, self.properties)
+
+
+def unsigned(envelope: Envelope, signer: Signer) -> Unsigned:
+    """The envelope as `signer`'s principal sends it; MessageTooLarge if its body is.
+    `issued_by` is stamped on the wire only: the body never holds it."""
+    body = envelope.body()
+    if len(body) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(
+            f"{envelope.type} payload is {len(body)} bytes; the limit is {MAX_MESSAGE_BYTES}"
+        )
+    properties = envelope.application_properties()
+    properties["issued_by"] = signer.principal.id
+    return Unsigned(envelope, body, properties)
+
+
+def signed(
+    items: list[Unsigned],
+    *,
+    signer: Signer,
+    session: bool = False,
+    time_to_live: timedelta | None = None,
+    scheduled_enqueue_time: datetime | None = None,
+) -> list[OutgoingMessage]:
+    """The bus messages for envelopes sent together, under one signature."""
+    proofs = signer.sign_batch([(item.fields, item.body) for item in items])
+    messages = []
+    for item, (token, proof) in zip(items, proofs, strict=True):
+        props = {**item.properties, SIGNATURE_PROPERTY: token}
+        if proof is not None:
+            props[PROOF_PROPERTY] = proof
+        messages.append(OutgoingMessage(
+            body=item.body,
+            message_id=item.envelope.message_id,
+            subject=item.envelope.type,
+            correlation_id=item.envelope.correlation_id,
+            session_id=item.envelope.federation if session else None,
+            content_type="application/json",
+            application_properties=props,
+            time_to_live=time_to_live,
+            scheduled_enqueue_time=scheduled_enqueue_time,
+        ))
+    return messages
+
+
 def to_outgoing(
     envelope: Envelope,
     *,
@@ -87,26 +148,14 @@ def to_outgoing(
     scheduled_enqueue_time: datetime | None = None,
 ) -> OutgoingMessage:
     """The signed bus message for an envelope, issued by the signer's principal."""
-    envelope = envelope.model_copy(update={"issued_by": signer.principal.id})
-    body = envelope.body()
-    if len(body) > MAX_MESSAGE_BYTES:
-        raise MessageTooLarge(
-            f"{envelope.type} payload is {len(body)} bytes; the limit is {MAX_MESSAGE_BYTES}"
-        )
-    props = envelope.application_properties()
-    fields = signed_fields(envelope.message_id, envelope.type, envelope.correlation_id, props)
-    props[SIGNATURE_PROPERTY] = signer.sign(fields, body)
-    return OutgoingMessage(
-        body=body,
-        message_id=envelope.message_id,
-        subject=envelope.type,
-        correlation_id=envelope.correlation_id,
-        session_id=envelope.federation if session else None,
-        content_type="application/json",
-        application_properties=dict(props),
-        time_to_live=time_to_live,
-        scheduled_enqueue_time=scheduled_enqueue_time,
-    )
+    return signed([unsigned(envelope, signer)], signer=signer, session=session,
+                  time_to_live=time_to_live, scheduled_enqueue_time=scheduled_enqueue_time)[0]
+
+
+def to_outgoing_batch(envelopes: list[Envelope], *, signer: Signer,
+                      session: bool = False) -> list[OutgoingMessage]:
+    """The signed bus messages for envelopes sent together: one signature for all of them."""
+    return signed([unsigned(e, signer) for e in envelopes], signer=signer, session=session)
 
 
 def _text(value: object) -> str | None:
@@ -120,6 +169,8 @@ def _text(value: object) -> str | None:
 def is_text(value: str) -> bool:
     """True unless the string holds what no UTF-8 text can (a lone surrogate, which a JSON
     escape can carry): such a value could be neither signed, stored nor sent on."""
+    if value.isascii():
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -156,7 +207,8 @@ def wire_of(message: ReceivedMessage) -> Wire:
                                       f"at most {MAX_MESSAGE_BYTES}")
     return Wire(message_id=message_id, type=type_name,
                 correlation_id=_text(message.correlation_id), properties=props,
-                signature=props.get(SIGNATURE_PROPERTY), body=message.body)
+                signature=props.get(SIGNATURE_PROPERTY), body=message.body,
+                proof=props.get(PROOF_PROPERTY))
 
 
 def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:

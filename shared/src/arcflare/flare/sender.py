@@ -153,7 +153,7 @@ class TelemetrySender:
             self._bus = self._connect()
         # signed as they leave (spooled envelopes wait unsigned: the key never hits the spool)
         self._bus.send(TELEMETRY_TOPIC,
-                       [codec.to_outgoing(e, signer=self._signer) for e in envelopes])
+                       codec.to_outgoing_batch(envelopes, signer=self._signer))
         self.sent += len(envelopes)
         self._retry_s = 0.0
 

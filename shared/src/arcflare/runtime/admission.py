@@ -86,7 +86,8 @@ class Admission:
             raise Refused(UNAUTHENTICATED, "the message carries no signature: every message "
                           "must be signed by its sender's ArcFlare identity", claimed_by=claimed)
         try:
-            principal = self.verifier.verify(wire.signature, wire.signed_fields(), wire.body)
+            principal = self.verifier.verify(wire.signature, wire.signed_fields(), wire.body,
+                                             wire.proof)
         except Unauthenticated as exc:
             raise Refused(UNAUTHENTICATED, exc.description, claimed_by=claimed) from None
         if claimed != principal.id:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from arcflare.runtime.logging import get_logger
@@ -63,6 +63,12 @@ class FollowingSigner(Signer):
         if time.monotonic() >= self._next_look:
             self._follow()
         return super().sign(fields, body)
+
+    def sign_batch(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
+                   ) -> list[tuple[str, str | None]]:
+        if time.monotonic() >= self._next_look:
+            self._follow()
+        return super().sign_batch(items)
 
     def _stamp_now(self) -> tuple[int, int] | None:
         try:

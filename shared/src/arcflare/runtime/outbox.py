@@ -18,7 +18,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from arcflare.bus.codec import to_outgoing
+from arcflare.bus.codec import Unsigned, signed, unsigned
 from arcflare.bus.port import Bus, MessageNotFound, MessageTooLarge, OutgoingMessage
 from arcflare.contracts.base import message_class
 from arcflare.contracts.envelope import Envelope
@@ -116,11 +116,8 @@ class OutboxRelay:
 
     def _send(self, db, rows: list, now: datetime) -> None:
         entity = rows[0]["entity"]
-        ready: list[tuple[object, OutgoingMessage]] = []
-        for row in rows:
-            message = self._encode(db, row)
-            if message is not None:
-                ready.append((row, message))
+        ready = self._sign(db, [(row, item) for row in rows
+                                if (item := self._prepare(db, row)) is not None], entity)
         if not ready:
             return
         try:
@@ -138,23 +135,42 @@ class OutboxRelay:
         self._mark_sent(db, [r for r, _ in ready], now)
         log.debug("outbox relayed", entity=entity, count=len(ready))
 
-    def _encode(self, db, row) -> OutgoingMessage | None:
-        session = row["entity"] in _SESSION_ENTITIES
+    def _prepare(self, db, row) -> Unsigned | None:
         try:
             envelope = Envelope.model_validate_json(row["envelope"])
             try:
-                message = to_outgoing(envelope, signer=self.signer, session=session)
+                return unsigned(envelope, self.signer)
             except MessageTooLarge as exc:
                 smaller = _bounded(envelope)
                 if smaller is None:
                     raise
                 log.warning("outgoing message over the size limit; sending its bounded form",
                             message_id=row["id"], type=envelope.type, error=str(exc))
-                message = to_outgoing(smaller, signer=self.signer, session=session)
-            return messaging.stamp(message, row["traceparent"])
+                return unsigned(smaller, self.signer)
         except Exception as exc:  # noqa: BLE001 - one row must never hold up the rest
             self._park(db, row, f"{type(exc).__name__}: {exc}")
             return None
+
+    def _sign(self, db, prepared: list, entity: str) -> list[tuple[object, OutgoingMessage]]:
+        """The group under one batch signature (docs/decisions/0011); should that fail, each
+        alone, so that one row that cannot be signed is parked and holds up nothing."""
+        if not prepared:
+            return []
+        session = entity in _SESSION_ENTITIES
+        try:
+            messages = signed([item for _, item in prepared], signer=self.signer,
+                              session=session)
+            return [(row, messaging.stamp(message, row["traceparent"]))
+                    for (row, _), message in zip(prepared, messages, strict=True)]
+        except Exception as exc:  # noqa: BLE001 - fall back to one signature per row
+            if len(prepared) == 1:
+                self._park(db, prepared[0][0],
+                           f"it could not be signed: {type(exc).__name__}: {exc}")
+                return []
+        ready = []
+        for row, item in prepared:
+            ready += self._sign(db, [(row, item)], entity)
+        return ready
 
     def _park(self, db, row, reason: str) -> None:
         reason = reason[:1900]

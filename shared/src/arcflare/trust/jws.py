@@ -3,13 +3,18 @@ message's canonical envelope.
 
 The signed payload is never sent: both sides rebuild it with `canonical` from the strings on the
 wire, so the signature travels as "header..signature" in one application property.
+
+A batch of messages sent together may share one signature (docs/decisions/0011): the JWS then
+covers the root of a Merkle tree whose leaves are the messages' canonical envelopes, and each
+message carries its own inclusion proof. A message still proves itself alone; the consumer
+verifies the root's signature once per batch instead of once per message.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from arcflare.trust.identity import Identity
 from arcflare.trust.principals import Principal
@@ -19,10 +24,18 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 ALG = "ES256"
 TYP = "arcflare-envelope+jws"
+#: the token type of a batch signature: its payload is a Merkle root, never an envelope
+BATCH_TYP = "arcflare-envelopes+jws"
+#: the most messages one batch signature may cover (a proof is then at most 12 hashes)
+MAX_BATCH = 4096
 #: P-256: r and s are 32 bytes each in a JWS signature
 COORDINATE_BYTES = 32
 SIGNED_FIELDS = ("message_id", "type", "federation", "site", "issued_by", "on_behalf_of",
                  "correlation_id", "causation_id", "occurred_at")
+#: each key of the canonical form, in sorted order, with its JSON "name": prefix
+_CANONICAL_KEYS = tuple((name, f'"{name}":') for name in sorted((*SIGNED_FIELDS, "body_sha256")))
+#: the string encoder json.dumps uses with ensure_ascii=False
+_json_string = json.encoder.encode_basestring
 
 
 def b64url(data: bytes) -> str:
@@ -38,17 +51,23 @@ def b64url_decode(text: str) -> bytes:
 
 def canonical(fields: Mapping[str, str | None], body: bytes) -> bytes:
     """The signed payload: the envelope fields (a field the mapping lacks counts as null) and
-    the body's SHA-256, as JSON with sorted keys and no whitespace."""
-    signed: dict[str, str | None] = {}
-    for name in SIGNED_FIELDS:
+    the body's SHA-256, as JSON with sorted keys and no whitespace — byte for byte what
+    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes,
+    built directly because every message is signed and verified with it."""
+    parts = []
+    for name, key in _CANONICAL_KEYS:
+        if name == "body_sha256":
+            parts.append(f'{key}"{hashlib.sha256(body).hexdigest()}"')
+            continue
         value = fields.get(name)
-        if value is not None and not isinstance(value, str):
+        if value is None:
+            parts.append(f"{key}null")
+        elif isinstance(value, str):
+            parts.append(key + _json_string(value))
+        else:
             raise ValueError(f"envelope field {name} must be signed as the string sent on the "
                              f"wire, not a {type(value).__name__}")
-        signed[name] = value
-    signed["body_sha256"] = hashlib.sha256(body).hexdigest()
-    return json.dumps(signed, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
 def signing_input(header_b64: str, payload: bytes) -> bytes:
@@ -69,12 +88,82 @@ def es256(identity: Identity, data: bytes) -> str:
     return b64url(r.to_bytes(COORDINATE_BYTES, "big") + s.to_bytes(COORDINATE_BYTES, "big"))
 
 
+# --- batches: one signature over a Merkle tree of canonical envelopes --------------------------
+# Leaves and inner nodes are hashed with distinct prefixes (as RFC 6962 does), so no inner node
+# can pass for a leaf. An odd node at the end of a level is carried up unhashed.
+def leaf_hash(canonical_envelope: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + canonical_envelope).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def batch_payload(root: bytes, size: int) -> bytes:
+    """What a batch signature signs: the tree's root and how many leaves it has."""
+    return f'{{"batch_root":"{root.hex()}","batch_size":{size}}}'.encode("ascii")
+
+
+def merkle_proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """The root over `leaves` and, for each leaf, its siblings from the bottom up."""
+    proofs: list[list[bytes]] = [[] for _ in leaves]
+    positions = list(range(len(leaves)))  # where each leaf's ancestor sits in the level
+    level = list(leaves)
+    while len(level) > 1:
+        for leaf, position in enumerate(positions):
+            sibling = position ^ 1
+            if sibling < len(level):
+                proofs[leaf].append(level[sibling])
+            positions[leaf] = position // 2
+        level = [node_hash(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return level[0], proofs
+
+
+def merkle_root(leaf: bytes, index: int, size: int, siblings: Sequence[bytes]) -> bytes:
+    """The root a leaf at `index` of a `size`-leaf tree reaches through `siblings`; ValueError
+    if they are not exactly the siblings such a tree has."""
+    if not 0 <= index < size <= MAX_BATCH:
+        raise ValueError(f"leaf {index} of a batch of {size} is out of range (at most "
+                         f"{MAX_BATCH} per batch)")
+    remaining = iter(siblings)
+    node, width = leaf, size
+    while width > 1:
+        if index ^ 1 < width:
+            sibling = next(remaining, None)
+            if sibling is None:
+                raise ValueError("the inclusion proof is missing hashes")
+            node = node_hash(sibling, node) if index & 1 else node_hash(node, sibling)
+        index, width = index // 2, (width + 1) // 2
+    if next(remaining, None) is not None:
+        raise ValueError("the inclusion proof has more hashes than its tree")
+    return node
+
+
+def encode_proof(index: int, size: int, siblings: Sequence[bytes]) -> str:
+    """A message's inclusion proof as it travels: "index.size.siblings" (base64url)."""
+    return f"{index}.{size}.{b64url(b''.join(siblings))}"
+
+
+def decode_proof(proof: str) -> tuple[int, int, list[bytes]]:
+    """(index, size, siblings) of a proof; ValueError on anything else."""
+    parts = proof.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts[:2]) or \
+            max(len(parts[0]), len(parts[1])) > 6:
+        raise ValueError("expected 'index.size.siblings'")
+    raw = b64url_decode(parts[2])
+    if len(raw) % 32:
+        raise ValueError("the siblings are not whole SHA-256 hashes")
+    return int(parts[0]), int(parts[1]), [raw[i:i + 32] for i in range(0, len(raw), 32)]
+
+
 class Signer:
-    """Signs envelopes as one identity. The header (alg, x5c) is built once."""
+    """Signs envelopes as one identity. The headers (alg, typ, x5c) are built once."""
 
     def __init__(self, identity: Identity) -> None:
         self.identity = identity
         self._header = protected_header(identity, TYP)
+        self._batch_header = protected_header(identity, BATCH_TYP)
 
     @property
     def principal(self) -> Principal:
@@ -84,3 +173,19 @@ class Signer:
         """The compact detached JWS: "header..signature"."""
         signature = es256(self.identity, signing_input(self._header, canonical(fields, body)))
         return f"{self._header}..{signature}"
+
+    def sign_batch(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
+                   ) -> list[tuple[str, str | None]]:
+        """(token, inclusion proof) for each (envelope fields, body): one signature for all.
+        A single message is signed alone, with no proof, exactly as `sign` does."""
+        if len(items) == 1:
+            fields, body = items[0]
+            return [(self.sign(fields, body), None)]
+        if not 1 < len(items) <= MAX_BATCH:
+            raise ValueError(f"a batch signs 1 to {MAX_BATCH} messages, not {len(items)}")
+        root, proofs = merkle_proofs([leaf_hash(canonical(f, b)) for f, b in items])
+        signature = es256(self.identity, signing_input(self._batch_header,
+                                                       batch_payload(root, len(items))))
+        token = f"{self._batch_header}..{signature}"
+        return [(token, encode_proof(i, len(items), siblings))
+                for i, siblings in enumerate(proofs)]

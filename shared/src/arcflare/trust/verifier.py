@@ -4,6 +4,8 @@ vouch for that kind of principal.
 
 A chain that passed is cached by the hash of its x5c, so the steady state costs one ECDSA
 verification; the cached validity window is checked against the clock on every message.
+A message signed in a batch (arcflare.trust.jws) proves its place in the batch's Merkle tree;
+the root's signature, once verified, is remembered, so the rest of the batch costs hashing.
 """
 from __future__ import annotations
 
@@ -22,7 +24,18 @@ from arcflare.trust.authority import PROVISIONER
 from arcflare.trust.errors import IdentityError, Unauthenticated
 from arcflare.trust.files import read_certificates
 from arcflare.trust.identity import principal_of
-from arcflare.trust.jws import ALG, COORDINATE_BYTES, b64url_decode, canonical, signing_input
+from arcflare.trust.jws import (
+    ALG,
+    BATCH_TYP,
+    COORDINATE_BYTES,
+    b64url_decode,
+    batch_payload,
+    canonical,
+    decode_proof,
+    leaf_hash,
+    merkle_root,
+    signing_input,
+)
 from arcflare.trust.principals import Principal
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -85,28 +98,67 @@ class Verifier:
         self._store = Store(list(anchors))
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cache: OrderedDict[bytes, _VerifiedChain] = OrderedDict()
-        self._by_header: dict[str, _VerifiedChain] = {}
+        self._by_header: dict[str, tuple[_VerifiedChain, str | None]] = {}
+        #: batch signatures already verified: (signing input, signature)
+        self._batches: OrderedDict[tuple[bytes, str], None] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
-    def verify(self, token: str, fields: Mapping[str, str | None], body: bytes) -> Principal:
-        """The principal that signed these envelope fields and this body, or Unauthenticated
-        naming what failed."""
+    def verify(self, token: str, fields: Mapping[str, str | None], body: bytes,
+               proof: str | None = None) -> Principal:
+        """The principal that signed these envelope fields and this body — alone, or in a batch
+        when the message carries an inclusion `proof` — or Unauthenticated naming what failed."""
         header_b64, signature = _split(token)
         now = self._clock()
         # a signer's protected header is the same on every message it signs: once its chain
         # is verified, the header string itself finds it (no decoding, parsing or hashing)
-        verified = self._by_header.get(header_b64)
-        if verified is None:
-            verified = self._verified_chain(_x5c(_header(header_b64)), now)
+        known = self._by_header.get(header_b64)
+        if known is None:
+            header = _header(header_b64)
+            known = self._verified_chain(_x5c(header), now), header.get("typ")
             with self._lock:
-                self._by_header[header_b64] = verified
+                self._by_header[header_b64] = known
                 while len(self._by_header) > self._cache_size:
                     self._by_header.pop(next(iter(self._by_header)))
+        verified, typ = known
         verified.check(now)
-        _check_signature(verified.public_key, signing_input(header_b64, canonical(fields, body)),
-                         signature)
+        if proof is None:
+            if typ == BATCH_TYP:
+                raise Unauthenticated("the signature covers a batch, but the message carries "
+                                      "no inclusion proof")
+            _check_signature(verified.public_key,
+                             signing_input(header_b64, canonical(fields, body)), signature)
+        else:
+            if typ != BATCH_TYP:
+                raise Unauthenticated(f"the message carries an inclusion proof, but its "
+                                      f"signature is of type {typ!r}, not a batch's")
+            self._check_batch(verified, header_b64, signature, canonical(fields, body), proof)
         return verified.principal
+
+    def _check_batch(self, verified: _VerifiedChain, header_b64: str, signature: str,
+                     envelope: bytes, proof: str) -> None:
+        try:
+            index, size, siblings = decode_proof(proof)
+            root = merkle_root(leaf_hash(envelope), index, size, siblings)
+        except (ValueError, binascii.Error) as exc:
+            raise Unauthenticated(f"malformed inclusion proof: {exc}") from None
+        # a different message, or the same one changed, reaches another root: its signing
+        # input differs, so only an unchanged member of a verified batch is found here
+        key = (signing_input(header_b64, batch_payload(root, size)), signature)
+        with self._lock:
+            if key in self._batches:
+                self._batches.move_to_end(key)
+                return
+        try:
+            _check_signature(verified.public_key, key[0], signature)
+        except Unauthenticated:
+            raise Unauthenticated("the batch signature does not match: the body or an envelope "
+                                  "field was changed after signing, or the inclusion proof is "
+                                  "not this message's") from None
+        with self._lock:
+            self._batches[key] = None
+            while len(self._batches) > self._cache_size:
+                self._batches.popitem(last=False)
 
     def verify_chain(self, chain: Sequence[bytes]) -> Principal:
         """The principal of a certificate chain (leaf first, DER) that reaches a trust anchor
