@@ -186,7 +186,8 @@ HEADERS = st.one_of(
     ANY_JSON,
     st.sampled_from([b"[" * 5000, b'{"alg":"ES256"}', b'{"alg":"ES256","x5c":"x"}',
                      b'{"alg":"ES256","x5c":[""]}', b'{"alg":"none","x5c":["AA=="]}',
-                     b'{"alg":"ES256","crit":["b64"],"x5c":["AA=="]}']),
+                     b'{"alg":"ES256","crit":["b64"],"x5c":["AA=="]}',
+                     b'{"alg":"ES256","typ":"arcflare-envelopes+jws","x5c":["AA=="]}']),
     st.lists(ANY_TEXT, min_size=1, max_size=3).map(
         lambda x5c: json.dumps({"alg": "ES256", "x5c": x5c}).encode()),
 )
@@ -232,7 +233,8 @@ def hostile_messages(draw: st.DrawFn, types: tuple[str, ...] = MESSAGE_TYPES, *,
     if "extra_properties" in flaws:
         props.update(draw(st.dictionaries(
             st.one_of(TEXT, st.sampled_from(["causation_id", "on_behalf_of", "traceparent",
-                                             "original_message_id", "signature"])),
+                                             "original_message_id", "signature",
+                                             "signature_proof"])),
             values, min_size=1, max_size=3)))
     props = {k: v for k, v in props.items() if v is not None}
     if bytes_keys and draw(st.booleans()):  # as Service Bus hands them over
