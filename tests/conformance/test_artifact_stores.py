@@ -2,18 +2,21 @@
 store against Azurite (the Azure Storage emulator) through the real azure-storage-blob SDK."""
 from __future__ import annotations
 
+import os
 import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from arcflare.artifacts import ArtifactError, azureblob
 from arcflare.artifacts.azureblob import AzureBlobArtifactStore
 from arcflare.artifacts.folder import FolderArtifactStore
-from arcflare.contracts.artifacts import STARTUP_KIT, ArtifactRef
+from arcflare.contracts.artifacts import JOB_PACKAGE, STARTUP_KIT, ArtifactRef
+from azure.core.exceptions import IncompleteReadError
 from azure.storage.blob import BlobServiceClient
 
-from tests.conformance.artifact_store_contract import ArtifactStoreContract
+from tests.conformance.artifact_store_contract import CAP, LARGE, ArtifactStoreContract
 from tests.support.azurite import Azurite, node_missing, running_azurite
 
 
@@ -85,6 +88,62 @@ class TestAzureBlobStore(ArtifactStoreContract):
         props = store.service.get_blob_client(store.container("kits"), ref.sha256) \
             .get_blob_properties()
         assert props.content_settings.content_type == STARTUP_KIT
+
+
+class TestAzureBlobDownloads:
+    """A fetch is one streamed GET; a connection that breaks off is resumed where it broke."""
+
+    @pytest.fixture
+    def store(self, azurite: Azurite) -> AzureBlobArtifactStore:
+        service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        return AzureBlobArtifactStore(service, container_prefix=f"d{uuid.uuid4().hex[:12]}")
+
+    @staticmethod
+    def breaking(monkeypatch: pytest.MonkeyPatch, times: int) -> list[int]:
+        """The first `times` streams break off after their first chunk; the offsets asked for."""
+        real, offsets = azureblob._stream, []
+
+        def stream(blob, *, offset: int):
+            offsets.append(offset)
+            body = real(blob, offset=offset)
+            if len(offsets) > times:
+                return body
+
+            class Broken:
+                def __len__(self) -> int:
+                    return len(body)
+
+                def __iter__(self):
+                    yield next(iter(body))
+                    raise IncompleteReadError("connection broke off")
+            return Broken()
+
+        monkeypatch.setattr(azureblob, "_stream", stream)
+        return offsets
+
+    def test_a_broken_download_resumes_where_it_broke(
+            self, store: AzureBlobArtifactStore, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        data = os.urandom(LARGE)
+        ref = store.put(data, JOB_PACKAGE, area="packages")
+        offsets = self.breaking(monkeypatch, times=2)
+
+        fetched = store.fetch(ref, tmp_path / "out", area="packages", max_bytes=CAP)
+
+        assert fetched.read_bytes() == data
+        assert offsets[0] == 0 and 0 < offsets[1] < offsets[2] < len(data)
+
+    def test_a_download_that_keeps_breaking_is_refused_and_leaves_no_file(
+            self, store: AzureBlobArtifactStore, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> None:
+        ref = store.put(os.urandom(LARGE), JOB_PACKAGE, area="packages")
+        self.breaking(monkeypatch, times=azureblob.RESUMES)
+        out = tmp_path / "out"
+        out.mkdir()
+
+        with pytest.raises(ArtifactError, match=f"{ref.locator}: the download broke off 3 "):
+            store.fetch(ref, out / "package", area="packages", max_bytes=CAP)
+        assert list(out.iterdir()) == []
 
 
 def test_settings_choose_the_store(tmp_path: Path, azurite: Azurite) -> None:

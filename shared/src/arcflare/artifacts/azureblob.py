@@ -4,25 +4,39 @@ Containers `<prefix>-packages`, `<prefix>-results` and `<prefix>-kits` (created 
 write), so access to kits — private keys — can be granted apart: the deployer and the
 job-controller read them, the provisioner writes them, nobody else needs them. A blob
 appears only when its upload is committed (Put Blob and Put Block List are atomic), so
-a reader never sees half of one. Authentication: DefaultAzureCredential against the
-account URL, or a connection string (Azurite, the emulator, uses one).
+a reader never sees half of one. A fetch is one streamed Get Blob, counted and hashed as
+it arrives, resumed where it broke if the connection drops. Authentication:
+DefaultAzureCredential against the account URL, or a connection string (Azurite, the
+emulator, uses one).
 """
 from __future__ import annotations
 
-import queue
-import threading
+import os
 from typing import Any
 
 from arcflare.artifacts.port import (
+    ArtifactError,
     ArtifactMissing,
     ArtifactStore,
     Source,
     VerifyingSink,
     verify_size,
 )
-from arcflare.contracts.artifacts import ArtifactRef
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from arcflare.contracts.artifacts import Area, ArtifactRef
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+    ServiceResponseError,
+)
+from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
+from azure.storage.blob._deserialize import deserialize_blob_stream
+
+#: files up to the SDK's single Put Blob size (64 MiB) are read into memory for upload anyway
+READ_WHOLE = 64 << 20
+#: streamed GETs of one fetch: a connection that breaks is resumed where it broke (as the
+#: SDK retries a chunk), the hash over the whole still deciding whether the bytes are used
+RESUMES = 3
 
 
 class AzureBlobArtifactStore(ArtifactStore):
@@ -93,54 +107,47 @@ class AzureBlobArtifactStore(ArtifactStore):
         except ResourceNotFoundError:
             pass
 
+    def _put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
+        # a file the SDK would upload in one Put Blob (it reads such a file into memory
+        # whole) is read once, here: what is hashed is then exactly what is uploaded, and
+        # the file is not read a second time
+        if not isinstance(source, bytes) and os.stat(source).st_size <= READ_WHOLE:
+            with open(source, "rb") as f:
+                source = f.read()
+        return super()._put(source, media_type, area=area)
+
     def _read_into(self, ref: ArtifactRef, sink: VerifyingSink) -> None:
-        try:
-            download = self._blob(ref.area, ref.sha256).download_blob()
-        except ResourceNotFoundError:
-            raise ArtifactMissing(ref, f"no such blob in container "
-                                       f"{self.container(ref.area)}") from None
-        # the first response says the blob's length: one of another length is refused before
-        # more than that first part (the SDK's single get, 32 MiB at most) has moved
-        verify_size(ref, download.size)
-        # the SDK keeps downloading while the chunks before are hashed and written on another
-        # thread (both let go of the GIL): verifying costs next to nothing over a download
-        handoff = _Handoff(sink)
-        try:
-            download.readinto(handoff)
-        finally:
-            handoff.close()
-        if sink.error is not None:
-            raise sink.error
-
-
-class _Handoff:
-    """A write-only stream for the SDK's readinto that feeds the sink, in order, on a thread
-    of its own; the first error the sink raises is kept there and stops the download."""
-
-    def __init__(self, sink: VerifyingSink) -> None:
-        self.sink = sink
-        self._landed: queue.Queue = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def write(self, chunk: bytes) -> int:
-        if self.sink.error is not None:
-            raise self.sink.error
-        self._landed.put(chunk)
-        return len(chunk)
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self._landed.put(None)
-        self._thread.join()
-
-    def _drain(self) -> None:
-        while (chunk := self._landed.get()) is not None:
-            if self.sink.error is not None:
-                continue  # dropped: the download stops at its next write
+        blob = self._blob(ref.area, ref.sha256)
+        for attempt in range(1, RESUMES + 1):
             try:
-                self.sink.write(chunk)
-            except BaseException as exc:  # noqa: BLE001 - raised in the downloading thread
-                self.sink.error = exc
+                body = _stream(blob, offset=sink.count)
+            except ResourceNotFoundError:
+                raise ArtifactMissing(ref, f"no such blob in container "
+                                           f"{self.container(ref.area)}") from None
+            if attempt == 1:
+                # the response says the blob's length: one of another length is refused
+                # before a byte of it is read
+                verify_size(ref, len(body))
+            try:
+                for chunk in body:
+                    sink.write(chunk)
+                return
+            # how azure-core says a streamed response broke off (IncompleteReadError is one)
+            except (HttpResponseError, ServiceResponseError) as broke:
+                if attempt == RESUMES:
+                    raise ArtifactError(ref, f"the download broke off {RESUMES} times, the "
+                                             f"last after {sink.count} bytes: {broke}") from broke
+
+
+def _stream(blob: BlobClient, *, offset: int) -> Any:
+    """The blob's bytes from `offset` on, as the chunks of one streamed GET (an iterable whose
+    len() is the response's Content-Length).
+
+    The SDK's own download_blob() reads its first 32 MiB into memory before handing over a
+    byte, then fetches the rest in 4 MiB requests one after the other; one streamed response
+    hashed as it arrives moves the same bytes with one round trip and no buffering. This is
+    the call download_blob() itself makes (the generated client's Get Blob), with no range
+    for a whole blob."""
+    _, body = blob._client.blob.download(  # the SDK's own, not public: see above
+        range=f"bytes={offset}-" if offset else None, cls=deserialize_blob_stream)
+    return body

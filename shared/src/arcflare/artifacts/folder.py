@@ -70,9 +70,9 @@ class FolderArtifactStore(ArtifactStore):
     def _delete(self, area: str, sha256: str) -> None:
         self.path(area, sha256).unlink(missing_ok=True)
 
-    def put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
+    def _put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
         if isinstance(source, bytes):
-            return super().put(source, media_type, area=area)
+            return super()._put(source, media_type, area=area)
         folder = private_dir(self.root / area)
         partial = folder / f".{uuid.uuid4().hex}.partial"
         try:

@@ -61,8 +61,6 @@ class VerifyingSink:
         self.ref, self.out = ref, out
         self.count = 0
         self._hash = hashlib.sha256()
-        #: what stopped a sink fed from another thread (the downloader raises it)
-        self.error: BaseException | None = None
 
     def write(self, chunk: bytes | memoryview) -> None:
         self.count += len(chunk)
@@ -107,6 +105,10 @@ class ArtifactStore(abc.ABC):
     @traced("artifact put")
     def put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
         """Store bytes (or a file's content) unless already there; their reference."""
+        return self._put(source, media_type, area=area)
+
+    def _put(self, source: Source, media_type: str, *, area: Area) -> ArtifactRef:
+        """Hash, then write unless held; an adapter may do it in fewer passes."""
         ref = self.reference(source, media_type, area=area)
         if not self._holds(area, ref.sha256, ref.size):
             self._write(area, ref.sha256, source, ref.size, media_type)
