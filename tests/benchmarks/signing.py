@@ -141,7 +141,7 @@ def run(results) -> None:
         folder, ids = Path(tmp), Path(tmp) / "ids"
         local.ensure_local_identities(ids)
         samples = alternate(
-            runs(3, "bus"),
+            runs(5, "bus"),
             signed=lambda i: _throughput(folder / f"signed-{i}", ids, signed=True),
             unsigned=lambda i: _throughput(folder / f"unsigned-{i}", ids, signed=False))
         results.compare("bus.signed_round_trip", samples["signed"], samples["unsigned"],
