@@ -10,6 +10,7 @@ import pytest
 from arcflare.runtime.identity import FollowingSigner
 from arcflare.trust.authority import Issuer
 from arcflare.trust.identity import IdentityFiles
+from arcflare.trust.jws import thumbprint
 from arcflare.trust.local import anchors_path, ensure_local_identities, issuer_identity_paths
 from arcflare.trust.principals import Principal
 from arcflare.trust.verifier import Verifier, load_anchors
@@ -31,26 +32,37 @@ def issue(tmp_path: Path):
     return identity
 
 
-def leaf_serial(token: str) -> int:
+def sign(signer: FollowingSigner) -> tuple[str, str]:
+    """A message's token and the chain it travels with, as the codec asks for them."""
+    chain, [(token, _)] = signer.sign_batch_with_chain([(FIELDS, b"{}")])
+    return token, chain
+
+
+def leaf_serial(signed: tuple[str, str]) -> int:
+    """The serial of the certificate the token names, checked to be the chain's leaf."""
     from cryptography import x509
 
+    token, chain = signed
+    leaf = base64.b64decode(chain.split(",")[0])
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    return x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0])).serial_number
+    assert header["x5t#S256"] == thumbprint(leaf)
+    return x509.load_der_x509_certificate(leaf).serial_number
 
 
 def test_a_renewed_identity_in_the_kit_signs_the_next_message(issue, tmp_path):
     kit = issue(tmp_path / "kit" / "startup" / "arcflare")
     signer = FollowingSigner(kit, check_every_s=0)
-    first = signer.sign(FIELDS, b"{}")
+    first = sign(signer)
 
     renewed = issue(tmp_path / "renewed")
     for name in ("cert.pem", "key.pem", "chain.pem"):  # as the roll copies a kit's files
         shutil.copy2(renewed.directory / name, kit.directory / name)
-    second = signer.sign(FIELDS, b"{}")
+    second = sign(signer)
 
     assert leaf_serial(first) != leaf_serial(second)
     assert leaf_serial(second) == renewed.load().certificate.serial_number
-    assert issue.verifier.verify(second, FIELDS, b"{}").id == "site:fed/site-1"
+    assert issue.verifier.verify(second[0], FIELDS, b"{}", chain=second[1]).id == \
+        "site:fed/site-1"
 
 
 @pytest.mark.parametrize("replacement", ["half-copied", "another site"])
@@ -58,7 +70,7 @@ def test_what_is_not_a_whole_identity_of_the_same_site_is_passed_over(issue, tmp
                                                                        replacement):
     kit = issue(tmp_path / "kit")
     signer = FollowingSigner(kit, check_every_s=0)
-    before = leaf_serial(signer.sign(FIELDS, b"{}"))
+    before = leaf_serial(sign(signer))
 
     if replacement == "half-copied":
         other = issue(tmp_path / "other")
@@ -68,5 +80,5 @@ def test_what_is_not_a_whole_identity_of_the_same_site_is_passed_over(issue, tmp
         for name in ("cert.pem", "key.pem", "chain.pem"):
             shutil.copy2(other.directory / name, kit.directory / name)
 
-    assert leaf_serial(signer.sign(FIELDS, b"{}")) == before
+    assert leaf_serial(sign(signer)) == before
     assert signer.principal.id == "site:fed/site-1"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from arcflare.bus.codec import SIGNATURE_PROPERTY, DecodeError, wire_of
+from arcflare.bus.codec import CHAIN_PROPERTY, SIGNATURE_PROPERTY, DecodeError, wire_of
 from arcflare.bus.port import OutgoingMessage, PropertyValue, ReceivedMessage
 from arcflare.contracts.base import message_types
 from arcflare.contracts.senders import (
@@ -127,6 +127,10 @@ class Signers:
                           else hostile.signer)
         claimed = hostile if "issued_by" in hostile.properties else replace(
             hostile, properties={**hostile.properties, "issued_by": signer.principal.id})
+        # the certificate chain travels beside the signature, as the codec sends it (a hostile
+        # message that names another chain gets it from its tamper)
+        claimed = replace(claimed, properties={**claimed.properties,
+                                               CHAIN_PROPERTY: signer.chain})
         try:
             wire = wire_of(claimed.received(tampered=False))
             return claimed, signer.sign(wire.signed_fields(), claimed.body)
@@ -234,7 +238,7 @@ def hostile_messages(draw: st.DrawFn, types: tuple[str, ...] = MESSAGE_TYPES, *,
         props.update(draw(st.dictionaries(
             st.one_of(TEXT, st.sampled_from(["causation_id", "on_behalf_of", "traceparent",
                                              "original_message_id", "signature",
-                                             "signature_proof"])),
+                                             "signature_proof", "signature_chain"])),
             values, min_size=1, max_size=3)))
     props = {k: v for k, v in props.items() if v is not None}
     if bytes_keys and draw(st.booleans()):  # as Service Bus hands them over

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from arcflare.bus.codec import SIGNATURE_PROPERTY, signed_fields, to_outgoing
+from arcflare.bus.codec import CHAIN_PROPERTY, SIGNATURE_PROPERTY, signed_fields, to_outgoing
 from arcflare.bus.port import Bus, OutgoingMessage
 from arcflare.contracts.base import Message
 from arcflare.contracts.envelope import Envelope
@@ -78,6 +78,7 @@ def raw(bus: Bus, entity: str, body: bytes, *, signer: Signer | None, type_name:
         fields = signed_fields(mid, type_name or "", mid, props)
         props[SIGNATURE_PROPERTY] = signer.sign(fields, body if body_signed is None
                                                 else body_signed)
+        props[CHAIN_PROPERTY] = signer.chain
     props.update(tamper or {})
     bus.send(entity, [OutgoingMessage(body=body, message_id=mid, subject=type_name,
                                       correlation_id=mid, application_properties=props,

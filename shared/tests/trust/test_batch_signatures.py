@@ -36,16 +36,26 @@ def envelope(n: int) -> tuple[dict[str, str | None], bytes]:
 BATCH = [envelope(n) for n in range(7)]
 
 
-def refusal(verifier: Verifier, token: str, fields, body, proof) -> str:
-    with pytest.raises(Unauthenticated) as info:
-        verifier.verify(token, fields, body, proof)
-    return info.value.description
+@pytest.fixture
+def deployer(issue) -> Signer:
+    return Signer(issue(DEPLOYER))
 
 
 @pytest.fixture
-def signed(issue):
+def signed(deployer):
     """(token, proof) of each message of BATCH, signed together as the deployer."""
-    return Signer(issue(DEPLOYER)).sign_batch(BATCH)
+    return deployer.sign_batch(BATCH)
+
+
+@pytest.fixture
+def refusal(deployer):
+    """The refusal of a message carrying the deployer's certificate chain."""
+    def refusal(verifier: Verifier, token: str, fields, body, proof, chain=deployer.chain) -> str:
+        with pytest.raises(Unauthenticated) as info:
+            verifier.verify(token, fields, body, proof, chain)
+        return info.value.description
+
+    return refusal
 
 
 @pytest.fixture
@@ -71,10 +81,9 @@ def test_every_leaf_of_a_tree_reaches_its_root(size):
     assert max(len(p) for p in proofs) == (size - 1).bit_length()
 
 
-def test_every_message_of_a_batch_verifies_as_its_signer_with_one_signature_checked(
-        signed, verifier, ecdsa_checks):
+def test_every_message_of_a_batch_verifies_as_its_signer_with_one_signature_checked(signed, verifier, ecdsa_checks, deployer):
     # Execute
-    principals = [verifier.verify(token, fields, body, proof)
+    principals = [verifier.verify(token, fields, body, proof, deployer.chain)
                   for (fields, body), (token, proof) in zip(BATCH, signed, strict=True)]
 
     # Assert
@@ -85,17 +94,18 @@ def test_every_message_of_a_batch_verifies_as_its_signer_with_one_signature_chec
 
 def test_a_single_message_is_signed_alone_with_no_proof(issue, verifier):
     # Execute
-    [(token, proof)] = Signer(issue(DEPLOYER)).sign_batch(BATCH[:1])
+    signer = Signer(issue(DEPLOYER))
+    [(token, proof)] = signer.sign_batch(BATCH[:1])
 
     # Assert
     assert proof is None
-    assert verifier.verify(token, *BATCH[0]) == DEPLOYER
+    assert verifier.verify(token, *BATCH[0], chain=signer.chain) == DEPLOYER
 
 
-def test_a_tampered_body_in_a_verified_batch_is_refused(signed, verifier):
+def test_a_tampered_body_in_a_verified_batch_is_refused(signed, verifier, refusal, deployer):
     # Prepare: the batch's signature is verified and remembered
     (fields, body), (token, proof) = BATCH[0], signed[0]
-    verifier.verify(token, fields, body, proof)
+    verifier.verify(token, fields, body, proof, deployer.chain)
 
     # Execute
     description = refusal(verifier, token, fields, body.replace(b"hospital-0", b"hospital-x"),
@@ -105,10 +115,10 @@ def test_a_tampered_body_in_a_verified_batch_is_refused(signed, verifier):
     assert "batch signature does not match" in description
 
 
-def test_a_tampered_envelope_field_in_a_verified_batch_is_refused(signed, verifier):
+def test_a_tampered_envelope_field_in_a_verified_batch_is_refused(signed, verifier, refusal, deployer):
     # Prepare
     (fields, body), (token, proof) = BATCH[2], signed[2]
-    verifier.verify(token, fields, body, proof)
+    verifier.verify(token, fields, body, proof, deployer.chain)
 
     # Execute
     description = refusal(verifier, token, {**fields, "issued_by": "service:provisioner"}, body,
@@ -118,10 +128,10 @@ def test_a_tampered_envelope_field_in_a_verified_batch_is_refused(signed, verifi
     assert "batch signature does not match" in description
 
 
-def test_a_message_with_another_members_proof_is_refused(signed, verifier):
+def test_a_message_with_another_members_proof_is_refused(signed, verifier, refusal, deployer):
     # Prepare
     for (fields, body), (token, proof) in zip(BATCH, signed, strict=True):
-        verifier.verify(token, fields, body, proof)
+        verifier.verify(token, fields, body, proof, deployer.chain)
 
     # Execute
     description = refusal(verifier, signed[0][0], *BATCH[0], signed[1][1])
@@ -130,9 +140,9 @@ def test_a_message_with_another_members_proof_is_refused(signed, verifier):
     assert "not this message's" in description
 
 
-def test_a_message_outside_the_batch_is_refused_under_its_signature(signed, verifier):
+def test_a_message_outside_the_batch_is_refused_under_its_signature(signed, verifier, refusal, deployer):
     # Prepare
-    verifier.verify(signed[0][0], *BATCH[0], signed[0][1])
+    verifier.verify(signed[0][0], *BATCH[0], signed[0][1], deployer.chain)
 
     # Execute: an eighth message claiming the first one's place
     description = refusal(verifier, signed[0][0], *envelope(99), signed[0][1])
@@ -141,13 +151,13 @@ def test_a_message_outside_the_batch_is_refused_under_its_signature(signed, veri
     assert "batch signature does not match" in description
 
 
-def test_a_batch_signature_without_its_proof_is_refused(signed, verifier):
+def test_a_batch_signature_without_its_proof_is_refused(signed, verifier, refusal):
     assert "carries no inclusion proof" in refusal(verifier, signed[0][0], *BATCH[0], None)
 
 
-def test_a_proof_under_a_single_message_signature_is_refused(issue, signed, verifier):
+def test_a_proof_under_a_single_message_signature_is_refused(issue, signed, verifier, refusal, deployer):
     # Prepare
-    token = Signer(issue(DEPLOYER)).sign(*BATCH[0])
+    token = deployer.sign(*BATCH[0])
 
     # Execute
     description = refusal(verifier, token, *BATCH[0], signed[0][1])
@@ -162,7 +172,7 @@ def test_a_proof_under_a_single_message_signature_is_refused(issue, signed, veri
     # 6 leaves give the first the same path shape, but the signature covers size 7
     (0, 6, "batch signature does not match"),
 ])
-def test_a_proof_claiming_another_batch_size_is_refused(signed, verifier, member, size, problem):
+def test_a_proof_claiming_another_batch_size_is_refused(signed, verifier, member, size, problem, refusal):
     # Prepare
     index, _, siblings = decode_proof(signed[member][1])
 
@@ -184,27 +194,29 @@ def test_a_proof_claiming_another_batch_size_is_refused(signed, verifier, member
     ("0.7." + b64url(bytes(128)), "more hashes than its tree"),
     ("0.7.A=", "malformed inclusion proof"),
 ])
-def test_a_malformed_proof_is_refused_naming_what_is_wrong(signed, verifier, proof, problem):
+def test_a_malformed_proof_is_refused_naming_what_is_wrong(signed, verifier, proof, problem, refusal):
     description = refusal(verifier, signed[0][0], *BATCH[0], proof)
 
     assert "malformed inclusion proof" in description and problem in description
 
 
-def test_a_remembered_batch_is_refused_once_its_certificate_expires(issue, root):
+def test_a_remembered_batch_is_refused_once_its_certificate_expires(issue, root, refusal):
     # Prepare
     now = [datetime.now(UTC)]
     verifier = Verifier([root.certificate], clock=lambda: now[0])
-    signed = Signer(issue(DEPLOYER, validity_days=1)).sign_batch(BATCH)
-    verifier.verify(signed[0][0], *BATCH[0], signed[0][1])
+    short_lived = Signer(issue(DEPLOYER, validity_days=1))
+    signed = short_lived.sign_batch(BATCH)
+    verifier.verify(signed[0][0], *BATCH[0], signed[0][1], short_lived.chain)
 
     # Execute
     now[0] += timedelta(days=2)
 
     # Assert
-    assert "expired at" in refusal(verifier, signed[1][0], *BATCH[1], signed[1][1])
+    assert "expired at" in refusal(verifier, signed[1][0], *BATCH[1], signed[1][1],
+                                   short_lived.chain)
 
 
-def test_a_batch_signed_by_a_key_from_another_root_is_refused(signed, tmp_path):
+def test_a_batch_signed_by_a_key_from_another_root_is_refused(signed, tmp_path, refusal):
     from arcflare.trust.authority import TrustRoot
 
     # Prepare

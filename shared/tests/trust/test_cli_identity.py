@@ -77,8 +77,10 @@ def test_issue_writes_an_identity_the_data_dir_trusts(tmp_path):
         shown = json.loads(result.stdout)
         assert shown["principal"] == principal and shown["days_left"] in (29, 30)
         identity = IdentityFiles(Path(shown["directory"])).load()
-        token = Signer(identity).sign({"message_id": "m"}, b"")
-        assert verifier.verify(token, {"message_id": "m"}, b"").id == principal
+        signer = Signer(identity)
+        token = signer.sign({"message_id": "m"}, b"")
+        assert verifier.verify(token, {"message_id": "m"}, b"", chain=signer.chain).id == \
+            principal
 
 
 def test_a_site_issued_through_the_provisioner_issuer_shows_it_as_issuer(tmp_path):

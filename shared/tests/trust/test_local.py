@@ -80,8 +80,9 @@ def test_identities_of_a_replaced_root_are_reissued(tmp_path):
     # Assert: everything verifies against the new root
     verifier = Verifier(load_anchors(local.anchors))
     for files in [*local.services.values(), *local.persons.values()]:
-        token = Signer(files.load()).sign(FIELDS, b"")
-        assert verifier.verify(token, FIELDS, b"") == files.load().principal
+        signer = Signer(files.load())
+        token = signer.sign(FIELDS, b"")
+        assert verifier.verify(token, FIELDS, b"", chain=signer.chain) == files.load().principal
     assert len(local.created) == 1 + 1 + len(SERVICE_NAMES) + 1
 
 
@@ -114,8 +115,9 @@ def test_site_and_bridge_identities_are_issued_on_demand_and_kept(tmp_path):
     assert site.directory == tmp_path / "identity" / "sites" / "example" / "hospital-a"
     assert again.cert.read_bytes() == first
     for files in (site, bridge):
-        token = Signer(files.load()).sign(FIELDS, b"")
-        assert verifier.verify(token, FIELDS, b"") == files.load().principal
+        signer = Signer(files.load())
+        token = signer.sign(FIELDS, b"")
+        assert verifier.verify(token, FIELDS, b"", chain=signer.chain) == files.load().principal
     assert bridge.load().principal.id == "bridge:example"
 
 

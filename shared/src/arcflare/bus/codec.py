@@ -2,7 +2,8 @@
 
 Sending: every message is signed (arcflare.trust): `issued_by` is stamped with the
 signer's principal and a detached JWS over the canonical envelope and the body's hash
-travels in the `signature` application property. Messages sent together may share one
+travels in the `signature` application property, the signer's certificate chain (which
+the JWS header names by thumbprint) in `signature_chain`. Messages sent together may share one
 signature over a Merkle tree of their envelopes; each then carries its inclusion proof in
 `signature_proof` (docs/decisions/0011).
 
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 SIGNATURE_PROPERTY = "signature"
 PROOF_PROPERTY = "signature_proof"
+CHAIN_PROPERTY = "signature_chain"
+#: properties that may be longer than MAX_PROPERTY_CHARS: a token, a certificate chain
+_LONG_PROPERTIES = frozenset({SIGNATURE_PROPERTY, CHAIN_PROPERTY})
 #: set by a dead-letter resubmit: the copy travels under a new message id (so duplicate
 #: detection cannot drop it) but is still the original message, signed as such
 ORIGINAL_ID_PROPERTY = ORIGINAL_MESSAGE_ID
@@ -66,6 +70,7 @@ class Wire:
     signature: str | None
     body: bytes
     proof: str | None = None  # the message's place in a batch signature
+    chain: str | None = None  # the signer's certificate chain the token's header names
 
     def signed_fields(self) -> dict[str, str | None]:
         return signed_fields(self.message_id, self.type, self.correlation_id, self.properties)
@@ -119,10 +124,10 @@ def signed(
     scheduled_enqueue_time: datetime | None = None,
 ) -> list[OutgoingMessage]:
     """The bus messages for envelopes sent together, under one signature."""
-    proofs = signer.sign_batch([(item.fields, item.body) for item in items])
+    chain, proofs = signer.sign_batch_with_chain([(item.fields, item.body) for item in items])
     messages = []
     for item, (token, proof) in zip(items, proofs, strict=True):
-        props = {**item.properties, SIGNATURE_PROPERTY: token}
+        props = {**item.properties, SIGNATURE_PROPERTY: token, CHAIN_PROPERTY: chain}
         if proof is not None:
             props[PROOF_PROPERTY] = proof
         messages.append(OutgoingMessage(
@@ -183,7 +188,7 @@ def wire_of(message: ReceivedMessage) -> Wire:
     props: dict[str, str] = {}
     for key, value in (message.application_properties or {}).items():
         name, text = _text(key) or "", _text(value) or ""
-        limit = MAX_SIGNATURE_CHARS if name == SIGNATURE_PROPERTY else MAX_PROPERTY_CHARS
+        limit = MAX_SIGNATURE_CHARS if name in _LONG_PROPERTIES else MAX_PROPERTY_CHARS
         if len(name) > MAX_PROPERTY_CHARS or len(text) > limit:
             raise DecodeError("InvalidEnvelope",
                               f"application property {name[:64]!r} is over {limit} characters")
@@ -208,7 +213,7 @@ def wire_of(message: ReceivedMessage) -> Wire:
     return Wire(message_id=message_id, type=type_name,
                 correlation_id=_text(message.correlation_id), properties=props,
                 signature=props.get(SIGNATURE_PROPERTY), body=message.body,
-                proof=props.get(PROOF_PROPERTY))
+                proof=props.get(PROOF_PROPERTY), chain=props.get(CHAIN_PROPERTY))
 
 
 def check_depth(body: bytes, limit: int = MAX_DEPTH) -> None:

@@ -87,7 +87,7 @@ class Admission:
                           "must be signed by its sender's ArcFlare identity", claimed_by=claimed)
         try:
             principal = self.verifier.verify(wire.signature, wire.signed_fields(), wire.body,
-                                             wire.proof)
+                                             wire.proof, wire.chain)
         except Unauthenticated as exc:
             raise Refused(UNAUTHENTICATED, exc.description, claimed_by=claimed) from None
         if claimed != principal.id:

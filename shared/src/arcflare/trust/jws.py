@@ -2,7 +2,10 @@
 message's canonical envelope.
 
 The signed payload is never sent: both sides rebuild it with `canonical` from the strings on the
-wire, so the signature travels as "header..signature" in one application property.
+wire, so the signature travels as "header..signature" in one application property. The protected
+header names the signer's certificate by its SHA-256 thumbprint (`x5t#S256`, RFC 7515 §4.1.8);
+the certificate and its chain travel beside the token in a property of their own, base64 once
+(inside the header they would be base64 twice: a third of the message's size).
 
 A batch of messages sent together may share one signature (docs/decisions/0011): the JWS then
 covers the root of a Merkle tree whose leaves are the messages' canonical envelopes, and each
@@ -15,6 +18,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from arcflare.trust.identity import Identity
 from arcflare.trust.principals import Principal
@@ -79,6 +83,23 @@ def protected_header(identity: Identity, typ: str) -> str:
     header = {"alg": ALG, "typ": typ,
               "x5c": [base64.b64encode(der).decode("ascii") for der in identity.chain]}
     return b64url(json.dumps(header, separators=(",", ":")).encode("ascii"))
+
+
+def thumbprint(der: bytes) -> str:
+    """A certificate's `x5t#S256`: the base64url SHA-256 of its DER."""
+    return b64url(hashlib.sha256(der).digest())
+
+
+def message_header(identity: Identity, typ: str) -> str:
+    """The base64url protected header of a message signature: the algorithm, the token type
+    and the thumbprint of the signer's certificate (the chain travels beside the token)."""
+    header = {"alg": ALG, "typ": typ, "x5t#S256": thumbprint(identity.chain[0])}
+    return b64url(json.dumps(header, separators=(",", ":")).encode("ascii"))
+
+
+def chain_text(identity: Identity) -> str:
+    """The signer's chain as a message carries it: base64 DER, leaf first, comma-separated."""
+    return ",".join(base64.b64encode(der).decode("ascii") for der in identity.chain)
 
 
 def es256(identity: Identity, data: bytes) -> str:
@@ -157,35 +178,68 @@ def decode_proof(proof: str) -> tuple[int, int, list[bytes]]:
     return int(parts[0]), int(parts[1]), [raw[i:i + 32] for i in range(0, len(raw), 32)]
 
 
+@dataclass(frozen=True)
+class _Keys:
+    """What one identity signs with, built once and swapped whole (a renewed identity must
+    never sign under the old certificate's thumbprint, nor travel with the old chain)."""
+
+    identity: Identity
+    header: str
+    batch_header: str
+    chain: str
+
+    @classmethod
+    def of(cls, identity: Identity) -> _Keys:
+        return cls(identity, message_header(identity, TYP), message_header(identity, BATCH_TYP),
+                   chain_text(identity))
+
+
 class Signer:
-    """Signs envelopes as one identity. The headers (alg, typ, x5c) are built once."""
+    """Signs envelopes as one identity."""
 
     def __init__(self, identity: Identity) -> None:
-        self.identity = identity
-        self._header = protected_header(identity, TYP)
-        self._batch_header = protected_header(identity, BATCH_TYP)
+        self._keys = _Keys.of(identity)
+
+    @property
+    def identity(self) -> Identity:
+        return self._keys.identity
 
     @property
     def principal(self) -> Principal:
-        return self.identity.principal
+        return self._keys.identity.principal
+
+    @property
+    def chain(self) -> str:
+        """What a message carries beside its token: the certificate its header names."""
+        return self._keys.chain
 
     def sign(self, fields: Mapping[str, str | None], body: bytes) -> str:
         """The compact detached JWS: "header..signature"."""
-        signature = es256(self.identity, signing_input(self._header, canonical(fields, body)))
-        return f"{self._header}..{signature}"
+        return _sign_one(self._keys, fields, body)
 
     def sign_batch(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
                    ) -> list[tuple[str, str | None]]:
         """(token, inclusion proof) for each (envelope fields, body): one signature for all.
         A single message is signed alone, with no proof, exactly as `sign` does."""
+        return self.sign_batch_with_chain(items)[1]
+
+    def sign_batch_with_chain(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
+                              ) -> tuple[str, list[tuple[str, str | None]]]:
+        """The chain the tokens' header names, and `sign_batch`'s (token, proof) pairs."""
+        keys = self._keys
         if len(items) == 1:
             fields, body = items[0]
-            return [(self.sign(fields, body), None)]
+            return keys.chain, [(_sign_one(keys, fields, body), None)]
         if not 1 < len(items) <= MAX_BATCH:
             raise ValueError(f"a batch signs 1 to {MAX_BATCH} messages, not {len(items)}")
         root, proofs = merkle_proofs([leaf_hash(canonical(f, b)) for f, b in items])
-        signature = es256(self.identity, signing_input(self._batch_header,
+        signature = es256(keys.identity, signing_input(keys.batch_header,
                                                        batch_payload(root, len(items))))
-        token = f"{self._batch_header}..{signature}"
-        return [(token, encode_proof(i, len(items), siblings))
-                for i, siblings in enumerate(proofs)]
+        token = f"{keys.batch_header}..{signature}"
+        return keys.chain, [(token, encode_proof(i, len(items), siblings))
+                            for i, siblings in enumerate(proofs)]
+
+
+def _sign_one(keys: _Keys, fields: Mapping[str, str | None], body: bytes) -> str:
+    signature = es256(keys.identity, signing_input(keys.header, canonical(fields, body)))
+    return f"{keys.header}..{signature}"

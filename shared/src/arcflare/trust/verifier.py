@@ -35,6 +35,7 @@ from arcflare.trust.jws import (
     leaf_hash,
     merkle_root,
     signing_input,
+    thumbprint,
 )
 from arcflare.trust.principals import Principal
 from cryptography import x509
@@ -105,9 +106,11 @@ class Verifier:
         self._lock = threading.Lock()
 
     def verify(self, token: str, fields: Mapping[str, str | None], body: bytes,
-               proof: str | None = None) -> Principal:
+               proof: str | None = None, chain: str | None = None) -> Principal:
         """The principal that signed these envelope fields and this body — alone, or in a batch
-        when the message carries an inclusion `proof` — or Unauthenticated naming what failed."""
+        when the message carries an inclusion `proof` — or Unauthenticated naming what failed.
+        `chain` is the certificate chain the message carries beside a token whose header names
+        the certificate by thumbprint (a header may instead carry the chain itself, `x5c`)."""
         header_b64, signature = _split(token)
         now = self._clock()
         # a signer's protected header is the same on every message it signs: once its chain
@@ -115,7 +118,7 @@ class Verifier:
         known = self._by_header.get(header_b64)
         if known is None:
             header = _header(header_b64)
-            known = self._verified_chain(_x5c(header), now), header.get("typ")
+            known = self._verified_chain(_named_chain(header, chain), now), header.get("typ")
             with self._lock:
                 self._by_header[header_b64] = known
                 while len(self._by_header) > self._cache_size:
@@ -287,6 +290,30 @@ def _x5c(header: dict) -> list[str]:
             not all(isinstance(c, str) and c and c.isascii() for c in x5c):
         raise Unauthenticated("the JWS header has no x5c certificate chain, so the signer "
                               "cannot be identified")
+    return x5c
+
+
+def _named_chain(header: dict, chain: str | None) -> list[str]:
+    """The certificate chain a message signature stands on: in the header (`x5c`), or beside
+    the token when the header names its certificate by thumbprint (`x5t#S256`)."""
+    if "x5c" in header or "x5t#S256" not in header:
+        return _x5c(header)
+    if not chain or not isinstance(chain, str):
+        raise Unauthenticated("the signature names its certificate by thumbprint, but the "
+                              "message carries no signature_chain, so the signer cannot be "
+                              "identified")
+    x5c = chain.split(",")
+    if not all(c and c.isascii() for c in x5c):
+        raise Unauthenticated("malformed signature_chain: expected base64 DER certificates, "
+                              "leaf first, separated by commas")
+    try:
+        leaf = base64.b64decode(x5c[0], validate=True)
+    except (ValueError, binascii.Error):
+        raise Unauthenticated("malformed signature_chain: its first certificate is not base64 "
+                              "DER") from None
+    if thumbprint(leaf) != header["x5t#S256"]:
+        raise Unauthenticated("the certificate in signature_chain is not the one the signature "
+                              "names (x5t#S256)")
     return x5c
 
 

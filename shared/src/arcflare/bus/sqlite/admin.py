@@ -76,7 +76,7 @@ def resubmit_dead_letter(conn: sqlite3.Connection, entity: Entity, message_id: s
             properties[RESUBMITTED_TO] = entity.path.rsplit("/", 1)[1]  # as on Service Bus
         copy(conn, row["seq"], entity.path, state=ACTIVE, visible_at=now, enqueued_at=now,
              expires_at=now + entity.ttl_ms, message_id=copy_id,
-             properties=json.dumps(properties))
+             properties=json.dumps(properties, separators=(",", ":")))
         conn.execute("DELETE FROM messages WHERE seq = ?", (row["seq"],))
     return copy_id
 

@@ -120,7 +120,7 @@ def _insert(conn, entity: str, source: str, message: OutgoingMessage, state: int
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (entity, source, state, visible_at, expires_at, visible_at, message.message_id,
          message.subject, message.correlation_id, message.session_id, message.content_type,
-         json.dumps(message.application_properties), message.body),
+         json.dumps(message.application_properties, separators=(",", ":")), message.body),
     ).lastrowid
 
 
