@@ -35,7 +35,9 @@ def deployer(tmp_path: Path, data_dir: Path):
 
 def cli(data_dir: Path, *args: str):
     result = runner.invoke(app, [*args, "--data-dir", str(data_dir), "--json"])
-    lines = result.stdout.strip().splitlines()
+    # the deployer runs in this process and logs to the same stdout the runner captures: a
+    # line it logs while the command runs may come after the command's own JSON
+    lines = [line for line in result.stdout.strip().splitlines() if line.startswith("{")]
     return result.exit_code, (json.loads(lines[-1]) if lines else {})
 
 
