@@ -34,7 +34,7 @@ def issue(tmp_path: Path):
 
 def sign(signer: FollowingSigner) -> tuple[str, str]:
     """A message's token and the chain it travels with, as the codec asks for them."""
-    chain, [(token, _)] = signer.sign_batch_with_chain([(FIELDS, b"{}")])
+    chain, [(token, _)] = signer.sign_batch([(FIELDS, b"{}")])
     return token, chain
 
 

@@ -44,7 +44,7 @@ def deployer(issue) -> Signer:
 @pytest.fixture
 def signed(deployer):
     """(token, proof) of each message of BATCH, signed together as the deployer."""
-    return deployer.sign_batch(BATCH)
+    return deployer.sign_batch(BATCH)[1]
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_every_message_of_a_batch_verifies_as_its_signer_with_one_signature_chec
 def test_a_single_message_is_signed_alone_with_no_proof(issue, verifier):
     # Execute
     signer = Signer(issue(DEPLOYER))
-    [(token, proof)] = signer.sign_batch(BATCH[:1])
+    _, [(token, proof)] = signer.sign_batch(BATCH[:1])
 
     # Assert
     assert proof is None
@@ -205,7 +205,7 @@ def test_a_remembered_batch_is_refused_once_its_certificate_expires(issue, root,
     now = [datetime.now(UTC)]
     verifier = Verifier([root.certificate], clock=lambda: now[0])
     short_lived = Signer(issue(DEPLOYER, validity_days=1))
-    signed = short_lived.sign_batch(BATCH)
+    _, signed = short_lived.sign_batch(BATCH)
     verifier.verify(signed[0][0], *BATCH[0], signed[0][1], short_lived.chain)
 
     # Execute

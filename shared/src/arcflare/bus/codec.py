@@ -124,7 +124,7 @@ def signed(
     scheduled_enqueue_time: datetime | None = None,
 ) -> list[OutgoingMessage]:
     """The bus messages for envelopes sent together, under one signature."""
-    chain, proofs = signer.sign_batch_with_chain([(item.fields, item.body) for item in items])
+    chain, proofs = signer.sign_batch([(item.fields, item.body) for item in items])
     messages = []
     for item, (token, proof) in zip(items, proofs, strict=True):
         props = {**item.properties, SIGNATURE_PROPERTY: token, CHAIN_PROPERTY: chain}

@@ -64,11 +64,11 @@ class FollowingSigner(Signer):
             self._follow()
         return super().sign(fields, body)
 
-    def sign_batch_with_chain(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
-                              ) -> tuple[str, list[tuple[str, str | None]]]:
+    def sign_batch(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
+                   ) -> tuple[str, list[tuple[str, str | None]]]:
         if time.monotonic() >= self._next_look:
             self._follow()
-        return super().sign_batch_with_chain(items)
+        return super().sign_batch(items)
 
     def _stamp_now(self) -> tuple[int, int] | None:
         try:

@@ -154,22 +154,26 @@ class OutboxRelay:
     def _sign(self, db, prepared: list, entity: str) -> list[tuple[object, OutgoingMessage]]:
         """The group under one batch signature (docs/decisions/0011); should that fail, each
         alone, so that one row that cannot be signed is parked and holds up nothing."""
+        session = entity in _SESSION_ENTITIES
+
+        def sign(group: list) -> list[tuple[object, OutgoingMessage]]:
+            messages = signed([item for _, item in group], signer=self.signer, session=session)
+            return [(row, messaging.stamp(message, row["traceparent"]))
+                    for (row, _), message in zip(group, messages, strict=True)]
+
         if not prepared:
             return []
-        session = entity in _SESSION_ENTITIES
         try:
-            messages = signed([item for _, item in prepared], signer=self.signer,
-                              session=session)
-            return [(row, messaging.stamp(message, row["traceparent"]))
-                    for (row, _), message in zip(prepared, messages, strict=True)]
+            return sign(prepared)
         except Exception as exc:  # noqa: BLE001 - fall back to one signature per row
-            if len(prepared) == 1:
-                self._park(db, prepared[0][0],
-                           f"it could not be signed: {type(exc).__name__}: {exc}")
-                return []
+            log.warning("a batch could not be signed; signing its rows one by one",
+                        entity=entity, count=len(prepared), error=str(exc))
         ready = []
-        for row, item in prepared:
-            ready += self._sign(db, [(row, item)], entity)
+        for one in prepared:
+            try:
+                ready += sign([one])
+            except Exception as exc:  # noqa: BLE001 - one row must never hold up the rest
+                self._park(db, one[0], f"it could not be signed: {type(exc).__name__}: {exc}")
         return ready
 
     def _park(self, db, row, reason: str) -> None:

@@ -218,14 +218,10 @@ class Signer:
         return _sign_one(self._keys, fields, body)
 
     def sign_batch(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
-                   ) -> list[tuple[str, str | None]]:
-        """(token, inclusion proof) for each (envelope fields, body): one signature for all.
-        A single message is signed alone, with no proof, exactly as `sign` does."""
-        return self.sign_batch_with_chain(items)[1]
-
-    def sign_batch_with_chain(self, items: Sequence[tuple[Mapping[str, str | None], bytes]]
-                              ) -> tuple[str, list[tuple[str, str | None]]]:
-        """The chain the tokens' header names, and `sign_batch`'s (token, proof) pairs."""
+                   ) -> tuple[str, list[tuple[str, str | None]]]:
+        """The chain the tokens' header names (every message carries it), and a (token,
+        inclusion proof) for each (envelope fields, body): one signature for all. A single
+        message is signed alone, with no proof, exactly as `sign` does."""
         keys = self._keys
         if len(items) == 1:
             fields, body = items[0]
