@@ -117,3 +117,75 @@ def test_each_client_is_asked_its_nvflare_version_once_not_at_every_poll() -> No
     assert [(c.name, c.nvflare_version) for c in first.clients] == [("a", "2.9.0"), ("b", None)]
     assert second.clients == first.clients
     assert session.asked == [["a", "b"]]
+
+
+def test_the_clients_a_waiting_job_needs_cost_one_round_trip_not_the_version_question() -> None:
+    session = StatusSession()
+    admin = admin_with([session])
+
+    assert admin.connected_clients() == ["a", "b"]
+    assert session.asked == []  # report_version goes through the server to every new client
+
+
+def test_warming_logs_in_once_and_the_next_call_uses_that_session() -> None:
+    session = StatusSession()
+    admin = admin_with([session])  # a second login would find the pool empty
+
+    admin.warm()
+    admin.warm()
+    clients = admin.connected_clients()
+
+    assert clients == ["a", "b"] and admin._sess is session
+
+
+def test_warming_a_session_in_use_returns_at_once() -> None:
+    import threading
+
+    opened: list[int] = []
+    admin = FlareApiAdmin(Path("/kit"), "a@b.org")
+    admin._open = lambda: opened.append(1)  # type: ignore[method-assign]
+    holding, release = threading.Event(), threading.Event()
+
+    def call_in_progress() -> None:
+        with admin._lock:
+            holding.set()
+            release.wait(10)
+
+    caller = threading.Thread(target=call_in_progress)
+    caller.start()
+    holding.wait(10)
+    admin.warm()  # would block for the call's whole length if it waited for the lock
+    release.set()
+    caller.join()
+
+    assert opened == []
+
+
+def test_a_server_that_cannot_be_reached_leaves_warming_to_the_next_call() -> None:
+    admin = FlareApiAdmin(Path("/kit"), "a@b.org")
+
+    def unreachable():
+        raise NoConnection("cannot connect to server")
+
+    admin._open = unreachable  # type: ignore[method-assign]
+
+    admin.warm()  # logged, not raised
+
+    assert admin._sess is None
+
+
+def test_a_kept_session_idle_for_long_is_used_before_the_server_ends_it(monkeypatch) -> None:
+    from arcflare.job_controller.adapters import flare_admin
+
+    session = StatusSession()
+    calls: list[str] = []
+    session.get_system_info = lambda inner=session.get_system_info: calls.append("info") or inner()
+    admin = admin_with([session])
+    admin.warm()
+    admin.warm()
+    assert calls == []  # fresh: nothing to do
+
+    monkeypatch.setattr(flare_admin, "KEEPALIVE_S", -1.0)
+    admin.warm()
+
+    assert calls == ["info"] and admin._sess is session

@@ -59,6 +59,11 @@ class FlareAdminContract:
         assert view.clients == [] and view.running_jobs == []
         assert isinstance(view.status, str) and view.status
 
+    def test_warmed_it_answers_and_lists_the_clients_its_view_shows(self, admin) -> None:
+        admin.warm()
+
+        assert admin.connected_clients() == [c.name for c in admin.server_view().clients]
+
     def test_a_token_submits_once_even_when_the_content_changed(self, admin, folders) -> None:
         first_build, second_build = folders
         tok = token()

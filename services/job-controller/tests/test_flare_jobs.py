@@ -92,6 +92,18 @@ def test_refresh_federation_status_reports_both_sites_with_their_last_contact(fe
     assert {c["nvflare_version"] for c in observed.payload["clients"]} == {nvflare.__version__}
 
 
+def test_a_warmed_admin_lists_the_connected_clients_without_asking_them(federation) -> None:
+    admin = FlareApiAdmin(federation.admin_kit, ADMIN)
+    try:
+        admin.warm()
+        clients = admin.connected_clients()
+    finally:
+        admin.close()
+
+    assert sorted(clients) == sorted(SITES)
+    assert admin._versions == {}  # no report_version round trip through the server
+
+
 def clients_looked_at(svc) -> None:
     ClientWait(svc.state, svc.dependencies["flare_admins"]).poll()
 

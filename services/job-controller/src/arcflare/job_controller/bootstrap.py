@@ -47,7 +47,7 @@ def bootstrap(
         ],
         dependencies={"flare_admins": flare_admins, "artifacts": artifacts, **overrides},
         background=[JobWatcher(state, flare_admins, s, artifacts),
-                    FederationWatcher(state, observer_admins, s), warm_up]
+                    FederationWatcher(state, observer_admins, s, keep_warm=flare_admins), warm_up]
         if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],
         # NVFlare-style roles: leads and project admins run jobs; members only read

@@ -73,7 +73,7 @@ class ClientWait:
     def _connected(admin: FlareAdmin, federation: str) -> set[str] | None:
         """The clients the server sees, or None if it cannot be asked now."""
         try:
-            return {c.name for c in admin.server_view().clients}
+            return set(admin.connected_clients())
         except Exception as exc:  # noqa: BLE001 - an unreachable server is asked again next time
             log.info("the federation's NVFlare server is unreachable", federation=federation, error=repr(exc))
             return None

@@ -109,11 +109,15 @@ class FederationWatcher:
     end of running jobs whose sites the server dropped (after its heart_beat_timeout) — NVFlare's
     own dead-client handling inside a FedAvg task can take many minutes.
 
-    It has FLARE admins of its own, so its calls never delay the job polls.
+    It has FLARE admins of its own, so its calls never delay the job polls. Once a federation's
+    server answers, it also logs the job admins in (keep_warm), so a federation's first job
+    is not submitted a login later than the next.
     """
 
-    def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings) -> None:
+    def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings,
+                 keep_warm: FlareAdmins | None = None) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
+        self.keep_warm = keep_warm
         self._last_observed: dict[str, float] = {}
 
     def __call__(self, stop: threading.Event) -> None:
@@ -140,6 +144,11 @@ class FederationWatcher:
             except Exception as exc:  # noqa: BLE001 - an unreachable server is reported next time
                 log.info("the federation's NVFlare server is unreachable", federation=name, error=repr(exc))
                 continue
+            if self.keep_warm is not None:
+                try:
+                    self.keep_warm.for_federation(name).warm()
+                except Exception as exc:  # noqa: BLE001 - the job admin logs in when first used
+                    log.info("the job admin could not be prepared", federation=name, error=repr(exc))
             if due:
                 self._last_observed[name] = now
                 with self.state.unit_of_work() as uow:

@@ -31,6 +31,9 @@ VERSION_TTL_S = 600.0
 #: (stopped, restarted on a renewed kit) never answers, and waiting the command timeout
 #: per session would outlast a supervisor's stop grace
 LOGOUT_TIMEOUT_S = 2.0
+#: a kept session unused this long is used by warm(): NVFlare's admin server ends a session
+#: idle for 30 min (its default), and a call on an ended session fails and logs in again
+KEEPALIVE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,14 @@ class FlareAdmin(abc.ABC):
     @abc.abstractmethod
     def disable_client(self, site: str) -> None: ...
 
+    def connected_clients(self) -> list[str]:
+        """The names of the clients connected to the server: what a job waiting for its
+        clients needs, without the rest of the server view."""
+        return [c.name for c in self.server_view().clients]
+
+    def warm(self) -> None:
+        """Be ready for the next call (logged in), so that call does not wait for it."""
+
     def close(self) -> None:
         """Release any connection held between calls."""
 
@@ -169,6 +180,7 @@ class FlareApiAdmin(FlareAdmin):
         self.backoff_s = backoff_s
         self._lock = threading.RLock()
         self._sess: Any = None
+        self._used = 0.0  # monotonic time of the session's last answered call
         #: client name -> (NVFlare version, when it was asked)
         self._versions: dict[str, tuple[str | None, float]] = {}
 
@@ -213,7 +225,9 @@ class FlareApiAdmin(FlareAdmin):
                 try:
                     if self._sess is None:
                         self._sess = self._open()
-                    return fn(self._sess)
+                    answer = fn(self._sess)
+                    self._used = time.monotonic()
+                    return answer
                 except retryable as exc:
                     log.warning("a FLARE API call failed", call=what, attempt=attempt, error=str(exc))
                     self.close()  # reconnect on the next attempt
@@ -221,6 +235,30 @@ class FlareApiAdmin(FlareAdmin):
                         raise FlareUnavailable(f"{what}: {exc}") from exc
                     time.sleep(self.backoff_s * attempt)
         raise AssertionError("unreachable")
+
+    def warm(self) -> None:
+        """Log in now unless a session is open: logging in costs about a second (more on a
+        busy machine), which a federation's first job would otherwise wait for between its
+        clients connecting and its submission. A server that cannot be reached is left for
+        the next call to retry; a session in use is warm already."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self._sess is None:
+                self._sess = self._open()
+                self._used = time.monotonic()
+            elif time.monotonic() - self._used > KEEPALIVE_S:
+                self._call("check_status", lambda s: s.get_system_info())
+        except Exception as exc:  # noqa: BLE001 - warming is a nicety; the next call logs in
+            log.info("logging in ahead of use failed; the next call tries again", error=repr(exc))
+        finally:
+            self._lock.release()
+
+    def connected_clients(self) -> list[str]:
+        """One round trip: the server's client list, without asking the clients' versions
+        (server_view's second round trip, through the server to each new client)."""
+        info = self._call("check_status", lambda s: s.get_system_info())
+        return [c.name for c in info.client_info]
 
     def server_view(self) -> ServerView:
         info = self._call("check_status", lambda s: s.get_system_info())

@@ -1,0 +1,51 @@
+"""The federation watcher logs the job admins in once a federation's server answers, so a
+federation's first job does not wait for a login between its clients connecting and its
+submission (the fake admins here count what they are asked; the real session is
+test_flare_admin's and test_flare_jobs')."""
+from __future__ import annotations
+
+from arcflare.job_controller.adapters.flare_admin import FlareUnavailable, ServerView
+from arcflare.job_controller.flare_admins import FlareAdmins
+from arcflare.job_controller.watcher import FederationWatcher
+from jc_fakes import FakeFlareAdmin, fake_service
+
+
+class CountingAdmin(FakeFlareAdmin):
+    def __init__(self, reachable: bool = True) -> None:
+        super().__init__(["site-1"])
+        self.reachable, self.warmed = reachable, 0
+
+    def server_view(self) -> ServerView:
+        if not self.reachable:
+            raise FlareUnavailable("check_status: cannot connect to server")
+        return super().server_view()
+
+    def warm(self) -> None:
+        self.warmed += 1
+
+
+def watcher_for(svc, settings, observer: CountingAdmin, jobs: CountingAdmin) -> FederationWatcher:
+    return FederationWatcher(svc.state, FlareAdmins(svc.state, lambda fed: observer), settings,
+                             keep_warm=FlareAdmins(svc.state, lambda fed: jobs))
+
+
+def test_a_server_that_answers_gets_its_job_admin_logged_in(tmp_path) -> None:
+    observer, jobs = CountingAdmin(), CountingAdmin()
+    with fake_service(tmp_path, jobs) as (svc, _client, _admin, settings):
+        watcher = watcher_for(svc, settings, observer, jobs)
+
+        watcher.check()
+
+    assert jobs.warmed == 1
+
+
+def test_a_server_not_up_yet_is_not_logged_into(tmp_path) -> None:
+    observer, jobs = CountingAdmin(reachable=False), CountingAdmin()
+    with fake_service(tmp_path, jobs) as (svc, _client, _admin, settings):
+        watcher = watcher_for(svc, settings, observer, jobs)
+
+        watcher.check()
+        observer.reachable = True
+        watcher.check()  # the observation failed, so it was not yet due: tried again
+
+    assert jobs.warmed == 1
