@@ -23,17 +23,13 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nvflare
-from arcflare.contracts.envelope import Envelope
-from arcflare.contracts.events import FlareEventObserved, MetricPoint
-from arcflare.flare.batching import MetricsBatcher
-from arcflare.flare.sender import TelemetrySender
-from arcflare.flare.spool import Spool
-from arcflare.trust.jws import Signer
 from nvflare.apis.analytix import (
     ANALYTIC_EVENT_TYPE,
     AnalyticsData,
@@ -46,6 +42,13 @@ from nvflare.apis.fl_constant import FLContextKey, ReservedKey
 from nvflare.apis.fl_context import FLContext
 from nvflare.apis.shareable import Shareable
 from nvflare.app_common.widgets.streaming import AnalyticsReceiver
+
+if TYPE_CHECKING:
+    from arcflare.contracts.events import MetricPoint
+    from arcflare.flare.batching import MetricsBatcher
+    from arcflare.flare.sender import TelemetrySender
+    from arcflare.flare.spool import Spool
+    from arcflare.trust.jws import Signer
 
 LIFECYCLE = {
     EventType.START_RUN: "job_started",
@@ -62,6 +65,8 @@ _CLIENT_NAME_KEYS = {
 
 def metric_points(data: AnalyticsData, timestamp_ms: int) -> tuple[list[MetricPoint], list[str]]:
     """The numeric, finite points of one analytics record, and the keys that were not."""
+    from arcflare.contracts.events import MetricPoint
+
     if data.data_type == AnalyticsDataType.METRIC:
         values = {data.tag: data.value}
     elif data.data_type == AnalyticsDataType.METRICS:
@@ -109,6 +114,11 @@ class BusBridge(AnalyticsReceiver):
         self._batcher: MetricsBatcher | None = None
         self._sender: TelemetrySender | None = None
         self._spool: Spool | None = None
+        self._starting: threading.Thread | None = None
+        self._lock = threading.Lock()
+        #: what NVFlare handed over while the sender was starting, in order: ("event",
+        #: event, site, detail, when) and ("points", job_id, origin, data, timestamp_ms)
+        self._early: list[tuple] | None = []
 
     # --- NVFlare events ----------------------------------------------------------
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
@@ -121,34 +131,80 @@ class BusBridge(AnalyticsReceiver):
             self._observe(event_type, fl_ctx)
 
     def initialize(self, fl_ctx: FLContext) -> None:
+        """At START_RUN, on the thread that then starts the job's workflow: only what costs
+        nothing here. The spool, the identity and the sender, and the imports they need
+        (pydantic models, cryptography: ~0.3 s of CPU), start on a thread of their own. The
+        server's job process gets a small share of a machine busy starting a federation's
+        clients (one in 21 at 20 sites on one machine), and those 0.3 s held round 0 back
+        by 2-4 s. What arrives meanwhile waits in order and goes out once the sender runs."""
         self.job_id = fl_ctx.get_job_id()
         meta = fl_ctx.get_prop(ReservedKey.JOB_META) or {}
         self.job_name = meta.get("name") if isinstance(meta, dict) else None
         workspace = Path(fl_ctx.get_prop(FLContextKey.WORKSPACE_OBJECT).get_root_dir())
         self.spool_path = (self.spool_dir or workspace / "arcflare-spool") / \
             f"bridge-{self.federation}.db"
-        self._spool = Spool(self.spool_path)
-        self._batcher = MetricsBatcher(self.federation, window_s=self.window_s)
-        self._sender = TelemetrySender(self._connect, self._spool, signer=self._signer(fl_ctx),
-                                       collect=self._collect, capacity=self.buffer_capacity,
-                                       log=self.logger)
-        self._sender.start()
-        self.log_info(fl_ctx, f"ArcFlare bridge on for federation {self.federation}, "
-                              f"job {self.job_id}; spool {self.spool_path}")
+        self._starting = threading.Thread(target=self._start, args=(workspace,),
+                                          name="arcflare-bridge-start", daemon=True)
+        self._starting.start()
+
+    def _start(self, workspace: Path) -> None:
+        from arcflare.flare.batching import MetricsBatcher
+        from arcflare.flare.sender import TelemetrySender
+        from arcflare.flare.spool import Spool
+
+        try:
+            signer = self._signer(workspace)
+            spool = Spool(self.spool_path)
+        except Exception as exc:  # noqa: BLE001 - the job trains on; nothing is sent for it
+            self.logger.error("ArcFlare bridge off for federation %s, job %s: %s",
+                              self.federation, self.job_id, exc)
+            with self._lock:
+                self._early = None
+            return
+        batcher = MetricsBatcher(self.federation, window_s=self.window_s)
+        sender = TelemetrySender(self._connect, spool, signer=signer, collect=self._collect,
+                                 capacity=self.buffer_capacity, log=self.logger)
+        with self._lock:  # handed over under the lock: nothing newer can overtake it
+            for item in self._early or []:
+                if item[0] == "event":
+                    sender.offer(self._event(*item[1:]))
+                    continue
+                _, job_id, origin, data, timestamp_ms = item
+                points, refused = metric_points(data, timestamp_ms)
+                if refused:
+                    self.logger.warning("metric(s) %s from %s are not finite numbers; MLflow "
+                                        "cannot store them, so they are not sent", refused, origin)
+                if points:
+                    batcher.add(job_id, origin, points)
+            self._spool, self._batcher, self._sender = spool, batcher, sender
+            self._early = None
+        sender.start()
+        self.logger.info("ArcFlare bridge on for federation %s, job %s; spool %s",
+                         self.federation, self.job_id, self.spool_path)
 
     def save(self, fl_ctx: FLContext, shareable: Shareable, record_origin: str) -> None:
         data = AnalyticsData.from_dxo(from_shareable(shareable), receiver=LogWriterName.MLFLOW)
-        if data is None or self._batcher is None:
+        if data is None:
             return
-        points, refused = metric_points(data, int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        job_id = self.job_id or fl_ctx.get_job_id()
+        with self._lock:
+            if self._early is not None:
+                self._early.append(("points", job_id, record_origin, data, now_ms))
+                return
+        if self._batcher is None:
+            return
+        points, refused = metric_points(data, now_ms)
         if refused:
             self.log_warning(fl_ctx, f"metric(s) {refused} from {record_origin} are not finite "
                                      "numbers; MLflow cannot store them, so they are not sent",
                              fire_event=False)
         if points:
-            self._batcher.add(self.job_id or fl_ctx.get_job_id(), record_origin, points)
+            self._batcher.add(job_id, record_origin, points)
 
     def finalize(self, fl_ctx: FLContext) -> None:
+        if self._starting is not None:
+            self._starting.join(self.flush_timeout_s)  # a short job can end while it starts
         if self._sender is None:
             return
         delivered = self._sender.flush(self.flush_timeout_s)
@@ -162,8 +218,6 @@ class BusBridge(AnalyticsReceiver):
 
     # --- helpers -----------------------------------------------------------------
     def _observe(self, event_type: str, fl_ctx: FLContext) -> None:
-        if self._sender is None:
-            return
         site = fl_ctx.get_prop(_CLIENT_NAME_KEYS[event_type]) if event_type in _CLIENT_NAME_KEYS \
             else None
         detail: dict[str, Any] = {"nvflare_event": event_type}
@@ -175,11 +229,25 @@ class BusBridge(AnalyticsReceiver):
                 detail["mlflow_run_id"] = os.environ["MLFLOW_RUN_ID"]
         if event_type == EventType.FATAL_SYSTEM_ERROR:
             detail["reason"] = str(fl_ctx.get_prop(FLContextKey.EVENT_DATA, ""))[:1000]
-        event = FlareEventObserved(federation=self.federation, job_id=self.job_id,
-                                   event=LIFECYCLE[event_type], site=site, detail=detail)
-        self._sender.offer(Envelope.wrap(event))
+        when = datetime.now(UTC)
+        with self._lock:
+            if self._early is not None:
+                self._early.append(("event", LIFECYCLE[event_type], site, detail, when))
+                return
+        if self._sender is not None:
+            self._sender.offer(self._event(LIFECYCLE[event_type], site, detail, when))
 
-    def _collect(self, everything: bool) -> list[Envelope]:
+    def _event(self, event: str, site: str | None, detail: dict[str, Any], when: datetime):
+        from arcflare.contracts.envelope import Envelope
+        from arcflare.contracts.events import FlareEventObserved
+
+        observed = FlareEventObserved(federation=self.federation, job_id=self.job_id,
+                                      event=event, site=site, detail=detail)
+        return Envelope.wrap(observed).model_copy(update={"occurred_at": when})
+
+    def _collect(self, everything: bool) -> list:
+        from arcflare.contracts.envelope import Envelope
+
         batches = self._batcher.take(everything=everything) if self._batcher else []
         return [Envelope.wrap(b, message_id=b.batch_id) for b in batches]
 
@@ -195,14 +263,14 @@ class BusBridge(AnalyticsReceiver):
 
         return connect(self._settings())
 
-    def _signer(self, fl_ctx: FLContext) -> Signer:
+    def _signer(self, workspace: Path) -> Signer:
         """The bridge signs as bridge:<federation>: ARCFLARE_IDENTITY_* of the server process
         when set, else the identity the provisioner put into the server's kit."""
         from arcflare.runtime.identity import load_identity
+        from arcflare.trust.jws import Signer
         from arcflare.trust.kits import kit_identity
 
-        workspace = fl_ctx.get_prop(FLContextKey.WORKSPACE_OBJECT)
-        signer = Signer(load_identity(self._settings(), kit_identity(Path(workspace.get_root_dir()))))
+        signer = Signer(load_identity(self._settings(), kit_identity(workspace)))
         if signer.principal.id != f"bridge:{self.federation}":
             raise RuntimeError(f"the bridge of {self.federation} would sign as "
                                f"{signer.principal.id}; its kit carries another identity")
