@@ -17,7 +17,7 @@ _REGISTRY: dict[str, type[Message]] = {}
 class Message(BaseModel):
     """A payload. Strict: unknown fields and wrong types are errors, not guesses."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
     category: ClassVar[str] = "message"
     #: where the message travels: a queue name (commands) or a topic name (events)
