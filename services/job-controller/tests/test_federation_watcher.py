@@ -1,6 +1,6 @@
-"""The federation watcher logs the job admins in once a federation's server answers, so a
-federation's first job does not wait for a login between its clients connecting and its
-submission (the fake admins here count what they are asked; the real session is
+"""The job admins are logged in ahead of use (when the deployer announces a server, and when
+the federation watcher first reaches one), so a federation's first job does not wait for a
+login between its clients connecting and its submission (the fake admins here count what they are asked; the real session is
 test_flare_admin's and test_flare_jobs')."""
 from __future__ import annotations
 
@@ -49,3 +49,35 @@ def test_a_server_not_up_yet_is_not_logged_into(tmp_path) -> None:
         watcher.check()  # the observation failed, so it was not yet due: tried again
 
     assert jobs.warmed == 1
+
+
+def test_the_announced_server_gets_its_job_admin_logged_in_at_once(tmp_path) -> None:
+    from arcflare.contracts.events import ServerDeployed
+
+    from tests.support.signing import publish, signer_for
+
+    jobs = CountingAdmin()
+    with fake_service(tmp_path, jobs) as (svc, _client, _admin, settings):
+        publish(svc.bus, signer_for(settings.data_dir, "service:deployer"),
+                ServerDeployed(federation="fed", endpoint="localhost:8002", backend="local",
+                               handle="4242", generation=1))
+        svc.drain()
+
+    assert jobs.warmed == 1
+
+
+def test_a_server_announced_for_a_federation_not_known_here_is_passed_over(tmp_path) -> None:
+    from arcflare.contracts.events import ServerDeployed
+
+    from tests.support.signing import publish, signer_for
+
+    jobs = CountingAdmin()
+    with fake_service(tmp_path, jobs) as (svc, _client, _admin, settings):
+        publish(svc.bus, signer_for(settings.data_dir, "service:deployer"),
+                ServerDeployed(federation="elsewhere", endpoint="localhost:8002",
+                               backend="local", handle="4242", generation=1))
+        svc.drain()
+        dead = svc.bus.peek("events", "job-controller", max_messages=10,
+                            sub_queue="deadletter")
+
+    assert jobs.warmed == 0 and dead == []

@@ -147,7 +147,8 @@ TOPOLOGY = Topology(
                 ),
                 Subscription(
                     "job-controller",
-                    by_type("FederationProvisioned", "SiteRemoved", "CertificateRenewed"),
+                    by_type("FederationProvisioned", "SiteRemoved", "CertificateRenewed",
+                            "ServerDeployed"),
                     EVENTS,
                 ),
                 # a renewed participant runs on its new kit: the previous version can go
