@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 
-from arcflare.bus.port import MessageLockLost, ReceivedMessage, SessionLockLost
+from arcflare.bus.port import BusUnavailable, MessageLockLost, ReceivedMessage, SessionLockLost
 from arcflare.bus.sqlite import scheduled
 from arcflare.bus.sqlite.catalogue import Catalogue
 from arcflare.bus.sqlite.rows import COLUMNS, received
@@ -66,6 +66,7 @@ def claim(
                                      max_messages - len(taken))
             if not candidates:
                 break
+            locking = []
             for seq, expires_at, delivery_count in candidates:
                 if state == ACTIVE and expires_at is not None and expires_at <= now:
                     expire(conn, entity, seq, now)
@@ -74,12 +75,11 @@ def claim(
                                     f"delivered {delivery_count} times; the entity allows "
                                     f"{entity.max_delivery_count}")
                 else:
-                    conn.execute(
-                        "UPDATE messages SET lock_token = ?, visible_at = ?, "
-                        "delivery_count = delivery_count + 1 WHERE seq = ?",
-                        (str(uuid.uuid4()), until, seq),
-                    )
-                    taken.append(seq)
+                    locking.append((str(uuid.uuid4()), until, seq))
+            # one statement for the pass: the next pass's query no longer sees these rows
+            conn.executemany("UPDATE messages SET lock_token = ?, visible_at = ?, "
+                             "delivery_count = delivery_count + 1 WHERE seq = ?", locking)
+            taken.extend(seq for _, _, seq in locking)
         if not taken:
             return []
         rows = conn.execute(
@@ -148,8 +148,18 @@ def _locked_row(conn, entity: Entity, message: ReceivedMessage, now: int) -> sql
 
 
 def complete(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage) -> None:
+    """One statement when the lock holds (the usual case: one write, no read before it); when
+    it does not, the row is looked at to say why (lock expired, session lost, settled)."""
+    now = now_ms()
+    try:
+        if message.lock_token and conn.execute(
+                "DELETE FROM messages WHERE seq = ? AND lock_token = ? AND visible_at > ?",
+                (message.sequence_number, message.lock_token, now)).rowcount:
+            return
+    except sqlite3.OperationalError as exc:  # as transaction(): busy past the timeout
+        raise BusUnavailable(f"the broker file is busy: {exc}") from exc
     with transaction(conn):
-        _locked_row(conn, entity, message, now_ms())
+        _locked_row(conn, entity, message, now)  # raises: the lock is not held
         conn.execute("DELETE FROM messages WHERE seq = ?", (message.sequence_number,))
 
 
