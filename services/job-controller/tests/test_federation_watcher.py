@@ -81,3 +81,36 @@ def test_a_server_announced_for_a_federation_not_known_here_is_passed_over(tmp_p
                             sub_queue="deadletter")
 
     assert jobs.warmed == 0 and dead == []
+
+
+def test_an_accepted_submit_is_submitted_at_once_not_at_the_watchers_next_tick(tmp_path) -> None:
+    import threading
+    import time
+
+    from arcflare.contracts.commands import RecipePackage, SubmitJob
+    from arcflare.job_controller.watcher import JobWatcher
+
+    admin = FakeFlareAdmin(["site-1", "site-2"])
+    with fake_service(tmp_path, admin, job_poll_interval_s=60) as (svc, client, _, settings):
+        watcher = JobWatcher(svc.state, svc.dependencies["flare_admins"], settings,
+                             svc.dependencies["artifacts"])
+        svc.dependencies["job_watch"] = watcher.wake
+        stop = threading.Event()
+        watching = threading.Thread(target=watcher, args=(stop,))
+        watching.start()
+        try:
+            watcher.wake.set()  # its first look: nothing waits yet
+            time.sleep(0.2)
+            client.send(SubmitJob(federation="fed", name="lr",
+                                  package=RecipePackage(recipe="fedavg-logreg")))
+            svc.drain()
+            deadline = time.monotonic() + 10
+            while not admin.submitted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            submitted = dict(admin.submitted)
+        finally:
+            stop.set()
+            watching.join(5)
+
+    assert len(submitted) == 1  # within 10 s of a 60 s tick: the commit woke the watcher
+    assert not watching.is_alive()  # and a stop is seen between ticks

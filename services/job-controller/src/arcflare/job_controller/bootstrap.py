@@ -33,6 +33,7 @@ def bootstrap(
     flare_admins = FlareAdmins(state, factory)
     # the federation watcher logs in separately, so its calls never queue behind job polls
     observer_admins = FlareAdmins(state, factory)
+    job_watcher = JobWatcher(state, flare_admins, s, artifacts)
     if watch:
         before_warm_up()
     return Service(
@@ -45,8 +46,9 @@ def bootstrap(
             Consumer("job-controller", handlers=COMMAND_HANDLERS),
             Consumer("events", subscription="job-controller", handlers=EVENT_HANDLERS),
         ],
-        dependencies={"flare_admins": flare_admins, "artifacts": artifacts, **overrides},
-        background=[JobWatcher(state, flare_admins, s, artifacts),
+        dependencies={"flare_admins": flare_admins, "artifacts": artifacts,
+                      "job_watch": job_watcher.wake if watch else None, **overrides},
+        background=[job_watcher,
                     FederationWatcher(state, observer_admins, s, keep_warm=flare_admins), warm_up]
         if watch else [],
         on_stop=[flare_admins.close, observer_admins.close],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -54,7 +55,7 @@ def _admin(flare_admins: FlareAdmins, federation: str) -> FlareAdmin:
 
 
 def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettings,
-               artifacts: ArtifactStore) -> None:
+               artifacts: ArtifactStore, job_watch: threading.Event | None = None) -> None:
     """Check and build the job, then leave the wait for clients to the watcher (client_wait):
     the command is answered at once and holds nothing while the clients come. (The federation
     is known: the role policy refuses commands for others before any handler.)"""
@@ -75,6 +76,8 @@ def submit_job(cmd: SubmitJob, *, uow: UnitOfWork, settings: JobControllerSettin
     )
     if tables.add_waiting(uow.write(), waiting):
         uow.publish(waiting_event(waiting, connected=[]))
+        if job_watch is not None:  # the watcher looks at once, not at its next tick
+            uow.after_commit(job_watch.set)
 
 
 class WaitEndedMeanwhile(RuntimeError):

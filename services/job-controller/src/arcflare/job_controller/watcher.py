@@ -51,23 +51,39 @@ def abort_with_reason(state: StateStore, admin: FlareAdmin, job: JobRecord, reas
     admin.abort(job.job_id)  # the terminal state arrives on a later poll
 
 
+#: how often a watcher pausing between polls looks whether the service stops
+STOP_CHECK_S = 0.05
+
+
 class JobWatcher:
     """Every job_poll_interval_s: the jobs waiting for clients (client_wait), then every
-    unfinished job in NVFlare."""
+    unfinished job in NVFlare; at once when `wake` is set (an accepted SubmitJob sets it
+    when its unit of work commits, so its submission does not wait for the next tick)."""
 
     def __init__(self, state: StateStore, flare_admins: FlareAdmins, settings: JobControllerSettings,
                  artifacts: ArtifactStore) -> None:
         self.state, self.flare_admins, self.settings = state, flare_admins, settings
         self.artifacts = artifacts
         self.client_wait = ClientWait(state, flare_admins)
+        self.wake = threading.Event()
 
     def __call__(self, stop: threading.Event) -> None:
-        while not stop.wait(self.settings.job_poll_interval_s):
+        while self._pause(stop):
             for step in (self.client_wait.poll, self.poll_jobs):
                 try:
                     step()
                 except Exception as exc:
                     log.exception("a watcher step failed; the next tick tries again", step=step.__name__, error=repr(exc))
+
+    def _pause(self, stop: threading.Event) -> bool:
+        """Until the next tick or a wake; False once the service stops."""
+        deadline = time.monotonic() + self.settings.job_poll_interval_s
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.wake.wait(min(STOP_CHECK_S, left)):
+                self.wake.clear()
+                return True
+        return False
 
     def poll_jobs(self) -> None:
         with self.state.connect() as db:
