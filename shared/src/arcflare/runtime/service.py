@@ -149,6 +149,7 @@ class Service:
             self.outbox.relay()
         except BusError as exc:
             log.error("outbox not flushed; it is relayed at next start", error=repr(exc))
+        self.outbox.close()
         if self._renewer:
             self._renewer.close()
         for hook in self.on_stop:

@@ -85,14 +85,23 @@ class StateStore:
                     db.executescript(f"BEGIN IMMEDIATE; {sql}; INSERT INTO _migrations VALUES ({n}); COMMIT;")
         private_files(self.path)
 
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
+    def open(self) -> sqlite3.Connection:
+        """A connection the caller closes (connect() for one unit of work)."""
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-            db.row_factory = sqlite3.Row
+        except BaseException:
+            db.close()
+            raise
+        db.row_factory = sqlite3.Row
+        return db
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        db = self.open()
+        try:
             yield db
         finally:
             db.close()
