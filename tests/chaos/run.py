@@ -266,11 +266,26 @@ def dead_letters(client: Client, federation: str) -> list[str]:
     return found
 
 
+#: the supervisor restarts a process that died for the first time after 0.5 s (its tick is
+#: 0.25 s); a kill late in the window can come moments before the run's checks
+RESTART_GRACE_S = 15.0
+
+
 def _restarted(data_dir: Path, schedule: list[tuple[float, str]]) -> list[str]:
+    """Every killed process running again under the supervisor, waiting a little for one
+    killed at the end of the window: seed 937880 killed the provisioner 27.4 s in, when
+    the demo (faster since its processes start from bytecode) had all but ended, and the
+    supervisor had not yet seen it die when stack.json was read (a replay survived)."""
     victims = {name for _, name in schedule}
-    rows = json.loads((data_dir / "run" / "stack.json").read_text())["processes"]
-    return [f"{row['name']} was killed but never restarted" for row in rows
-            if row["name"] in victims and row["restarts"] < 1]
+    deadline = time.monotonic() + RESTART_GRACE_S
+    while True:
+        rows = json.loads((data_dir / "run" / "stack.json").read_text())["processes"]
+        down = [row["name"] for row in rows
+                if row["name"] in victims and (row["restarts"] < 1 or not row["alive"])]
+        if not down or time.monotonic() > deadline:
+            return [f"{name} was killed but never restarted (waited {RESTART_GRACE_S:.0f} s)"
+                    for name in down]
+        time.sleep(0.25)
 
 
 def _one_completed_flare_job(data_dir: Path, federation: str, job_id: str) -> list[str]:
