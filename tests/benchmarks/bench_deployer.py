@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT / "services" / "deployer" / "tests"))
 
 from arcflare.client import Client
 from arcflare.contracts.commands import DeployServer, DeploySite, TeardownFederation
-from arcflare.deployer.bootstrap import bootstrap
 from arcflare.deployer.settings import DeployerSettings
 from arcflare.trust.local import DEFAULT_OPERATORS, ensure_local_identities
 from dep_kits import ADMIN, SERVER_NAME, Kits, provision
@@ -80,19 +79,29 @@ def _by_hand(kits: Kits, workdir: Path) -> float:
 
 
 def _with_deployer(kits: Kits, data_dir: Path) -> float:
+    """The deployer as its own process (`python -m arcflare.deployer`, as in the stack and
+    the images): run inside this one, its threads competed for the interpreter with the
+    FLARE API session of the readiness probe, which then saw the sites ~1.5 s after they
+    had registered (the server's log)."""
     data_dir.mkdir()
     ensure_local_identities(data_dir, operators=(*DEFAULT_OPERATORS, (ADMIN, "arc")))
     # the product's defaults (the tests' settings watch faster than a real deployer does);
     # the kits are laid out as the provisioner's store and announced by reference into the
     # artifact store they share, as the provisioner does
-    svc = bootstrap(DeployerSettings(data_dir=data_dir, kit_root=kits.root.parent,
-                                     artifact_folder=kits.artifacts.root, log_level="WARNING"))
-    svc.start()
-    client = Client(svc.settings, issued_by=ADMIN)
+    env = {**os.environ, "ARCFLARE_DATA_DIR": str(data_dir),
+           "ARCFLARE_KIT_ROOT": str(kits.root.parent),
+           "ARCFLARE_ARTIFACT_FOLDER": str(kits.artifacts.root),
+           "ARCFLARE_LOG_LEVEL": "WARNING", "ARCFLARE_HEALTH_PORT": "0"}
+    with open(data_dir / "deployer.log", "ab") as log:
+        deployer = subprocess.Popen([sys.executable, "-m", "arcflare.deployer"], env=env,
+                                    cwd=data_dir, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+    client = Client(DeployerSettings(data_dir=data_dir, artifact_folder=kits.artifacts.root),
+                    issued_by=ADMIN)
     try:
         publish(client.bus, data_dir, federation_provisioned(kits, auto_deploy=False),
                 *[site_provisioned(kits, s, deploy=False) for s in SITES])
-        _wait_provisioned(svc, kits)
+        _wait_provisioned(data_dir, kits, deployer)
         started = time.monotonic()
         client.send(DeployServer(federation=kits.federation))
         for site in SITES:
@@ -103,7 +112,12 @@ def _with_deployer(kits: Kits, data_dir: Path) -> float:
         return elapsed
     finally:
         client.close()
-        svc.stop()
+        deployer.terminate()
+        try:
+            deployer.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill_group(deployer.pid)
+            deployer.wait(timeout=10)
         _kill_workspace_processes(data_dir)
         _wait_port_free(kits.port)
 
@@ -128,12 +142,24 @@ def _wait_all_connected(kits: Kits) -> None:
         session.close()
 
 
-def _wait_provisioned(svc, kits: Kits) -> None:
+def _wait_provisioned(data_dir: Path, kits: Kits, deployer: subprocess.Popen) -> None:
+    """The deployer has taken in the provisioning events (its state file, read only)."""
+    import sqlite3
+
     def known() -> bool:
-        with svc.state.connect() as db:
-            return db.execute("SELECT count(*) FROM sites WHERE federation=?",
-                              (kits.federation,)).fetchone()[0] == len(SITES)
-    if not wait_for(known, timeout=30, poll=0.05):
+        if deployer.poll() is not None:
+            raise RuntimeError(f"the deployer exited ({deployer.returncode}): see "
+                               f"{data_dir / 'deployer.log'}")
+        try:
+            db = sqlite3.connect(f"file:{data_dir / 'deployer.db'}?mode=ro", uri=True)
+            try:
+                return db.execute("SELECT count(*) FROM sites WHERE federation=?",
+                                  (kits.federation,)).fetchone()[0] == len(SITES)
+            finally:
+                db.close()
+        except sqlite3.Error:  # not created yet, or its tables not yet
+            return False
+    if not wait_for(known, timeout=60, poll=0.05):
         raise TimeoutError("the deployer never took in the provisioning events")
 
 
