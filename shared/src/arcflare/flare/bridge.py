@@ -25,7 +25,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,9 +118,9 @@ class BusBridge(AnalyticsReceiver):
         self._spool: Spool | None = None
         self._starting: threading.Thread | None = None
         self._lock = threading.Lock()
-        #: what NVFlare handed over while the sender was starting, in order: ("event",
-        #: event, site, detail, when) and ("points", job_id, origin, data, timestamp_ms)
-        self._early: list[tuple] | None = []
+        #: what NVFlare handed over while the sender was starting, in order (None once it
+        #: runs, or once the bridge is off)
+        self._early: list[Callable[[], None]] | None = []
 
     # --- NVFlare events ----------------------------------------------------------
     def handle_event(self, event_type: str, fl_ctx: FLContext) -> None:
@@ -165,42 +167,38 @@ class BusBridge(AnalyticsReceiver):
         sender = TelemetrySender(self._connect, spool, signer=signer, collect=self._collect,
                                  capacity=self.buffer_capacity, log=self.logger)
         with self._lock:  # handed over under the lock: nothing newer can overtake it
-            for item in self._early or []:
-                if item[0] == "event":
-                    sender.offer(self._event(*item[1:]))
-                    continue
-                _, job_id, origin, data, timestamp_ms = item
-                points, refused = metric_points(data, timestamp_ms)
-                if refused:
-                    self.logger.warning("metric(s) %s from %s are not finite numbers; MLflow "
-                                        "cannot store them, so they are not sent", refused, origin)
-                if points:
-                    batcher.add(job_id, origin, points)
             self._spool, self._batcher, self._sender = spool, batcher, sender
+            for action in self._early or []:
+                action()
             self._early = None
         sender.start()
         self.logger.info("ArcFlare bridge on for federation %s, job %s; spool %s",
                          self.federation, self.job_id, self.spool_path)
 
-    def save(self, fl_ctx: FLContext, shareable: Shareable, record_origin: str) -> None:
-        data = AnalyticsData.from_dxo(from_shareable(shareable), receiver=LogWriterName.MLFLOW)
-        if data is None:
-            return
-        now_ms = int(time.time() * 1000)
-        job_id = self.job_id or fl_ctx.get_job_id()
+    def _when_ready(self, action: Callable[[], None]) -> None:
+        """Now once the sender runs; queued, in order, while it starts; dropped when the
+        bridge is off."""
         with self._lock:
             if self._early is not None:
-                self._early.append(("points", job_id, record_origin, data, now_ms))
+                self._early.append(action)
                 return
-        if self._batcher is None:
-            return
-        points, refused = metric_points(data, now_ms)
+        if self._sender is not None:
+            action()
+
+    def save(self, fl_ctx: FLContext, shareable: Shareable, record_origin: str) -> None:
+        data = AnalyticsData.from_dxo(from_shareable(shareable), receiver=LogWriterName.MLFLOW)
+        if data is not None:
+            self._when_ready(partial(self._add_points, self.job_id or fl_ctx.get_job_id(),
+                                     record_origin, data, int(time.time() * 1000)))
+
+    def _add_points(self, job_id: str, origin: str, data: AnalyticsData,
+                    timestamp_ms: int) -> None:
+        points, refused = metric_points(data, timestamp_ms)
         if refused:
-            self.log_warning(fl_ctx, f"metric(s) {refused} from {record_origin} are not finite "
-                                     "numbers; MLflow cannot store them, so they are not sent",
-                             fire_event=False)
+            self.logger.warning("metric(s) %s from %s are not finite numbers; MLflow cannot "
+                                "store them, so they are not sent", refused, origin)
         if points:
-            self._batcher.add(job_id, record_origin, points)
+            self._batcher.add(job_id, origin, points)
 
     def finalize(self, fl_ctx: FLContext) -> None:
         if self._starting is not None:
@@ -229,21 +227,17 @@ class BusBridge(AnalyticsReceiver):
                 detail["mlflow_run_id"] = os.environ["MLFLOW_RUN_ID"]
         if event_type == EventType.FATAL_SYSTEM_ERROR:
             detail["reason"] = str(fl_ctx.get_prop(FLContextKey.EVENT_DATA, ""))[:1000]
-        when = datetime.now(UTC)
-        with self._lock:
-            if self._early is not None:
-                self._early.append(("event", LIFECYCLE[event_type], site, detail, when))
-                return
-        if self._sender is not None:
-            self._sender.offer(self._event(LIFECYCLE[event_type], site, detail, when))
+        self._when_ready(partial(self._offer_event, LIFECYCLE[event_type], site, detail,
+                                 datetime.now(UTC)))
 
-    def _event(self, event: str, site: str | None, detail: dict[str, Any], when: datetime):
+    def _offer_event(self, event: str, site: str | None, detail: dict[str, Any],
+                     when: datetime) -> None:
         from arcflare.contracts.envelope import Envelope
         from arcflare.contracts.events import FlareEventObserved
 
         observed = FlareEventObserved(federation=self.federation, job_id=self.job_id,
                                       event=event, site=site, detail=detail)
-        return Envelope.wrap(observed).model_copy(update={"occurred_at": when})
+        self._sender.offer(Envelope.wrap(observed).model_copy(update={"occurred_at": when}))
 
     def _collect(self, everything: bool) -> list:
         from arcflare.contracts.envelope import Envelope

@@ -158,9 +158,9 @@ def complete(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage)
             return
     except sqlite3.OperationalError as exc:  # as transaction(): busy past the timeout
         raise BusUnavailable(f"the broker file is busy: {exc}") from exc
-    with transaction(conn):
-        _locked_row(conn, entity, message, now)  # raises: the lock is not held
-        conn.execute("DELETE FROM messages WHERE seq = ?", (message.sequence_number,))
+    # the lock is not held (it cannot come back: a later `now` only narrows the match)
+    _locked_row(conn, entity, message, now)  # raises, saying why
+    raise MessageLockLost(f"the lock on message {message.message_id} is not held")
 
 
 def abandon(conn: sqlite3.Connection, entity: Entity, message: ReceivedMessage) -> None:
