@@ -27,6 +27,7 @@ from arcflare.deployer.adapters.processes import (
     ProcessTable,
     find_running,
     listener_of,
+    remember,
 )
 from arcflare.deployer.compute import (
     SERVER,
@@ -86,6 +87,7 @@ class LocalCompute(Compute):
                     cwd=workspace, env=_environment(workspace, target) | input_environment(inputs),
                     log=workspace / "console.txt",
                 )
+                remember(workspace, ref)
                 placement = self._placement(ref, workspace, target, adopted=False)
             if target.name == SERVER and not _accepts(server_port(workspace)):
                 # sites are started meanwhile (their clients retry until the server listens),
