@@ -7,14 +7,16 @@ takes ArcFlare's own summary for the truth. `arcflare local down` runs in the en
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import psutil
 import pytest
 from arcflare.client import Client
 from arcflare.localstack.demo import ADMIN
 from arcflare.runtime.settings import Settings
 
-from tests.e2e.stack import admin_kit, arcflare, local_down, running_under
+from tests.e2e.stack import admin_kit, arcflare, local_down, running_under, stack_pids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
@@ -99,6 +101,23 @@ def test_the_flare_server_lists_exactly_that_job_completed(demo) -> None:
     assert [(j["job_id"], j["status"]) for j in jobs] == [
         (summary["job_id"], "FINISHED:COMPLETED")]
     assert clients == set(SITES)
+
+
+def test_the_site_agents_are_forks_of_one_warm_copy_and_each_reports_its_site(demo) -> None:
+    data, _ = demo
+    pids = stack_pids(data)
+    agents = {name: pid for name, pid in pids.items()
+              if name.startswith(f"site-agent-{FEDERATION}-")}
+
+    assert sorted(agents) == sorted(f"site-agent-{FEDERATION}-{s}" for s in SITES)
+    assert {psutil.Process(pid).ppid() for pid in agents.values()} == {
+        pids["site-agent-forkserver"]}
+    assert all(os.getsid(pid) == pid for pid in agents.values())  # a session each
+    with Client(Settings(data_dir=data), issued_by=ADMIN) as client:
+        connected = {e.payload["site"] for e in client.follow(
+            types=["SiteHeartbeat"], federation=FEDERATION, topics=("telemetry",),
+            from_start=True, until_idle=True) if e.payload["status"] == "connected"}
+    assert connected == set(SITES)
 
 
 def test_local_up_ps_down_leaves_nothing_running(tmp_path: Path) -> None:

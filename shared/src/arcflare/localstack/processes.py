@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from arcflare.localstack.forkserver import Forked, ForkServer, ForkServerDown
 from arcflare.runtime.logging import get_logger
 
 log = get_logger("arcflare.localstack")
@@ -57,7 +58,9 @@ def yield_cpu(pid: int, nice: int) -> None:
 class Supervised:
     spec: ProcessSpec
     data_dir: Path
-    proc: subprocess.Popen | None = None
+    #: when set, the process is a fork of this server's warm copy, not started from scratch
+    forkserver: ForkServer | None = None
+    proc: subprocess.Popen | Forked | None = None
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
@@ -83,16 +86,29 @@ class Supervised:
         (self.own_dir / "run" / self.spec.port_file).unlink(missing_ok=True)
         env = {**os.environ, "ARCFLARE_DATA_DIR": str(self.own_dir),
                "ARCFLARE_HEALTH_PORT": "0", "ARCFLARE_LOG_FORMAT": "json", **self.spec.env}
-        with open(logs / f"{self.spec.name}.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.spec.module], env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                cwd=self.own_dir)
-        if self.spec.nice:
-            # set from here rather than in a preexec_fn, which is unsafe with threads
-            yield_cpu(self.proc.pid, self.spec.nice)
+        self.proc = self._forked(env, logs / f"{self.spec.name}.log")
+        if self.proc is None:
+            with open(logs / f"{self.spec.name}.log", "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", self.spec.module], env=env, stdout=log,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                    cwd=self.own_dir)
+            if self.spec.nice:
+                # set from here rather than in a preexec_fn, which is unsafe with threads
+                yield_cpu(self.proc.pid, self.spec.nice)
         self.started_at = time.monotonic()
         self.ready = False
+
+    def _forked(self, env: dict[str, str], log_file: Path) -> Forked | None:
+        if self.forkserver is None:
+            return None
+        try:
+            return self.forkserver.spawn(env=env, cwd=self.own_dir, log=log_file,
+                                         nice=self.spec.nice)
+        except ForkServerDown as exc:  # slower, but the process runs all the same
+            log.warning("fork server unavailable; starting the process from scratch",
+                        process=self.spec.name, reason=str(exc))
+            return None
 
     def probe(self) -> bool:
         """Ready once its health server answers /readyz with 200."""

@@ -1,5 +1,6 @@
 """The local stack: every service and one site agent per local site, as separate
-processes, restarted with backoff when they crash (like a compose restart policy).
+processes, restarted with backoff when they crash (like a compose restart policy). On the
+shared layout the agents are forks of one warm copy (arcflare.localstack.forkserver).
 
 State for `arcflare local ps` is written to <data>/run/stack.json.
 """
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
+from arcflare.localstack.forkserver import ForkServer
 from arcflare.localstack.layout import SharedLayout
 from arcflare.localstack.processes import ProcessSpec, Supervised, processes_under
 from arcflare.runtime.logging import get_logger
@@ -36,6 +38,11 @@ SERVICES = [
     ProcessSpec("alerter", "arcflare.alerter", nice=OBSERVER_NICE),
 ]
 STATE_FILE = "stack.json"
+#: the site agents' fork server: its name in stack.json, and what it imports ahead of a fork
+FORKSERVER = "site-agent-forkserver"
+SITE_AGENT_MODULE = "arcflare.site_agent"
+SITE_AGENT_PRELOAD = ["arcflare.site_agent.bootstrap", "arcflare.site_agent.settings",
+                      "arcflare.site_agent.adapters.process"]
 PID_FILE = "supervisor.pid"
 
 
@@ -53,7 +60,7 @@ def site_agent_spec(federation: str, site: str, org: str | None = None,
         env["ARCFLARE_SITE_ORG"] = org
     if admins:
         env["ARCFLARE_ADMINS"] = json.dumps(admins)
-    return ProcessSpec(name=f"site-agent-{federation}-{site}", module="arcflare.site_agent",
+    return ProcessSpec(name=f"site-agent-{federation}-{site}", module=SITE_AGENT_MODULE,
                        env=env, nice=OBSERVER_NICE, data_dir=data_dir)
 
 
@@ -73,6 +80,11 @@ class Supervisor:
             spec.name: Supervised(self._placed(spec), data_dir)
             for spec in (services or SERVICES)}
         self._agents_file = self.run_dir / "agents.json"
+        #: agents on the shared layout are forks of one warm copy (arcflare.localstack.forkserver)
+        self.forkserver = None if self.layout.isolated or not site_agents else ForkServer(
+            SITE_AGENT_MODULE, SITE_AGENT_PRELOAD, cwd=data_dir, nice=OBSERVER_NICE,
+            log=data_dir / "logs" / f"{FORKSERVER}.log",
+            env={"ARCFLARE_DATA_DIR": str(data_dir), "ARCFLARE_LOG_FORMAT": "json"})
         self._cursor: int | None = None
         self._bus = None
         #: each federation's admins, from FederationProvisioned, for its sites' agents
@@ -88,6 +100,8 @@ class Supervisor:
     # --- lifecycle ---------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         (self.run_dir / PID_FILE).write_text(str(os.getpid()))
+        if self.forkserver is not None:
+            self.forkserver.start()  # its imports now, not when the first sites are deployed
         for agent in self._known_agents():
             self._add_agent(**agent)
         try:
@@ -132,6 +146,8 @@ class Supervisor:
                 sp.proc.send_signal(signal.SIGTERM)
         for sp in procs:
             sp.stop(grace)
+        if self.forkserver is not None:
+            self.forkserver.close()
         log.info("services and agents stopped", seconds=round(time.monotonic() - started, 2))
         stopped = stop_leftovers(self.data_dir)
         log.info("leftover processes stopped", pids=stopped,
@@ -182,7 +198,7 @@ class Supervisor:
         own_dir, env = self.layout.agent(federation, site)
         spec = site_agent_spec(federation, site, org, admins,
                                data_dir=None if own_dir == self.data_dir else own_dir, env=env)
-        self.procs[spec.name] = Supervised(spec, self.data_dir)
+        self.procs[spec.name] = Supervised(spec, self.data_dir, forkserver=self.forkserver)
         self._save_agents()
 
     def _remove_agent(self, federation: str, site: str) -> None:
@@ -208,6 +224,10 @@ class Supervisor:
     def _write_state(self) -> None:
         state = {"supervisor_pid": os.getpid(), "updated_at": datetime.now(UTC).isoformat(),
                  "processes": [sp.row() for sp in self.procs.values()]}
+        if self.forkserver is not None and self.forkserver.pid is not None:
+            alive = self.forkserver.alive
+            state["processes"].append({"name": FORKSERVER, "pid": self.forkserver.pid,
+                                       "alive": alive, "ready": alive, "restarts": 0})
         tmp = self.run_dir / f"{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(state, indent=2))
         tmp.replace(self.run_dir / STATE_FILE)
