@@ -1,6 +1,6 @@
 """How the control plane behaves as a federation grows: 3, 10 and 20 local hospitals, each
 size through ArcFlare's local stack and as bare NVFlare (same project, same kits' start
-command, same job), alternating (scale_runs.py).
+command, same job: as ArcFlare submits it, less its bridge), alternating (scale_runs.py).
 
 Per size, each beside bare NVFlare (target <= 1.2 at every size, on the best run of each
 side): CreateFederation -> all connected, SubmitJob -> first round, per-round time, job
@@ -11,10 +11,13 @@ agents; NVFlare excluded) must grow no faster than the number of sites: the expo
 cost ~ N^b fitted over the sizes, target <= 1.
 
     ARCFLARE_BENCH_SCALE_SITES=3,10,20  sizes     ARCFLARE_BENCH_SCALE_ROUNDS=3  rounds
-    ARCFLARE_BENCH_SCALE_RUNS=2         alternating runs per side at each size, each target
+    ARCFLARE_BENCH_SCALE_RUNS=3         alternating runs per side at each size, each target
                                         judged on the best of each side: one run of every
-                                        size takes ~3.5 min here (NVFlare's job scheduler
-                                        alone adds 0-1 s to a job's start)
+                                        size takes ~3.5 min here. Both sides jitter by seconds
+                                        on their own: NVFlare's job scheduler adds 0-1 s to a
+                                        job's start, and bare NVFlare's 10 sites connected in
+                                        5.6 s once and in 7.3-7.4 s three times (one day's
+                                        runs), so 2 runs a side can judge an outlier.
 """
 from __future__ import annotations
 
@@ -58,7 +61,7 @@ def run(results: Results) -> None:
             print(f"   bare NVFlare {sites} sites: {_brief(theirs[-1])}", flush=True)
             return theirs[-1].job_s
 
-        alternate(runs(2, "scale"), arcflare=arcflare, bare_nvflare=bare)
+        alternate(runs(3, "scale"), arcflare=arcflare, bare_nvflare=bare)
         _per_size(results, sites, ours, theirs)
         costs[sites] = min(ours, key=lambda f: f.control_plane_cpu_s)
     if len(SIZES) > 1:

@@ -139,11 +139,16 @@ def _cost(pids: list[int]) -> tuple[float, float]:
 
 # --- bare NVFlare ------------------------------------------------------------------------
 def bare_run(root: Path, sites: int, rounds: int) -> ScaleFigures:
+    """The same job NVFlare runs on ArcFlare's side, less ArcFlare's own part: each client
+    streams its metrics to the server (NVFlare's ConvertToFedEvent, what a federation that
+    tracks its sites' metrics centrally configures), and the server has no bridge."""
+    from arcflare.job_controller.decoration import decorate_job
     from arcflare.job_controller.recipes.fedavg_logreg import build_fedavg_logreg
 
     spec = federation_spec(sites, free_port())
     fed = BareFederation(root, spec, spec.server.port)
     job = build_fedavg_logreg("scale", {"rounds": rounds}, sites, root / "job")
+    decorate_job(job, federation=spec.name, bridge=False)
     figures = ScaleFigures()
     try:
         sent = time.time()

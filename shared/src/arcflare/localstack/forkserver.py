@@ -96,10 +96,6 @@ class ForkServer:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self) -> None:
         """Start the server, if it is not running, so that it imports ahead of use."""
         with self._lock:

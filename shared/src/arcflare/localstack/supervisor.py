@@ -224,9 +224,10 @@ class Supervisor:
     def _write_state(self) -> None:
         state = {"supervisor_pid": os.getpid(), "updated_at": datetime.now(UTC).isoformat(),
                  "processes": [sp.row() for sp in self.procs.values()]}
-        if self.forkserver is not None and self.forkserver.pid is not None:
-            alive = self.forkserver.alive
-            state["processes"].append({"name": FORKSERVER, "pid": self.forkserver.pid,
+        server = self.forkserver.proc if self.forkserver is not None else None
+        if server is not None:
+            alive = server.poll() is None
+            state["processes"].append({"name": FORKSERVER, "pid": server.pid,
                                        "alive": alive, "ready": alive, "restarts": 0})
         tmp = self.run_dir / f"{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(state, indent=2))
