@@ -4,7 +4,7 @@ command, same job: as ArcFlare submits it, less its bridge), alternating (scale_
 
 Per size, each beside bare NVFlare (target <= 1.2 at every size, on the best run of each
 side): CreateFederation -> all connected, SubmitJob -> first round, per-round time, job
-end to end. Context without a target: submit -> running, client start (process ->
+end to end; the last two less NVFlare's job-runner pickup wait (TIMED), with it as context. Context without a target: submit -> running, client start (process ->
 registered, p50/p95 over the sites), control-plane RSS beside NVFlare's own. And the
 control plane's own cost (RSS and CPU seconds of the supervisor, services and site
 agents; NVFlare excluded) must grow no faster than the number of sites: the exponent b of
@@ -25,6 +25,7 @@ import math
 import os
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.benchmarks.harness import Results
@@ -33,12 +34,18 @@ from tests.benchmarks.scale_runs import ScaleFigures, arcflare_run, bare_run
 
 SIZES = tuple(int(n) for n in os.environ.get("ARCFLARE_BENCH_SCALE_SITES", "3,10,20").split(","))
 ROUNDS = int(os.environ.get("ARCFLARE_BENCH_SCALE_ROUNDS", "3"))
-#: judged against bare NVFlare at every size
-TIMED = {
-    "connected_s": "create federation -> all connected",
-    "first_round_s": "submit job -> first round",
-    "round_s": "per-round time",
-    "job_s": "job end to end",
+#: judged against bare NVFlare at every size. A job's figures are judged less the wait for
+#: NVFlare's job runner, which looks for new jobs once a second: 0-1 s of its loop's phase,
+#: the same on either side, measured in each run (ScaleFigures.pickup_s). At 3 sites it
+#: is as large as everything else before round 0 (1.3-1.9 s in all), so best-of-N judged
+#: that phase more than either side. The figures with it are kept beside, as context.
+PICKUP = "less NVFlare's job-runner pickup (0-1 s poll phase)"
+TIMED: dict[str, tuple[str, Callable[[ScaleFigures], float]]] = {
+    "connected_s": ("create federation -> all connected", lambda f: f.connected_s),
+    "first_round_s": (f"submit job -> first round, {PICKUP}",
+                      lambda f: f.first_round_s - f.pickup_s),
+    "round_s": ("per-round time", lambda f: f.round_s),
+    "job_s": (f"job end to end, {PICKUP}", lambda f: f.job_s - f.pickup_s),
 }
 
 
@@ -71,9 +78,16 @@ def run(results: Results) -> None:
 def _per_size(results: Results, sites: int, ours: list[ScaleFigures],
               theirs: list[ScaleFigures]) -> None:
     prefix = f"scale.{sites}_sites"
-    for attr, what in TIMED.items():
-        results.compare(f"{prefix}.{attr}", [getattr(f, attr) for f in ours],
-                        [getattr(f, attr) for f in theirs], "s", target="<= 1.2", note=what)
+    for name, (what, judged) in TIMED.items():
+        results.compare(f"{prefix}.{name}", [judged(f) for f in ours],
+                        [judged(f) for f in theirs], "s", target="<= 1.2", note=what)
+    for attr in ("first_round_s", "job_s"):
+        results.compare(f"{prefix}.{attr.removesuffix('_s')}_with_pickup_s",
+                        [getattr(f, attr) for f in ours], [getattr(f, attr) for f in theirs],
+                        "s", note="as judged above, the job runner's pickup wait included")
+    results.compare(f"{prefix}.pickup_s", [f.pickup_s for f in ours],
+                    [f.pickup_s for f in theirs], "s",
+                    note="the server stored the job -> its job runner picked it up")
     results.compare(f"{prefix}.submit_to_running_s", [f.submit_to_running_s for f in ours],
                     [f.submit_to_running_s for f in theirs], "s",
                     note="submit -> the server's job runner reports RUNNING")
@@ -116,7 +130,7 @@ def _exponent(points: dict[int, float]) -> float:
 
 
 def _brief(f: ScaleFigures) -> str:
-    return (f"connected {f.connected_s:.1f} s, running {f.submit_to_running_s:.1f} s, first round "
-            f"{f.first_round_s:.1f} s, round {f.round_s:.2f} s, job {f.job_s:.1f} s, control "
+    return (f"connected {f.connected_s:.1f} s, running {f.submit_to_running_s:.1f} s (pickup "
+            f"{f.pickup_s:.2f} s), first round {f.first_round_s:.1f} s, round {f.round_s:.2f} s, job {f.job_s:.1f} s, control "
             f"plane {f.control_plane_rss_mb:.0f} MiB {f.control_plane_cpu_s:.1f} CPU s, "
             f"NVFlare {f.nvflare_rss_mb:.0f} MiB")

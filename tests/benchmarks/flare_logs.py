@@ -8,6 +8,7 @@ seconds, comparable with time.time().
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from datetime import datetime
@@ -52,15 +53,33 @@ def round_starts(server_workspace: Path, job_id: str) -> list[float]:
             if _ROUND_SENT in line and (at := _stamp(line)) is not None]
 
 
+def pickup_wait_s(server_workspace: Path, job_id: str) -> float | None:
+    """The server stored the submitted job -> its job runner picked it up. The runner looks
+    for new jobs once a second (nvflare/private/fed/server/job_runner.py, `time.sleep(1.0)`),
+    so this is 0-1 s of that loop's phase, the same on either side of a comparison. From
+    the job's meta in the job store: last_schedule_time - submit_time."""
+    for store in _job_stores(server_workspace):
+        try:
+            meta = json.loads((store / job_id / "meta").read_text())
+            return float(meta["last_schedule_time"]) - float(meta["submit_time"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def _job_stores(server_workspace: Path) -> tuple[Path, Path]:
+    # the deployer points the job store into <workspace>/storage; a kit started by hand
+    # (the bare baseline) keeps NVFlare's layout as its resources.json says
+    return server_workspace / "storage" / "jobs-storage", server_workspace / "jobs-storage"
+
+
 def job_log(server_workspace: Path, job_id: str) -> list[str]:
     """The job's server log.txt: in its run folder while it runs, afterwards in the job
     store's workspace archive (NVFlare removes the run folder when the job ends)."""
     running = server_workspace / job_id / "log.txt"
     if running.is_file():
         return _lines(running)
-    # the deployer points the job store into <workspace>/storage; a kit started by hand
-    # (the bare baseline) keeps NVFlare's layout as its resources.json says
-    for store in (server_workspace / "storage" / "jobs-storage", server_workspace / "jobs-storage"):
+    for store in _job_stores(server_workspace):
         try:
             with zipfile.ZipFile(store / job_id / "workspace") as workspace, \
                     workspace.open("log.txt") as log:

@@ -45,6 +45,9 @@ class ScaleFigures:
     first_round_s: float = 0.0        # SubmitJob / submit_job -> server: round 0 started
     round_s: float = 0.0              # median time between round starts
     job_s: float = 0.0                # SubmitJob / submit_job -> the user sees the job done
+    #: part of each of the three above: the server stored the job -> its job runner picked
+    #: it up (flare_logs.pickup_wait_s: 0-1 s of a once-a-second poll, on either side)
+    pickup_s: float = 0.0
     #: the supervisor and the services (central), and the site agents (one per site)
     services_rss_mb: float = 0.0
     services_cpu_s: float = 0.0
@@ -211,8 +214,11 @@ def _job_figures(figures: ScaleFigures, server: Path, job_id: str, sent: float) 
         if (running is not None and rounds) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    if running is None or not rounds:
-        raise RuntimeError(f"the server log of job {job_id} shows no start or no round")
+    pickup = flare_logs.pickup_wait_s(server, job_id)
+    if running is None or not rounds or pickup is None:
+        raise RuntimeError(f"the server log and job store of job {job_id} show no start, no "
+                           "round or no schedule time")
+    figures.pickup_s = pickup
     figures.submit_to_running_s = running - sent
     figures.first_round_s = rounds[0] - sent
     gaps = [b - a for a, b in itertools.pairwise(rounds)]
