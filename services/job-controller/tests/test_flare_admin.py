@@ -189,3 +189,23 @@ def test_a_kept_session_idle_for_long_is_used_before_the_server_ends_it(monkeypa
     admin.warm()
 
     assert calls == ["info"] and admin._sess is session
+
+
+def test_a_new_session_challenges_the_server_again_after_a_tenth_of_a_second_not_a_second(
+        monkeypatch) -> None:
+    from arcflare.job_controller.adapters import flare_admin
+    from nvflare.fuel.hci.client import api
+    from nvflare.private.fed.authenticator import Authenticator as Stock
+
+    monkeypatch.setattr(api, "Authenticator", Stock)  # as NVFlare ships it
+    args = {"cell": None, "project_name": "p", "client_name": "a@b.org", "client_type": "admin",
+            "expected_sp_identity": "server", "secure_mode": True, "root_cert_file": "ca",
+            "private_key_file": "key", "cert_file": "cert", "msg_timeout": 5.0, "timeout": 10}
+    assert api.Authenticator(retry_interval=1.0, **args).retry_interval == 1.0
+
+    flare_admin._challenge_sooner()
+    flare_admin._challenge_sooner()  # once is enough: not a subclass of a subclass
+
+    assert api.Authenticator.__mro__[1] is Stock
+    assert api.Authenticator(retry_interval=1.0, **args).retry_interval == flare_admin.AUTH_RETRY_S
+    assert api.Authenticator(retry_interval=0.05, **args).retry_interval == 0.05

@@ -34,6 +34,12 @@ LOGOUT_TIMEOUT_S = 2.0
 #: a kept session unused this long is used by warm(): NVFlare's admin server ends a session
 #: idle for 30 min (its default), and a call on an ended session fails and logs in again
 KEEPALIVE_S = 600.0
+#: NVFlare's admin client challenges the server right after it starts its cell, before the
+#: cell has connected, and tries again a fixed second later (AdminAPI.connect builds its
+#: Authenticator with retry_interval=1.0): a new session took 1.17 s where 0.25 s would do,
+#: measured against a running server. A federation of 3 hospitals connects in ~2.3 s, so its
+#: first job waited for the login that began when its server came up.
+AUTH_RETRY_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,26 @@ class FlareAdmin(abc.ABC):
         """Release any connection held between calls."""
 
 
+def _challenge_sooner() -> None:
+    """Make NVFlare's admin client retry its first challenge after AUTH_RETRY_S, not 1 s. The
+    Authenticator is looked up in nvflare.fuel.hci.client.api at each connect, so a subclass
+    there changes only the retry interval; an NVFlare without that name is left as it is."""
+    from nvflare.fuel.hci.client import api
+
+    stock = getattr(api, "Authenticator", None)
+    if stock is None or getattr(stock, "arcflare_retry_s", None) == AUTH_RETRY_S:
+        return
+
+    class Authenticator(stock):
+        arcflare_retry_s = AUTH_RETRY_S
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.retry_interval = min(self.retry_interval, AUTH_RETRY_S)
+
+    api.Authenticator = Authenticator
+
+
 def _close(sess: Any) -> None:
     try:
         sess.set_timeout(LOGOUT_TIMEOUT_S)
@@ -187,6 +213,7 @@ class FlareApiAdmin(FlareAdmin):
     def _open(self) -> Any:
         from nvflare.fuel.flare_api.flare_api import new_secure_session
 
+        _challenge_sooner()
         return new_secure_session(
             self.admin_name,
             str(self.admin_kit_dir),
