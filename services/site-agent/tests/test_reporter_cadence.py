@@ -10,6 +10,7 @@ from arcflare.contracts.topology import FOLLOW_SUBSCRIPTION
 from arcflare.site_agent.bootstrap import bootstrap
 from arcflare.site_agent.logtail import Tail
 from arcflare.site_agent.observer import Observation, SiteObserver
+from arcflare.site_agent.reporter import STARTING_TICK_S
 
 REGISTERED = ("2026-11-29 08:13:06,168 - FederatedClient - INFO - Successfully registered "
               "client:site-1 for project fed-a.")
@@ -48,7 +49,7 @@ def test_a_starting_client_is_looked_at_each_second_until_it_registers(agent_set
     try:
         # at the 600 s heartbeat interval, the third look would come 20 minutes from now
         assert observer.registered.wait(timeout=30), f"{observer.looks} looks"
-        time.sleep(3 * 1.0)  # a connected client is looked at per the interval again
+        time.sleep(3 * STARTING_TICK_S)  # a connected client is looked at per the interval again
         looks_once_connected = observer.looks
         stop.set()
         loop.join(timeout=10)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import IO
 
 import psutil
+from arcflare.localstack.priority import yield_cpu
 from arcflare.runtime.processes import wait_ended
 
 #: how long `spawn` waits for the server to answer (its imports, when it has just started)
@@ -158,8 +159,6 @@ class ForkServer:
         os.set_blocking(self.proc.stdout.fileno(), False)
         self._buffer = b""
         if self.nice:
-            from arcflare.localstack.processes import yield_cpu
-
             yield_cpu(self.proc.pid, self.nice)
 
     def _answer(self) -> dict:
@@ -242,8 +241,6 @@ def become(request: dict) -> None:
     os.setsid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     if request.get("nice"):
-        from arcflare.localstack.processes import yield_cpu
-
         yield_cpu(os.getpid(), int(request["nice"]))
     log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 from arcflare.localstack.forkserver import Forked, ForkServer, ForkServerDown
+from arcflare.localstack.priority import yield_cpu
 from arcflare.runtime.logging import get_logger
 
 log = get_logger("arcflare.localstack")
@@ -33,25 +34,6 @@ class ProcessSpec:
 
     def __post_init__(self) -> None:
         self.port_file = self.port_file or f"{self.name}.port"
-
-
-def yield_cpu(pid: int, nice: int) -> None:
-    """Nice a process that runs in a session of its own, and that session's autogroup.
-
-    With the kernel's autogroup scheduling (on by default in most distributions' kernels:
-    /proc/sys/kernel/sched_autogroup_enabled), every session is one scheduling group, and
-    groups share the CPU by the group's nice value alone. Each service, each site agent and
-    each NVFlare process starts a session of its own, so the process's nice value alone
-    did not yield anything: 10 niced site agents starting beside 10 NVFlare clients took
-    half of this machine's two cores. Lowering one's own priority needs no privilege."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, pid, nice)
-    except (ProcessLookupError, PermissionError):
-        return
-    try:
-        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
-    except OSError:  # no autogroup in this kernel (or off, or not Linux): the nice is enough
-        pass
 
 
 @dataclass
